@@ -1,0 +1,116 @@
+// elementwise.cpp: autograd wrappers of the elementwise kernels.
+//
+// Binary ops with broadcasting: the gradient for an input that was broadcast is
+// the upstream gradient summed over the broadcast dims (kernels::sum_to).
+//   add: da = g,        db = g
+//   sub: da = g,        db = -g
+//   mul: da = g·b,      db = g·a
+//   div: da = g/b,      db = -g·a/b²
+//   pow: da = g·b·a^(b-1), db = g·a^b·ln a
+#include "autograd/elementwise.h"
+
+#include "autograd/node.h"
+#include "tensor/kernels.h"
+
+namespace eng {
+
+using kernels::Binary;
+using kernels::Unary;
+
+static Tensor scalar_like(float s, const Tensor& t) { return scalar_tensor(s, TensorOptions{DType::f32, t.device()}); }
+
+static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
+    Tensor out = kernels::binary(op, a, b);
+    if (!autograd::any_requires_grad({a, b})) return out;
+    Tensor sa = a.detach(), sb = b.detach(), so = out.detach();
+    bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    return autograd::record(kernels::binary_name(op), out, {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
+        Tensor ga, gb;
+        switch (op) {
+            case Binary::Add:
+                if (need_a) ga = g;
+                if (need_b) gb = g;
+                break;
+            case Binary::Sub:
+                if (need_a) ga = g;
+                if (need_b) gb = kernels::unary(Unary::Neg, g);
+                break;
+            case Binary::Mul:
+                if (need_a) ga = kernels::binary(Binary::Mul, g, sb);
+                if (need_b) gb = kernels::binary(Binary::Mul, g, sa);
+                break;
+            case Binary::Div:
+                if (need_a) ga = kernels::binary(Binary::Div, g, sb);
+                // -g·a/b² = -g·out/b
+                if (need_b) gb = kernels::unary(Unary::Neg, kernels::binary(Binary::Div, kernels::binary(Binary::Mul, g, so), sb));
+                break;
+            case Binary::Pow:
+                if (need_a) {
+                    Tensor bm1 = kernels::binary(Binary::Sub, sb, scalar_like(1.0f, sb));
+                    ga = kernels::binary(Binary::Mul, g, kernels::binary(Binary::Mul, sb, kernels::binary(Binary::Pow, sa, bm1)));
+                }
+                if (need_b) gb = kernels::binary(Binary::Mul, g, kernels::binary(Binary::Mul, so, kernels::unary(Unary::Log, sa)));
+                break;
+        }
+        if (ga.defined()) ga = kernels::sum_to(ga, sa.shape());
+        if (gb.defined()) gb = kernels::sum_to(gb, sb.shape());
+        return {ga, gb};
+    });
+}
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary_op(Binary::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(Binary::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(Binary::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary_op(Binary::Div, a, b); }
+Tensor pow(const Tensor& a, const Tensor& b) { return binary_op(Binary::Pow, a, b); }
+Tensor add(const Tensor& a, float s) { return add(a, scalar_like(s, a)); }
+Tensor sub(const Tensor& a, float s) { return sub(a, scalar_like(s, a)); }
+Tensor mul(const Tensor& a, float s) { return mul(a, scalar_like(s, a)); }
+Tensor div(const Tensor& a, float s) { return div(a, scalar_like(s, a)); }
+Tensor rsub(float s, const Tensor& a) { return sub(scalar_like(s, a), a); }
+
+static Tensor unary_op(Unary op, const Tensor& x, float a = 0.0f, float b = 0.0f) {
+    Tensor y = kernels::unary(op, x, a, b);
+    if (!autograd::any_requires_grad({x})) return y;
+    Tensor sx = x.detach(), sy = y.detach();
+    return autograd::record(kernels::unary_name(op), y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
+        return {kernels::unary_backward(op, sx, sy, g, a, b)};
+    });
+}
+
+Tensor neg(const Tensor& x) { return unary_op(Unary::Neg, x); }
+Tensor exp(const Tensor& x) { return unary_op(Unary::Exp, x); }
+Tensor log(const Tensor& x) { return unary_op(Unary::Log, x); }
+Tensor sqrt(const Tensor& x) { return unary_op(Unary::Sqrt, x); }
+Tensor rsqrt(const Tensor& x) { return unary_op(Unary::Rsqrt, x); }
+Tensor abs(const Tensor& x) { return unary_op(Unary::Abs, x); }
+Tensor tanh(const Tensor& x) { return unary_op(Unary::Tanh, x); }
+Tensor sigmoid(const Tensor& x) { return unary_op(Unary::Sigmoid, x); }
+Tensor relu(const Tensor& x) { return unary_op(Unary::Relu, x); }
+Tensor gelu(const Tensor& x, bool approximate) { return unary_op(approximate ? Unary::GeluTanh : Unary::GeluErf, x); }
+Tensor pow(const Tensor& x, float exponent) { return unary_op(Unary::PowScalar, x, exponent); }
+Tensor clamp(const Tensor& x, float lo, float hi) {
+    ENG_CHECK(lo <= hi, "clamp: min ", lo, " is greater than max ", hi);
+    return unary_op(Unary::Clamp, x, lo, hi);
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+    Tensor out = kernels::where(cond, a, b);
+    if (!autograd::any_requires_grad({a, b})) return out;
+    Tensor sc = cond.detach();
+    Shape sa = a.shape(), sb = b.shape();
+    bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    // The gradient follows the selected branch: g where cond, else 0 (and vice versa).
+    return autograd::record("where", out, {Tensor(), a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
+        Tensor zero = scalar_like(0.0f, g), ga, gb;
+        if (need_a) ga = kernels::sum_to(kernels::where(sc, g, zero), sa);
+        if (need_b) gb = kernels::sum_to(kernels::where(sc, zero, g), sb);
+        return {Tensor(), ga, gb};
+    });
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, float value) {
+    return where(mask, scalar_like(value, x), x);
+}
+
+}  // namespace eng

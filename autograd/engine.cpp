@@ -1,0 +1,182 @@
+// engine.cpp: grad mode, recording nodes, and the backward pass.
+//
+// backward() works in three iterative steps (no recursion, so a chain of any
+// depth is fine):
+//   1. walk the graph from the root's node and count, for every node, how many
+//      consumers inside this graph will send it a gradient;
+//   2. process nodes in topological order (Kahn's algorithm): a node runs once
+//      all its consumers have added their contributions, so a shared
+//      sub-expression sees the sum of every path's gradient;
+//   3. each returned gradient goes to its producer's pending sum, or into the
+//      leaf's .grad (accumulated, never overwritten).
+// Unless retain_graph is set, each node's closure (and with it the tensors it
+// saved) is released as soon as it has run.
+#include <unordered_map>
+
+#include "autograd/node.h"
+#include "tensor/kernels.h"
+
+namespace eng::autograd {
+
+// ---- grad mode ----------------------------------------------------------------------
+static thread_local bool g_grad_enabled = true;
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool on) { g_grad_enabled = on; }
+
+// ---- node lifetime ------------------------------------------------------------------
+// Destroying the last handle of a long chain would destroy node n, which drops
+// node n-1, and so on recursively.  Instead each dying node moves its parents
+// into a local stack and releases them one at a time.
+Node::~Node() {
+    std::vector<std::shared_ptr<Node>> stack;
+    for (Edge& e : next)
+        if (e.fn) stack.push_back(std::move(e.fn));
+    while (!stack.empty()) {
+        std::shared_ptr<Node> n = std::move(stack.back());
+        stack.pop_back();
+        if (n.use_count() == 1)
+            for (Edge& e : n->next)
+                if (e.fn) stack.push_back(std::move(e.fn));
+        // n is released here; its edges are already empty, so no recursion.
+    }
+}
+
+// ---- recording ----------------------------------------------------------------------
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+    if (!g_grad_enabled) return false;
+    for (const Tensor& t : inputs)
+        if (t.defined() && t.requires_grad()) return true;
+    return false;
+}
+
+Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+    if (!any_requires_grad(inputs)) return out;
+    auto node = std::make_shared<Node>();
+    node->name = name;
+    node->backward = std::move(fn);
+    for (const Tensor& t : inputs) {
+        Edge e;
+        if (t.defined() && t.requires_grad()) {
+            if (t.grad_fn()) e.fn = t.grad_fn();
+            else e.leaf = t.impl_ptr();
+        }
+        node->next.push_back(std::move(e));
+        node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
+    }
+    // `out` may share its impl with a caller's tensor only if the op returned an
+    // input unchanged; ops always return a fresh impl, so attaching is safe.
+    out.set_grad_fn(std::move(node));
+    out.impl()->requires_grad = true;
+    return out;
+}
+
+// ---- backward -------------------------------------------------------------------------
+static void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
+    if (!leaf->grad) {
+        // First contribution: store a private packed copy, so later in-place
+        // accumulation never writes into a tensor someone else holds.
+        leaf->grad = g.clone().impl_ptr();
+    } else {
+        kernels::add_(Tensor(leaf->grad), g);
+    }
+}
+
+void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
+    ENG_CHECK(root.defined(), "backward: the root tensor is undefined");
+    ENG_CHECK(root.requires_grad(), "backward: the tensor ", shape_str(root.shape()),
+              " does not require grad (no input of its computation requires a gradient). "
+              "HINT: set requires_grad on the parameters, and do not run under NoGradGuard");
+    Tensor grad = grad_in;
+    if (!grad.defined()) {
+        ENG_CHECK(root.numel() == 1, "backward: the root has shape ", shape_str(root.shape()),
+                  "; an implicit gradient of 1 needs a single element. HINT: pass the upstream gradient");
+        grad = ones(root.shape(), TensorOptions{DType::f32, root.device()});
+    }
+    ENG_CHECK(grad.shape() == root.shape(), "backward: gradient shape ", shape_str(grad.shape()),
+              " differs from the root's ", shape_str(root.shape()));
+    NoGradGuard no_grad;  // gradients are computed without recording a graph
+    if (!root.grad_fn()) {
+        accumulate_leaf(root.impl(), grad);
+        return;
+    }
+    // 1. dependency counts.
+    std::unordered_map<Node*, int> pending_uses;
+    std::vector<Node*> stack{root.grad_fn().get()};
+    pending_uses[root.grad_fn().get()] = 0;
+    while (!stack.empty()) {
+        Node* n = stack.back();
+        stack.pop_back();
+        for (const Edge& e : n->next) {
+            if (!e.fn) continue;
+            auto it = pending_uses.find(e.fn.get());
+            if (it == pending_uses.end()) {
+                pending_uses[e.fn.get()] = 1;
+                stack.push_back(e.fn.get());
+            } else {
+                ++it->second;
+            }
+        }
+    }
+    // 2-3. run the nodes in topological order.
+    std::unordered_map<Node*, Tensor> grads;
+    grads[root.grad_fn().get()] = grad;
+    std::vector<Node*> ready{root.grad_fn().get()};
+    while (!ready.empty()) {
+        Node* n = ready.back();
+        ready.pop_back();
+        auto found = grads.find(n);
+        // A node that no gradient reached (every consumer returned none) still
+        // has to release its producers' counts, so it runs with empty gradients.
+        std::vector<Tensor> input_grads(n->next.size());
+        if (found != grads.end() && found->second.defined()) {
+            Tensor g = std::move(found->second);
+            grads.erase(found);
+            ENG_CHECK(n->backward, "backward: the graph through '", n->name,
+                      "' was already freed by an earlier backward. HINT: pass retain_graph=true to the first backward");
+            input_grads = n->backward(g);
+            ENG_CHECK(input_grads.size() == n->next.size(), "backward of ", n->name, " returned ",
+                      input_grads.size(), " gradients for ", n->next.size(), " inputs");
+        }
+        if (!retain_graph) n->backward = nullptr;
+        for (size_t i = 0; i < n->next.size(); ++i) {
+            const Edge& e = n->next[i];
+            const Tensor& gi = input_grads[i];
+            if (!e.fn && !e.leaf) continue;
+            if (gi.defined())
+                ENG_CHECK(gi.shape() == n->input_shapes[i], "backward of ", n->name, ": gradient for input ", i,
+                          " has shape ", shape_str(gi.shape()), " but the input has shape ",
+                          shape_str(n->input_shapes[i]));
+            if (e.leaf) {
+                if (gi.defined()) accumulate_leaf(e.leaf.get(), gi);
+                continue;
+            }
+            Node* p = e.fn.get();
+            if (gi.defined()) {
+                auto it = grads.find(p);
+                if (it == grads.end() || !it->second.defined()) grads[p] = gi;
+                else it->second = kernels::binary(kernels::Binary::Add, it->second, gi);
+            }
+            if (--pending_uses[p] == 0) ready.push_back(p);
+        }
+    }
+}
+
+std::vector<Tensor> grad(const Tensor& output, const Tensor& grad_output, const std::vector<Tensor>& inputs) {
+    // Temporarily clear the inputs' .grad, run backward, collect, restore.
+    std::vector<std::shared_ptr<TensorImpl>> saved;
+    for (const Tensor& t : inputs) {
+        ENG_CHECK(t.is_leaf() && t.requires_grad(), "grad: every input must be a leaf that requires grad");
+        saved.push_back(t.impl()->grad);
+        t.impl()->grad = nullptr;
+    }
+    autograd::backward(output, grad_output, false);
+    std::vector<Tensor> out;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        Tensor g(inputs[i].impl()->grad);
+        out.push_back(g.defined() ? g : zeros(inputs[i].shape(), TensorOptions{DType::f32, inputs[i].device()}));
+        inputs[i].impl()->grad = saved[i];
+    }
+    return out;
+}
+
+}  // namespace eng::autograd

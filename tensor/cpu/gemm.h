@@ -1,0 +1,29 @@
+// gemm.h: the one internal matrix-multiply entry point of the CPU backend.
+//
+// Row-major single-precision GEMM:  C = alpha · op(A) · op(B) + beta · C
+//   op(A) is [M, K]: A itself ([M, K], row stride lda) or, with trans_a, the
+//   transpose of a stored [K, M] matrix (row stride lda).  Likewise op(B) is
+//   [K, N]: B ([K, N], ldb) or, with trans_b, the transpose of a stored [N, K].
+//   C is [M, N] with row stride ldc.  beta == 0 means C is overwritten (its old
+//   contents, even NaN, are ignored), as in BLAS.
+// Every matmul of the engine (forward and both backward products) goes through
+// these two functions, so the kernel behind them can be swapped freely.
+#pragma once
+#include <cstdint>
+
+namespace eng::cpu {
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// `batch` independent GEMMs; matrix i starts at A + i·stride_a (and so on).
+// A stride of 0 reuses one matrix for every batch entry (broadcasting).
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
+                  float beta, float* C, int64_t ldc, int64_t stride_c);
+
+// Name of the micro-kernel in use: "avx512", "avx2" or "scalar" (chosen at
+// run time from the CPU's features; tests can force one, see gemm_kernels.h).
+const char* gemm_kernel_name();
+
+}  // namespace eng::cpu

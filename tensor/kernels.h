@@ -1,0 +1,51 @@
+// kernels.h: the raw tensor operations (no autograd) that autograd/ builds on.
+//
+// Each function checks its arguments (messages name the op and the shapes),
+// allocates the output on the inputs' device, and dispatches once to the CPU
+// (tensor/cpu/) or CUDA (cuda/) implementation.  Inputs may be strided views;
+// outputs are always packed.  Compute dtype is f32.
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace eng::kernels {
+
+// ---- elementwise --------------------------------------------------------------------
+enum class Unary { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Tanh, Sigmoid, Relu, GeluErf, GeluTanh, PowScalar, Clamp };
+const char* unary_name(Unary op);
+// a, b: parameters (PowScalar: exponent a; Clamp: [a, b]).
+Tensor unary(Unary op, const Tensor& x, float a = 0.0f, float b = 0.0f);
+// dL/dx = dL/dy · f'(x); x is the input and y the output of the forward.
+Tensor unary_backward(Unary op, const Tensor& x, const Tensor& y, const Tensor& grad_y, float a = 0.0f,
+                      float b = 0.0f);
+
+enum class Binary { Add, Sub, Mul, Div, Pow };
+const char* binary_name(Binary op);
+Tensor binary(Binary op, const Tensor& a, const Tensor& b);  // NumPy broadcasting
+Tensor scale(const Tensor& x, float s);                      // x · s
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond != 0 ? a : b, broadcasting
+void add_(const Tensor& dst, const Tensor& src);              // dst += src (same shape, dst packed)
+
+// Sums `g` over the dims that broadcasting expanded, giving a tensor of `shape`.
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+// ---- reductions -----------------------------------------------------------------------
+enum class Reduce { Sum, Mean, Max, Min, LogSumExp, Var };
+const char* reduce_name(Reduce op);
+// dims empty = all dims.  Max/Min fill *indices (i32, output shape) with the
+// position of the extreme value within the flattened reduced dims (first on ties).
+// Var uses `correction` (1 = unbiased, as torch.var's default).
+Tensor reduce(Reduce op, const Tensor& x, std::vector<int64_t> dims, bool keepdim, Tensor* indices = nullptr,
+              int64_t correction = 1);
+// Normalises a dims list (wraps negatives, sorts, rejects repeats); empty = all.
+std::vector<int64_t> reduce_dims(const Shape& shape, const std::vector<int64_t>& dims, const char* op);
+// The output shape of a reduction.
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim);
+
+// ---- matmul ---------------------------------------------------------------------------
+// a [..., M, K] · b [..., K, N] with batch broadcasting; 1-D operands as in
+// torch.matmul.  Transposed views are passed to the GEMM as transposes (no copy).
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+}  // namespace eng::kernels
