@@ -1,0 +1,181 @@
+// optim.cpp: AdamW, SGD, gradient clipping (see optim.h and tensor/cpu/optim.h).
+#include "nn/optim.h"
+
+#include <cmath>
+
+#include "tensor/cpu/optim.h"
+
+namespace eng::nn {
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
+    for (auto& g : groups_)
+        for (Tensor* p : g.params) {
+            ENG_CHECK(p && p->defined(), "optimizer: a parameter is undefined");
+            ENG_CHECK(p->dtype() == DType::f32, "optimizer: parameters must be f32 master weights, got ",
+                      dtype_name(p->dtype()), " ", shape_str(p->shape()));
+        }
+}
+
+void Optimizer::zero_grad() {
+    for (auto& g : groups_)
+        for (Tensor* p : g.params) p->set_grad(Tensor());
+}
+
+void Optimizer::set_lr(float lr) {
+    for (auto& g : groups_) g.lr = lr;
+}
+
+static void require_cpu_param(const Tensor& p, const char* opt) {
+    ENG_CHECK(p.device() == Device::CPU, opt, ": GPU parameters are not supported yet");
+    ENG_CHECK(p.is_contiguous(), opt, ": parameters must be packed");
+}
+
+static std::string slot_name(size_t g, size_t i, const char* slot) {
+    return std::to_string(g) + "." + std::to_string(i) + "." + slot;
+}
+
+// ---- AdamW ------------------------------------------------------------------------
+
+AdamW::AdamW(std::vector<ParamGroup> groups, float beta1, float beta2, float eps)
+    : Optimizer(std::move(groups)), beta1_(beta1), beta2_(beta2), eps_(eps) {
+    for (auto& g : groups_) {
+        m_.emplace_back(g.params.size());
+        v_.emplace_back(g.params.size());
+        t_.emplace_back(g.params.size(), 0);
+    }
+}
+
+void AdamW::step() {
+    ++steps_;
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+        ParamGroup& group = groups_[gi];
+        for (size_t i = 0; i < group.params.size(); ++i) {
+            Tensor& p = *group.params[i];
+            Tensor grad = p.grad();
+            if (!grad.defined()) continue;
+            require_cpu_param(p, "AdamW");
+            ENG_CHECK(grad.shape() == p.shape(), "AdamW: gradient ", shape_str(grad.shape()), " vs parameter ",
+                      shape_str(p.shape()));
+            if (!m_[gi][i].defined()) {
+                m_[gi][i] = zeros(p.shape());
+                v_[gi][i] = zeros(p.shape());
+            }
+            Tensor g = grad.contiguous();
+            int64_t t = ++t_[gi][i];
+            cpu::adamw_update(p.data<float>(), m_[gi][i].data<float>(), v_[gi][i].data<float>(), g.data<float>(),
+                              p.numel(), group.lr, beta1_, beta2_, eps_, group.weight_decay, t);
+        }
+    }
+}
+
+std::map<std::string, Tensor> AdamW::state_dict() const {
+    std::map<std::string, Tensor> s;
+    s["step"] = from_vector({float(steps_)}, {1});
+    for (size_t g = 0; g < m_.size(); ++g)
+        for (size_t i = 0; i < m_[g].size(); ++i) {
+            if (!m_[g][i].defined()) continue;
+            s[slot_name(g, i, "exp_avg")] = m_[g][i];
+            s[slot_name(g, i, "exp_avg_sq")] = v_[g][i];
+            s[slot_name(g, i, "step")] = from_vector({float(t_[g][i])}, {1});
+        }
+    return s;
+}
+
+void AdamW::load_state_dict(const std::map<std::string, Tensor>& s) {
+    auto it = s.find("step");
+    ENG_CHECK(it != s.end(), "AdamW.load_state_dict: no 'step' entry (not an AdamW state?)");
+    steps_ = int64_t(it->second.item());
+    for (size_t g = 0; g < m_.size(); ++g)
+        for (size_t i = 0; i < m_[g].size(); ++i) {
+            auto m = s.find(slot_name(g, i, "exp_avg"));
+            if (m == s.end()) {
+                m_[g][i] = v_[g][i] = Tensor();
+                t_[g][i] = 0;
+                continue;
+            }
+            auto v = s.find(slot_name(g, i, "exp_avg_sq"));
+            auto t = s.find(slot_name(g, i, "step"));
+            ENG_CHECK(v != s.end() && t != s.end(), "AdamW.load_state_dict: incomplete state for parameter ", g, ".", i);
+            ENG_CHECK(m->second.shape() == groups_[g].params[i]->shape(), "AdamW.load_state_dict: state ",
+                      slot_name(g, i, "exp_avg"), " has shape ", shape_str(m->second.shape()), " but the parameter is ",
+                      shape_str(groups_[g].params[i]->shape()));
+            m_[g][i] = m->second.to(DType::f32).clone();
+            v_[g][i] = v->second.to(DType::f32).clone();
+            t_[g][i] = int64_t(t->second.item());
+        }
+}
+
+// ---- SGD ----------------------------------------------------------------------------
+
+SGD::SGD(std::vector<ParamGroup> groups, float momentum, float dampening, bool nesterov)
+    : Optimizer(std::move(groups)), momentum_(momentum), dampening_(dampening), nesterov_(nesterov) {
+    ENG_CHECK(!nesterov || (momentum > 0 && dampening == 0), "SGD: nesterov needs momentum > 0 and no dampening");
+    for (auto& g : groups_) buf_.emplace_back(g.params.size());
+}
+
+void SGD::step() {
+    ++steps_;
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+        ParamGroup& group = groups_[gi];
+        for (size_t i = 0; i < group.params.size(); ++i) {
+            Tensor& p = *group.params[i];
+            Tensor grad = p.grad();
+            if (!grad.defined()) continue;
+            require_cpu_param(p, "SGD");
+            Tensor g = grad.contiguous();
+            bool first = false;
+            if (momentum_ != 0.0f && !buf_[gi][i].defined()) {
+                buf_[gi][i] = zeros(p.shape());
+                first = true;
+            }
+            cpu::sgd_update(p.data<float>(), momentum_ != 0.0f ? buf_[gi][i].data<float>() : nullptr, g.data<float>(),
+                            p.numel(), group.lr, momentum_, dampening_, group.weight_decay, nesterov_, first);
+        }
+    }
+}
+
+std::map<std::string, Tensor> SGD::state_dict() const {
+    std::map<std::string, Tensor> s;
+    s["step"] = from_vector({float(steps_)}, {1});
+    for (size_t g = 0; g < buf_.size(); ++g)
+        for (size_t i = 0; i < buf_[g].size(); ++i)
+            if (buf_[g][i].defined()) s[slot_name(g, i, "momentum_buffer")] = buf_[g][i];
+    return s;
+}
+
+void SGD::load_state_dict(const std::map<std::string, Tensor>& s) {
+    auto it = s.find("step");
+    ENG_CHECK(it != s.end(), "SGD.load_state_dict: no 'step' entry");
+    steps_ = int64_t(it->second.item());
+    for (size_t g = 0; g < buf_.size(); ++g)
+        for (size_t i = 0; i < buf_[g].size(); ++i) {
+            auto b = s.find(slot_name(g, i, "momentum_buffer"));
+            buf_[g][i] = b == s.end() ? Tensor() : b->second.to(DType::f32).clone();
+        }
+}
+
+// ---- clipping -----------------------------------------------------------------------
+
+float clip_grad_norm(const std::vector<Tensor*>& params, float max_norm) {
+    double sq = 0;
+    for (Tensor* p : params) {
+        Tensor g = p->grad();
+        if (!g.defined()) continue;
+        for (float x : g.to_vector()) sq += double(x) * x;
+    }
+    float norm = float(std::sqrt(sq));
+    if (!std::isfinite(norm)) return norm;
+    float factor = max_norm / (norm + 1e-6f);
+    if (factor >= 1.0f) return norm;
+    for (Tensor* p : params) {
+        Tensor g = p->grad();
+        if (!g.defined()) continue;
+        Tensor gc = g.contiguous();
+        float* d = gc.data<float>();
+        for (int64_t i = 0; i < gc.numel(); ++i) d[i] *= factor;
+        if (gc.impl() != g.impl()) p->set_grad(gc);
+    }
+    return norm;
+}
+
+}  // namespace eng::nn
