@@ -1,0 +1,169 @@
+// bpe_io.cpp: reading and writing BPE tokenizer files: vocab.json + merges.txt
+// (GPT-2 / Hugging Face "slow" format) and Hugging Face tokenizer.json.
+#include <fstream>
+#include <sstream>
+
+#include "mama/bpe.h"
+#include "nn/json.h"
+#include "tensor/check.h"
+
+namespace mama {
+
+namespace {
+
+std::vector<std::pair<std::string, int32_t>> read_vocab_object(const eng::json::Value& v,
+                                                               const std::string& source) {
+    ENG_CHECK(v.is_object(), source, ": the vocabulary must be a JSON object {\"token\": id, ...}, found ",
+              eng::json::kind_name(v.kind()));
+    std::vector<std::pair<std::string, int32_t>> vocab;
+    vocab.reserve(v.size());
+    for (const auto& [token, id] : v.as_object()) {
+        ENG_CHECK(id.is_int() && id.as_int() >= 0 && id.as_int() <= INT32_MAX, source, ": token \"", token,
+                  "\" must map to a non-negative integer id");
+        vocab.emplace_back(token, int32_t(id.as_int()));
+    }
+    return vocab;
+}
+
+// "left right" -> (left, right); exactly one space separates the two parts.
+bool split_merge(const std::string& line, std::pair<std::string, std::string>& out) {
+    size_t sp = line.find(' ');
+    if (sp == std::string::npos || sp == 0 || sp + 1 >= line.size()) return false;
+    if (line.find(' ', sp + 1) != std::string::npos) return false;
+    out = {line.substr(0, sp), line.substr(sp + 1)};
+    return true;
+}
+
+}  // namespace
+
+BpeTokenizer BpeTokenizer::load(const std::string& vocab_json, const std::string& merges_txt) {
+    eng::json::Value vj = eng::json::parse_file(vocab_json);
+    auto vocab = read_vocab_object(vj, vocab_json);
+
+    std::ifstream in(merges_txt, std::ios::binary);
+    ENG_CHECK(in, "tokenizer: cannot open merges file '", merges_txt,
+              "'. HINT: pass the merges.txt (GPT-2: vocab.bpe) next to vocab.json");
+    std::vector<std::pair<std::string, std::string>> merges;
+    std::vector<int> lines;
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+        ++lineno;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        // The header "#version: 0.2" (HF skips any line starting with it) and
+        // the empty line after the final newline carry no merge.
+        if (line.empty() || line.rfind("#version", 0) == 0) continue;
+        std::pair<std::string, std::string> m;
+        ENG_CHECK(split_merge(line, m), merges_txt, ":", lineno, ": expected \"left right\" (two tokens and one space), got \"",
+                  line, "\"");
+        merges.push_back(std::move(m));
+        lines.push_back(lineno);
+    }
+    return build(vocab, merges, merges_txt, &lines);
+}
+
+BpeTokenizer BpeTokenizer::load_tokenizer_json(const std::string& path) {
+    using eng::json::Value;
+    const Value root = eng::json::parse_file(path);
+    ENG_CHECK(root.is_object(), path, ": a tokenizer.json must be a JSON object");
+    const Value& model = root.at("model");
+    if (const Value* type = model.find("type"))
+        ENG_CHECK(type->as_string() == "BPE", path, ": model.type is \"", type->as_string(),
+                  "\"; only BPE tokenizers are supported");
+    auto is_off = [](const Value* v) {
+        return !v || v->is_null() || (v->is_string() && v->as_string().empty()) || (v->is_bool() && !v->as_bool()) ||
+               (v->is_number() && v->as_number() == 0.0);
+    };
+    ENG_CHECK(is_off(model.find("dropout")), path, ": BPE dropout is not supported (model.dropout must be null)");
+    ENG_CHECK(is_off(model.find("continuing_subword_prefix")) && is_off(model.find("end_of_word_suffix")), path,
+              ": continuing_subword_prefix / end_of_word_suffix are not supported (not a byte-level BPE)");
+    ENG_CHECK(is_off(model.find("byte_fallback")), path, ": byte_fallback is not supported (not a byte-level BPE)");
+    if (const Value* norm = root.find("normalizer"))
+        ENG_CHECK(norm->is_null(), path, ": normalizers are not supported (\"normalizer\" must be null, found type ",
+                  norm->is_object() && norm->find("type") ? norm->at("type").as_string() : "?", ")");
+
+    // Pre-tokeniser: ByteLevel, alone or inside a Sequence.
+    bool add_prefix_space = false;
+    if (const Value* pre = root.find("pre_tokenizer"); pre && !pre->is_null()) {
+        const Value* byte_level = nullptr;
+        if (pre->at("type").as_string() == "ByteLevel") {
+            byte_level = pre;
+        } else if (pre->at("type").as_string() == "Sequence") {
+            for (const Value& p : pre->at("pretokenizers").as_array()) {
+                ENG_CHECK(p.at("type").as_string() == "ByteLevel", path, ": pre_tokenizer ", p.at("type").as_string(),
+                          " inside a Sequence is not supported (only ByteLevel)");
+                byte_level = &p;
+            }
+        }
+        ENG_CHECK(byte_level, path, ": pre_tokenizer ", pre->at("type").as_string(),
+                  " is not supported; this is a GPT-2 byte-level BPE reader (ByteLevel)");
+        if (const Value* aps = byte_level->find("add_prefix_space")) add_prefix_space = aps->as_bool();
+        if (const Value* ur = byte_level->find("use_regex"))
+            ENG_CHECK(ur->as_bool(), path, ": ByteLevel with use_regex=false is not supported");
+    }
+
+    auto vocab = read_vocab_object(model.at("vocab"), path + " (model.vocab)");
+    std::vector<std::pair<std::string, std::string>> merges;
+    const Value& jm = model.at("merges");
+    ENG_CHECK(jm.is_array(), path, ": model.merges must be an array");
+    merges.reserve(jm.size());
+    for (size_t i = 0; i < jm.size(); ++i) {
+        const Value& m = jm[i];
+        std::pair<std::string, std::string> pair;
+        if (m.is_string()) {
+            ENG_CHECK(split_merge(m.as_string(), pair), path, ": model.merges[", i, "] = \"", m.as_string(),
+                      "\" is not \"left right\"");
+        } else {
+            ENG_CHECK(m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string(), path, ": model.merges[", i,
+                      "] must be \"left right\" or [\"left\", \"right\"]");
+            pair = {m[0].as_string(), m[1].as_string()};
+        }
+        merges.push_back(std::move(pair));
+    }
+    BpeTokenizer t = build(vocab, merges, path, nullptr);
+    t.add_prefix_space = add_prefix_space;
+    if (const Value* im = model.find("ignore_merges"); im && !im->is_null()) t.ignore_merges = im->as_bool();
+
+    if (const Value* added = root.find("added_tokens"); added && !added->is_null()) {
+        for (const Value& a : added->as_array()) {
+            AddedToken tok;
+            tok.content = a.at("content").as_string();
+            int64_t id = a.at("id").as_int();
+            ENG_CHECK(id >= 0 && id <= INT32_MAX, path, ": added token \"", tok.content, "\" has a bad id ", id);
+            tok.id = int32_t(id);
+            auto flag = [&](const char* key, bool dflt) {
+                const Value* v = a.find(key);
+                return v && !v->is_null() ? v->as_bool() : dflt;
+            };
+            tok.special = flag("special", false);
+            tok.lstrip = flag("lstrip", false);
+            tok.rstrip = flag("rstrip", false);
+            tok.single_word = flag("single_word", false);
+            t.add_token(tok);
+        }
+    }
+    if (const Value* unk = model.find("unk_token"); unk && unk->is_string()) t.unk_id = t.token_to_id(unk->as_string());
+    return t;
+}
+
+void BpeTokenizer::save(const std::string& dir) const {
+    using eng::json::Value;
+    Value vocab = Value::object();
+    for (int32_t id = 0; id < vocab_size(); ++id)
+        if (has_token_[id]) vocab.set(id_to_token_[id], Value(id));
+    const std::string vpath = dir + "/vocab.json";
+    {
+        std::ofstream out(vpath, std::ios::binary);
+        ENG_CHECK(out, "tokenizer: cannot write '", vpath, "'. HINT: does the folder exist and is it writable?");
+        out << eng::json::dump(vocab) << "\n";
+        ENG_CHECK(out.good(), "tokenizer: writing '", vpath, "' failed");
+    }
+    const std::string mpath = dir + "/merges.txt";
+    std::ofstream out(mpath, std::ios::binary);
+    ENG_CHECK(out, "tokenizer: cannot write '", mpath, "'. HINT: does the folder exist and is it writable?");
+    out << "#version: 0.2\n";
+    for (const auto& [a, b] : merges_) out << a << ' ' << b << '\n';
+    ENG_CHECK(out.good(), "tokenizer: writing '", mpath, "' failed");
+}
+
+}  // namespace mama
