@@ -1,0 +1,109 @@
+// prepare.cpp: the DICOM -> 8-bit long-side-1080 conversion declared in prepare.h.
+#include "mama/prepare.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "tensor/check.h"
+
+namespace mama {
+
+std::vector<uint8_t> dicom_to_uint8(const DicomImage& dicom) {
+    const size_t count = size_t(dicom.rows) * size_t(dicom.columns);
+    ENG_CHECK(count > 0 && dicom.pixels.size() == count, "dicom_to_uint8: '", dicom.path, "' has ", dicom.rows, "x",
+              dicom.columns, " pixels but ", dicom.pixels.size(), " values were read (read_pixels off?)");
+    float maximum = *std::max_element(dicom.pixels.begin(), dicom.pixels.end());
+    std::vector<uint8_t> out(count);
+    if (maximum == 0.0f) {
+        // alpha = 255/0 = +inf: 0 * inf is NaN, which saturates to 0; |x * inf| = inf saturates to 255.
+        for (size_t i = 0; i < count; ++i) out[i] = dicom.pixels[i] == 0.0f ? 0 : 255;
+    } else {
+        // cv2.convertScaleAbs: alpha (a Python double) is narrowed to float and the
+        // product computed in float, then rounded to nearest-even and saturated.
+        const float alpha = float(255.0 / double(maximum));
+        for (size_t i = 0; i < count; ++i) {
+            float v = std::fabs(dicom.pixels[i] * alpha);
+            out[i] = v >= 255.0f ? uint8_t(255) : uint8_t(std::nearbyint(v));
+        }
+    }
+    if (dicom.photometric == "MONOCHROME1")
+        for (uint8_t& v : out) v = uint8_t(255 - v);  // cv2.bitwise_not on uint8
+    return out;
+}
+
+void reference_resize_size(int width, int height, int long_side, int& out_width, int& out_height) {
+    ENG_CHECK(width > 0 && height > 0 && long_side > 0, "reference_resize_size: bad sizes ", width, "x", height,
+              " -> long side ", long_side);
+    if (height >= width) {  // "taller" (a square counts as taller)
+        out_height = long_side;
+        out_width = int(double(width) * (double(long_side) / double(height)));
+    } else {
+        out_width = long_side;
+        out_height = int(double(height) * (double(long_side) / double(width)));
+    }
+}
+
+Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options) {
+    if (dicom.number_of_frames > 1)
+        throw DicomUnsupported("DICOM file '" + dicom.path + "' has " + std::to_string(dicom.number_of_frames) +
+                                   " frames (tomosynthesis or cine?); only single-frame 2D images are converted",
+                               "multi-frame");
+    std::vector<uint8_t> codes = dicom_to_uint8(dicom);
+    Image img(dicom.columns, dicom.rows);
+    for (size_t i = 0; i < codes.size(); ++i) img.pixels[i] = float(codes[i]) / 255.0f;
+
+    int w = 0, h = 0;
+    reference_resize_size(img.width, img.height, options.long_side, w, h);
+    ENG_CHECK(w >= 1 && h >= 1, "DICOM file '", dicom.path, "': its ", img.width, "x", img.height,
+              " image would become ", w, "x", h, " with long side ", options.long_side,
+              "; HINT: a larger --long-side is needed for such a thin image");
+    Image out = resize_area(img, w, h);
+    // cv2.resize on uint8 returns uint8 codes. When both factors are integers
+    // OpenCV's fast path averages k*l codes as (sum + k*l/2) / (k*l): ties go up (the
+    // 1e-3 guards against float error; real ties are multiples of 1/(k*l) codes
+    // apart). Otherwise its float-weight path rounds to nearest, ties to even.
+    const bool integer_factors = img.width % w == 0 && img.height % h == 0;
+    for (float& v : out.pixels) {
+        float code = std::clamp(v, 0.0f, 1.0f) * 255.0f;
+        v = (integer_factors ? std::floor(code + 0.5f + 1e-3f) : std::nearbyint(code)) / 255.0f;
+    }
+    return out;
+}
+
+std::string prepared_name(const std::string& filename, const std::string& format) {
+    std::string stem = filename;
+    if (stem.size() >= 4) {
+        std::string tail = stem.substr(stem.size() - 4);
+        std::transform(tail.begin(), tail.end(), tail.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+        if (tail == ".dcm") stem.resize(stem.size() - 4);
+    }
+    return stem + "_resized." + format;
+}
+
+void save_prepared(const std::string& path, const Image& image, const PrepareOptions& options) {
+    namespace fs = std::filesystem;
+    ENG_CHECK(options.format == "jpg" || options.format == "png", "prepare: unknown output format '",
+              options.format, "' (HINT: jpg or png)");
+    fs::path target(path);
+    std::error_code ec;
+    if (target.has_parent_path()) {
+        fs::create_directories(target.parent_path(), ec);
+        ENG_CHECK(!ec, "prepare: cannot create folder '", target.parent_path().string(), "': ", ec.message());
+    }
+    const std::string part = path + ".part";
+    if (options.format == "jpg")
+        save_jpeg(part, image, options.jpeg_quality);
+    else
+        save_png8(part, image);
+    fs::rename(part, target, ec);
+    if (ec) {
+        std::string why = ec.message();
+        fs::remove(part, ec);
+        ENG_FAIL("prepare: cannot rename '", part, "' to '", path, "': ", why);
+    }
+}
+
+}  // namespace mama
