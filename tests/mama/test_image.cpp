@@ -1,0 +1,246 @@
+// test_image.cpp: image loading/saving round trips, error messages on broken
+// files, and the INTER_AREA / PIL bilinear resize rules against hand cases.
+#include <doctest/doctest.h>
+#include <stb/stb_image_write.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+#include "mama/image.h"
+#include "tensor/check.h"
+
+using mama::Image;
+
+namespace {
+
+std::string tmp_path(const std::string& name) {
+    return "/tmp/mama_test_image_" + std::to_string(::getpid()) + "_" + name;
+}
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+    std::ofstream f(path, std::ios::binary);
+    f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+// The error message of f(), or "" when it did not throw.
+template <typename F>
+std::string error_of(F f) {
+    try {
+        f();
+    } catch (const eng::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+Image ramp(int w, int h, int levels) {
+    Image img(w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) img.at(x, y) = float((x * 7 + y * 13) % levels) / float(levels - 1);
+    return img;
+}
+
+}  // namespace
+
+TEST_CASE("image: PNG 8-bit round trip is exact") {
+    Image img = ramp(13, 7, 256);
+    const std::string p = tmp_path("a.png");
+    mama::save_png8(p, img);
+    Image back = mama::load_image(p);
+    REQUIRE(back.width == 13);
+    REQUIRE(back.height == 7);
+    for (size_t i = 0; i < img.pixels.size(); ++i) CHECK(std::lround(back.pixels[i] * 255) == std::lround(img.pixels[i] * 255));
+    std::remove(p.c_str());
+}
+
+TEST_CASE("image: PNG 16-bit round trip is exact") {
+    Image img(9, 5);
+    for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = float((i * 7919) % 65536) / 65535.0f;
+    const std::string p = tmp_path("b.png");
+    mama::save_png16(p, img);
+    // The file really is 16 bit (IHDR bit depth byte at offset 24).
+    std::string bytes = read_bytes(p);
+    REQUIRE(bytes.size() > 25);
+    CHECK(int((unsigned char)bytes[24]) == 16);
+    Image back = mama::load_image(p);
+    REQUIRE(back.width == 9);
+    REQUIRE(back.height == 5);
+    for (size_t i = 0; i < img.pixels.size(); ++i)
+        CHECK(std::lround(back.pixels[i] * 65535.0f) == std::lround(img.pixels[i] * 65535.0f));
+    std::remove(p.c_str());
+}
+
+TEST_CASE("image: JPEG round trip is close on a smooth image") {
+    Image img(32, 24);
+    for (int y = 0; y < 24; ++y)
+        for (int x = 0; x < 32; ++x) img.at(x, y) = 0.2f + 0.6f * float(x + y) / 54.0f;
+    const std::string p = tmp_path("c.jpg");
+    mama::save_jpeg(p, img, 95);
+    Image back = mama::load_image(p);
+    REQUIRE(back.width == 32);
+    REQUIRE(back.height == 24);
+    float worst = 0;
+    for (size_t i = 0; i < img.pixels.size(); ++i) worst = std::max(worst, std::fabs(back.pixels[i] - img.pixels[i]));
+    CHECK(worst < 4.0f / 255.0f);
+    std::remove(p.c_str());
+}
+
+TEST_CASE("image: colour PNG converts to ITU-601 gray like OpenCV") {
+    // Pure red, green, blue, white: 0.299*255 = 76.2, 0.587*255 = 149.7, 0.114*255 = 29.1.
+    unsigned char rgb[4 * 3] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255};
+    const std::string p = tmp_path("rgb.png");
+    REQUIRE(stbi_write_png(p.c_str(), 4, 1, 3, rgb, 12) != 0);
+    Image g = mama::load_image(p);
+    REQUIRE(g.width == 4);
+    CHECK(std::lround(g.pixels[0] * 255) == 76);
+    CHECK(std::lround(g.pixels[1] * 255) == 150);
+    CHECK(std::lround(g.pixels[2] * 255) == 29);
+    CHECK(std::lround(g.pixels[3] * 255) == 255);
+    std::remove(p.c_str());
+}
+
+TEST_CASE("image: binary PGM loads") {
+    const std::string p = tmp_path("d.pgm");
+    write_bytes(p, std::string("P5\n3 2\n255\n") + std::string("\x00\x10\x80\xff\x01\x02", 6));
+    Image g = mama::load_image(p);
+    REQUIRE(g.width == 3);
+    REQUIRE(g.height == 2);
+    const int want[6] = {0, 16, 128, 255, 1, 2};
+    for (int i = 0; i < 6; ++i) CHECK(std::lround(g.pixels[size_t(i)] * 255) == want[i]);
+    std::remove(p.c_str());
+}
+
+TEST_CASE("image: missing, truncated and garbage files are errors naming the file") {
+    const std::string missing = tmp_path("does_not_exist.png");
+    CHECK(error_of([&] { mama::load_image(missing); }).find(missing) != std::string::npos);
+
+    Image img = ramp(40, 30, 256);
+    const std::string png = tmp_path("full.png"), jpg = tmp_path("full.jpg");
+    mama::save_png8(png, img);
+    mama::save_jpeg(jpg, img, 90);
+    const std::string pgm = tmp_path("full.pgm");
+    write_bytes(pgm, std::string("P5\n40 30\n255\n") + std::string(1200, '\x40'));
+    for (const std::string& full : {png, jpg, pgm}) {
+        std::string bytes = read_bytes(full);
+        const std::string cut = full + ".cut";
+        write_bytes(cut, bytes.substr(0, bytes.size() * 2 / 3));
+        std::string msg = error_of([&] { mama::load_image(cut); });
+        INFO(full, " -> '", msg, "'");
+        CHECK(msg.find(cut) != std::string::npos);
+        std::remove(cut.c_str());
+        std::remove(full.c_str());
+    }
+    const std::string junk = tmp_path("junk.png");
+    write_bytes(junk, "this is not an image at all");
+    std::string msg = error_of([&] { mama::load_image(junk); });
+    CHECK(msg.find(junk) != std::string::npos);
+    std::remove(junk.c_str());
+}
+
+TEST_CASE("image: resize_area matches the box-filter hand computation") {
+    // 1-D rows make the weights easy to write down.
+    Image src(5, 1);
+    const float s[5] = {0.1f, 0.3f, 0.5f, 0.7f, 0.9f};
+    for (int i = 0; i < 5; ++i) src.pixels[size_t(i)] = s[i];
+    // 5 -> 2: each output covers 2.5 source pixels.
+    Image d = mama::resize_area(src, 2, 1);
+    CHECK(d.pixels[0] == doctest::Approx((s[0] + s[1] + 0.5f * s[2]) / 2.5f));
+    CHECK(d.pixels[1] == doctest::Approx((0.5f * s[2] + s[3] + s[4]) / 2.5f));
+    // 3 -> 2 in both directions: weights (1, 0.5)/1.5 and (0.5, 1)/1.5 per axis.
+    Image sq(3, 3);
+    for (int y = 0; y < 3; ++y)
+        for (int x = 0; x < 3; ++x) sq.at(x, y) = float(x + 3 * y) / 8.0f;
+    Image r = mama::resize_area(sq, 2, 2);
+    const double w[2][3] = {{1 / 1.5, 0.5 / 1.5, 0}, {0, 0.5 / 1.5, 1 / 1.5}};
+    for (int oy = 0; oy < 2; ++oy)
+        for (int ox = 0; ox < 2; ++ox) {
+            double ref = 0;
+            for (int y = 0; y < 3; ++y)
+                for (int x = 0; x < 3; ++x) ref += w[oy][y] * w[ox][x] * sq.at(x, y);
+            CHECK(r.at(ox, oy) == doctest::Approx(ref).epsilon(1e-6));
+        }
+    // 4x4 -> 2x2: plain 2x2 block means.
+    Image b = ramp(4, 4, 17);
+    Image m = mama::resize_area(b, 2, 2);
+    for (int oy = 0; oy < 2; ++oy)
+        for (int ox = 0; ox < 2; ++ox) {
+            float ref = (b.at(2 * ox, 2 * oy) + b.at(2 * ox + 1, 2 * oy) + b.at(2 * ox, 2 * oy + 1) +
+                         b.at(2 * ox + 1, 2 * oy + 1)) / 4;
+            CHECK(m.at(ox, oy) == doctest::Approx(ref).epsilon(1e-6));
+        }
+    // Upscaling 2 -> 3 (OpenCV's area-mode linear): [s0, (s0+s1)/2, s1].
+    Image two(2, 1);
+    two.pixels = {0.2f, 0.6f};
+    Image up = mama::resize_area(two, 3, 1);
+    CHECK(up.pixels[0] == doctest::Approx(0.2f));
+    CHECK(up.pixels[1] == doctest::Approx(0.4f));
+    CHECK(up.pixels[2] == doctest::Approx(0.6f));
+}
+
+TEST_CASE("image: resize_bilinear hand cases (PIL triangle filter)") {
+    Image src(4, 1);
+    src.pixels = {0.0f, 0.7f, 0.35f, 1.0f};
+    const auto& s = src.pixels;
+    // No antialias, 4 -> 2: samples at source positions 0.5 and 2.5.
+    Image a = mama::resize_bilinear(src, 2, 1, false);
+    CHECK(a.pixels[0] == doctest::Approx((s[0] + s[1]) / 2));
+    CHECK(a.pixels[1] == doctest::Approx((s[2] + s[3]) / 2));
+    // Antialias, 4 -> 2: triangle of half-width 2 -> weights (3,3,1)/7 and (1,3,3)/7.
+    Image b = mama::resize_bilinear(src, 2, 1, true);
+    CHECK(b.pixels[0] == doctest::Approx((3 * s[0] + 3 * s[1] + s[2]) / 7));
+    CHECK(b.pixels[1] == doctest::Approx((s[1] + 3 * s[2] + 3 * s[3]) / 7));
+    // Upscale 2 -> 4 (antialias irrelevant): edge samples clamp, inner 3:1 mixes.
+    Image two(2, 1);
+    two.pixels = {0.2f, 0.6f};
+    for (bool aa : {false, true}) {
+        Image u = mama::resize_bilinear(two, 4, 1, aa);
+        CHECK(u.pixels[0] == doctest::Approx(0.2f));
+        CHECK(u.pixels[1] == doctest::Approx(0.75f * 0.2f + 0.25f * 0.6f));
+        CHECK(u.pixels[2] == doctest::Approx(0.25f * 0.2f + 0.75f * 0.6f));
+        CHECK(u.pixels[3] == doctest::Approx(0.6f));
+    }
+    // Vertical axis uses the same rule: a column 4 -> 2 equals the row result.
+    Image col(1, 4);
+    col.pixels = s;
+    Image c = mama::resize_bilinear(col, 1, 2, true);
+    CHECK(c.pixels[0] == doctest::Approx(b.pixels[0]));
+    CHECK(c.pixels[1] == doctest::Approx(b.pixels[1]));
+    // quantize8 rounds to codes: (3*0 + 3*0.7 + 0.35)/7 * 255 = 89.25 -> 89.
+    Image q = mama::resize_bilinear(src, 2, 1, true, true);
+    CHECK(std::lround(q.pixels[0] * 255.0f) == 89);
+    CHECK(q.pixels[0] * 255.0f == doctest::Approx(89.0f));
+}
+
+TEST_CASE("image: save errors name the path") {
+    Image img = ramp(4, 4, 5);
+    const std::string bad = "/nonexistent_dir_for_mama_tests/x.png";
+    CHECK(error_of([&] { mama::save_png8(bad, img); }).find(bad) != std::string::npos);
+    CHECK(error_of([&] { mama::save_png16(bad, img); }).find(bad) != std::string::npos);
+    CHECK(error_of([&] { mama::save_jpeg(bad, img); }).find(bad) != std::string::npos);
+}
+
+TEST_CASE("image: resize_bilinear with quantize8 is bit-exact against PIL fixtures") {
+    // Fixtures from tests/mama/data/pil/make_pil_fixtures.py (PIL 9.4, Image.BILINEAR).
+    const std::string dir = "tests/mama/data/pil/";
+    Image in = mama::load_image(dir + "in.pgm");
+    struct Case { const char* file; int w, h; };
+    for (Case c : {Case{"bilinear_11x7.pgm", 11, 7}, Case{"bilinear_40x50.pgm", 40, 50}, Case{"bilinear_29x8.pgm", 29, 8}}) {
+        Image ref = mama::load_image(dir + c.file);
+        Image got = mama::resize_bilinear(in, c.w, c.h, true, true);
+        REQUIRE(got.width == ref.width);
+        REQUIRE(got.height == ref.height);
+        int diffs = 0;
+        for (size_t i = 0; i < ref.pixels.size(); ++i)
+            diffs += std::lround(got.pixels[i] * 255) != std::lround(ref.pixels[i] * 255);
+        INFO(c.file);
+        CHECK(diffs == 0);
+    }
+}
