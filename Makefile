@@ -95,7 +95,7 @@ $(BUILD)/test_all: $(TEST_OBJS) $(LIB)
 
 # TEST_ARGS passes doctest options, e.g. make test TEST_ARGS='-tc="*gemm*"'
 test: banner $(BUILD)/test_all $(PROGRAMS)
-	./$(BUILD)/test_all $(TEST_ARGS)
+	$(BUILD)/test_all $(TEST_ARGS)
 
 clean:
 	rm -rf build build-debug

@@ -1,0 +1,332 @@
+// gemm.cpp: the CPU GEMM driver: argument checks, kernel choice, cache
+// blocking, packing and OpenMP threading around the micro-kernels.
+//
+// Loop nest (the Goto/BLIS scheme, for one thread's rectangle of C):
+//   for jc (NC columns of op(B))        B block  KC × NC  lives in L3
+//     for pc (KC steps of k)            packed once per (jc, pc)
+//       for ic (MC rows of op(A))       A block  MC × KC  lives in L2
+//         for jr (NR columns)           B panel  KC × NR  stays in L1
+//           for ir (MR rows)            micro-kernel: MR × NR tile in registers
+// Threads: C is cut into one rectangle per thread (along M, or N when M is
+// short), each computed by the serial nest above with its own reusable
+// packing buffers.  K is never split, and the K blocking depends only on K and
+// the kernel, so every element of C gets the same summation order whatever
+// the thread count: results are bitwise independent of it.
+#include "tensor/cpu/gemm.h"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "tensor/check.h"
+#include "tensor/cpu/gemm_kernels.h"
+#include "tensor/cpu/gemm_pack.h"
+
+namespace eng::cpu {
+namespace {
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
+
+// ---- kernel choice -------------------------------------------------------------
+const GemmKernel* detect_kernel() {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return &kGemmAvx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &kGemmAvx2;
+    return &kGemmScalar;
+}
+std::atomic<const GemmKernel*> g_forced{nullptr};
+
+// ---- cache blocking ------------------------------------------------------------
+struct Blocking {
+    int64_t kc, mc, nc;
+};
+
+int64_t cache_size(int name, int64_t fallback, int64_t cap) {
+    long v = sysconf(name);
+    return v > 0 ? std::min<int64_t>(v, cap) : fallback;
+}
+
+// KC: the B micro-panel (KC × NR floats) about fills L1 (it is read from L1/L2
+// once per MR rows; KC = 384 for a 48 KiB L1 measured best on Zen 5, fewer
+// passes over C beat a panel that fits L1 with room to spare).  MC: the A
+// block (MC × KC) takes about half of L2.  NC: the B block (KC × NC) takes a
+// modest share of L3 (virtual machines often report the whole socket's L3,
+// so it is capped).  KC alone decides the summation order; it depends only
+// on the kernel and the machine, never on the thread count.
+Blocking compute_blocking(const GemmKernel& kern) {
+    static const int64_t l1 = cache_size(_SC_LEVEL1_DCACHE_SIZE, 32 << 10, 1 << 20);
+    static const int64_t l2 = cache_size(_SC_LEVEL2_CACHE_SIZE, 512 << 10, 8 << 20);
+    static const int64_t l3 = cache_size(_SC_LEVEL3_CACHE_SIZE, 8 << 20, 32 << 20);
+    Blocking b;
+    b.kc = std::clamp<int64_t>(l1 / (kern.nr * 4) / 8 * 8, 128, 384);
+    b.mc = std::max<int64_t>(kern.mr, l2 / 2 / (b.kc * 4) / kern.mr * kern.mr);
+    b.nc = std::clamp<int64_t>(l3 / 8 / (b.kc * 4) / kern.nr * kern.nr, 4 * kern.nr, 8192);
+    if (const char* s = std::getenv("ENG_GEMM_KC")) b.kc = std::max(8L, std::atol(s));  // tuning hooks
+    if (const char* s = std::getenv("ENG_GEMM_MC")) b.mc = std::max<int64_t>(kern.mr, std::atol(s) / kern.mr * kern.mr);
+    if (const char* s = std::getenv("ENG_GEMM_NC")) b.nc = std::max<int64_t>(kern.nr, std::atol(s) / kern.nr * kern.nr);
+    return b;
+}
+
+// Computed once per kernel (the environment overrides are for tuning only).
+const Blocking& blocking_for(const GemmKernel& kern) {
+    static const Blocking b512 = compute_blocking(kGemmAvx512), b2 = compute_blocking(kGemmAvx2),
+                          b1 = compute_blocking(kGemmScalar);
+    return &kern == &kGemmAvx512 ? b512 : &kern == &kGemmAvx2 ? b2 : b1;
+}
+
+// ---- per-thread packing buffers --------------------------------------------------
+// One pair per thread, grown on demand and reused, so the hot loops never allocate.
+struct Buffer {
+    float* p = nullptr;
+    size_t cap = 0;
+    float* get(size_t n) {
+        if (n > cap) {
+            std::free(p);
+            p = static_cast<float*>(std::aligned_alloc(64, round_up(int64_t(n) * 4, 64)));
+            if (!p) throw std::bad_alloc();
+            cap = n;
+        }
+        return p;
+    }
+    ~Buffer() { std::free(p); }
+};
+thread_local Buffer t_pack_a, t_pack_b;
+
+// ---- the serial blocked product ------------------------------------------------------
+struct Problem {
+    bool ta, tb;
+    int64_t K;
+    float alpha, beta;
+    const float* A;
+    int64_t lda;
+    const float* B;
+    int64_t ldb;
+    float* C;
+    int64_t ldc;
+};
+
+// Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels.
+void pack_a(const Problem& p, const GemmKernel& kern, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
+    if (p.ta) {
+        pack_block_rows(p.A + k0 * p.lda + i0, p.lda, mc, kern.mr, kc, dst);
+        return;
+    }
+    for (int64_t i = 0; i < mc; i += kern.mr)
+        pack_panel_cols(p.A + (i0 + i) * p.lda + k0, p.lda, int(std::min<int64_t>(kern.mr, mc - i)), kern.mr, kc,
+                        dst + i * kc);
+}
+
+// Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels.
+void pack_b(const Problem& p, const GemmKernel& kern, int64_t j0, int64_t nc, int64_t k0, int64_t kc, float* dst) {
+    if (!p.tb) {
+        pack_block_rows(p.B + k0 * p.ldb + j0, p.ldb, nc, kern.nr, kc, dst);
+        return;
+    }
+    for (int64_t j = 0; j < nc; j += kern.nr)
+        pack_panel_cols(p.B + (j0 + j) * p.ldb + k0, p.ldb, int(std::min<int64_t>(kern.nr, nc - j)), kern.nr, kc,
+                        dst + j * kc);
+}
+
+// Splits n into ceil(n / block) nearly equal pieces, each a multiple of `unit`.
+int64_t balanced_block(int64_t n, int64_t block, int64_t unit) {
+    const int64_t pieces = ceil_div(n, block);
+    return round_up(ceil_div(n, pieces), unit);
+}
+
+// C[m0 : m1, n0 : n1] of the product, by one thread.
+void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, int64_t m0, int64_t m1, int64_t n0,
+               int64_t n1) {
+    const int MR = kern.mr, NR = kern.nr;
+    const int64_t M = m1 - m0, N = n1 - n0;
+    if (M <= 0 || N <= 0) return;
+    // Even K blocks (e.g. 2 × 192 rather than 256 + 128): a function of K only.
+    const int64_t kc_blk = balanced_block(p.K, blk.kc, 8);
+    const int64_t mc_blk = balanced_block(M, blk.mc, MR);
+    const int64_t nc_blk = balanced_block(N, blk.nc, NR);
+    float* Ap = t_pack_a.get(size_t(std::min(mc_blk, round_up(M, MR)) * std::min(kc_blk, p.K)));
+    float* Bp = t_pack_b.get(size_t(std::min(nc_blk, round_up(N, NR)) * std::min(kc_blk, p.K)));
+    alignas(64) float edge[32 * 32];  // MR × NR scratch tile for partial tiles
+
+    for (int64_t jc = 0; jc < N; jc += nc_blk) {
+        const int64_t nc = std::min(nc_blk, N - jc);
+        for (int64_t pc = 0; pc < p.K; pc += kc_blk) {
+            const int64_t kc = std::min(kc_blk, p.K - pc);
+            const float beta = pc == 0 ? p.beta : 1.0f;
+            pack_b(p, kern, n0 + jc, nc, pc, kc, Bp);
+            for (int64_t ic = 0; ic < M; ic += mc_blk) {
+                const int64_t mc = std::min(mc_blk, M - ic);
+                pack_a(p, kern, m0 + ic, mc, pc, kc, Ap);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int nr = int(std::min<int64_t>(NR, nc - jr));
+                    const float* bp = Bp + jr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int mr = int(std::min<int64_t>(MR, mc - ir));
+                        const float* ap = Ap + ir * kc;
+                        float* c = p.C + (m0 + ic + ir) * p.ldc + (n0 + jc + jr);
+                        if (mr == MR && nr == NR) {
+                            kern.run(kc, ap, bp, c, p.ldc, p.alpha, beta);
+                            continue;
+                        }
+                        // Partial tile: run the full kernel on a scratch tile so
+                        // the arithmetic per element is exactly the same.
+                        if (beta != 0.0f)
+                            for (int i = 0; i < mr; ++i) std::memcpy(edge + i * NR, c + i * p.ldc, sizeof(float) * nr);
+                        (kern.edge ? kern.edge(mr, nr) : kern.run)(kc, ap, bp, edge, NR, p.alpha, beta);
+                        for (int i = 0; i < mr; ++i) std::memcpy(c + i * p.ldc, edge + i * NR, sizeof(float) * nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// C = beta·C (the whole product when K == 0 or alpha == 0).
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+    for (int64_t i = 0; i < M; ++i) {
+        float* c = C + i * ldc;
+        if (beta == 0.0f)
+            std::fill(c, c + N, 0.0f);
+        else if (beta != 1.0f)
+            for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+    }
+}
+
+const char* trans_a_text(bool t) { return t ? ", transposed)" : ")"; }
+
+void check_args(const char* op, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                const float* B, int64_t ldb, const float* C, int64_t ldc) {
+    ENG_CHECK(M >= 0 && N >= 0 && K >= 0, op, ": negative size M=", M, " N=", N, " K=", K);
+    const int64_t a_row = ta ? M : K, b_row = tb ? K : N;
+    ENG_CHECK(lda >= a_row, op, ": lda=", lda, " is shorter than a row of A (", a_row, trans_a_text(ta));
+    ENG_CHECK(ldb >= b_row, op, ": ldb=", ldb, " is shorter than a row of B (", b_row, trans_a_text(tb));
+    ENG_CHECK(ldc >= N, op, ": ldc=", ldc, " is shorter than a row of C (N=", N, ")");
+    ENG_CHECK(M == 0 || N == 0 || C, op, ": C is null for a ", M, "x", N, " result");
+    ENG_CHECK(M == 0 || N == 0 || K == 0 || (A && B), op, ": A or B is null with M=", M, " N=", N, " K=", K);
+}
+
+// Threads worth using for an M × N × K product: about one per 2·64³ FMAs-worth of
+// work, so that tiny products are not slowed by the OpenMP fork.
+int useful_threads(int64_t M, int64_t N, int64_t K) {
+    if (omp_in_parallel()) return 1;
+    const double work = double(M) * double(N) * double(K);
+    const int64_t by_work = int64_t(work / (64.0 * 64.0 * 64.0 * 2.0));
+    return int(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), by_work)));
+}
+
+// The whole product with up to `threads` threads.
+void gemm_run(const Problem& p, int64_t M, int64_t N, int threads) {
+    const GemmKernel& kern = gemm_active_kernel();
+    const Blocking& blk = blocking_for(kern);
+    const int64_t tiles_m = ceil_div(M, kern.mr), tiles_n = ceil_div(N, kern.nr);
+    threads = int(std::min<int64_t>(threads, tiles_m * tiles_n));
+    if (threads <= 1) {
+        gemm_rect(p, kern, blk, 0, M, 0, N);
+        return;
+    }
+    // Grid tm × tn of rectangles minimising the largest one's cost: its FMAs
+    // (padded to whole tiles) plus the packing it does, each thread packing
+    // all of op(B) for its columns and all of op(A) for its rows once per NC
+    // block (one packed element costs about as much as 32 FMAs).
+    int tm = 1, tn = threads;
+    double best = -1;
+    for (int a = 1; a <= threads; ++a) {
+        if (threads % a) continue;
+        const int b = threads / a;
+        if (a > tiles_m || b > tiles_n) continue;
+        const double rows = double(ceil_div(tiles_m, a) * kern.mr), cols = double(ceil_div(tiles_n, b) * kern.nr);
+        const double pack = double(p.K) * (cols + rows * double(ceil_div(int64_t(cols), blk.nc)));
+        const double cost = rows * cols * double(p.K) + 32.0 * pack;
+        if (best < 0 || cost < best) best = cost, tm = a, tn = b;
+    }
+    if (best < 0) tm = int(std::min<int64_t>(threads, tiles_m)), tn = 1;
+#pragma omp parallel for num_threads(tm * tn) schedule(static, 1)
+    for (int t = 0; t < tm * tn; ++t) {
+        const int64_t ti = t / tn, tj = t % tn;
+        const int64_t m0 = tiles_m * ti / tm * kern.mr, m1 = std::min(M, tiles_m * (ti + 1) / tm * kern.mr);
+        const int64_t n0 = tiles_n * tj / tn * kern.nr, n1 = std::min(N, tiles_n * (tj + 1) / tn * kern.nr);
+        gemm_rect(p, kern, blk, m0, m1, n0, n1);
+    }
+}
+
+void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == 0.0f) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+    gemm_run(Problem{ta, tb, K, alpha, beta, A, lda, B, ldb, C, ldc}, M, N, threads);
+}
+
+}  // namespace
+
+bool gemm_kernel_supported(const char* name) {
+    if (!name) return false;
+    __builtin_cpu_init();
+    const std::string n = name;
+    if (n == "scalar") return true;
+    if (n == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (n == "avx512") return __builtin_cpu_supports("avx512f");
+    return false;
+}
+
+void gemm_force_kernel(const char* name) {
+    if (!name || std::string(name) == "auto") {
+        g_forced.store(nullptr);
+        return;
+    }
+    const std::string n = name;
+    ENG_CHECK(n == "scalar" || n == "avx2" || n == "avx512", "gemm_force_kernel: unknown kernel '", n,
+              "'. HINT: use avx512, avx2, scalar or auto");
+    ENG_CHECK(gemm_kernel_supported(name), "gemm_force_kernel: this CPU cannot run the ", n, " kernel");
+    g_forced.store(n == "avx512" ? &kGemmAvx512 : n == "avx2" ? &kGemmAvx2 : &kGemmScalar);
+}
+
+const GemmKernel& gemm_active_kernel() {
+    static const GemmKernel* detected = detect_kernel();
+    const GemmKernel* f = g_forced.load();
+    return f ? *f : *detected;
+}
+
+const char* gemm_kernel_name() { return gemm_active_kernel().name; }
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    check_args("gemm", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+    gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, useful_threads(M, N, K));
+}
+
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
+                  float beta, float* C, int64_t ldc, int64_t stride_c) {
+    ENG_CHECK(batch >= 0, "gemm_batched: negative batch ", batch);
+    check_args("gemm_batched", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+    if (batch == 0 || M == 0 || N == 0) return;
+    // Broadcast C (stride 0) accumulates the entries one after another, so it
+    // must stay in batch order; otherwise small products run one per thread
+    // (attention: many 257 × 257 × 64 products), large ones use all threads each.
+    const int per = useful_threads(M, N, K);
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    const bool by_batch = stride_c != 0 && threads > 1 && batch > 1 &&
+                          (per < threads || batch >= 4 * threads || batch % threads == 0);
+    // (A or B may be null when K == 0: never offset a null pointer.)
+    auto entry = [&](int64_t i, int nthreads) {
+        gemm_one(trans_a, trans_b, M, N, K, alpha, A ? A + i * stride_a : A, lda, B ? B + i * stride_b : B, ldb,
+                 beta, C + i * stride_c, ldc, nthreads);
+    };
+    if (!by_batch) {
+        for (int64_t i = 0; i < batch; ++i) entry(i, per);
+        return;
+    }
+#pragma omp parallel for num_threads(int(std::min<int64_t>(threads, batch))) schedule(dynamic, 1)
+    for (int64_t i = 0; i < batch; ++i) entry(i, 1);
+}
+
+}  // namespace eng::cpu

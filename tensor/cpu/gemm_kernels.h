@@ -1,0 +1,52 @@
+// gemm_kernels.h: the internal interface between the GEMM driver (gemm.cpp) and
+// its register-blocked micro-kernels (gemm_avx512.cpp, gemm_avx2.cpp,
+// gemm_scalar.cpp), plus a switch that lets tests force one kernel.
+//
+// Packed layouts (both zero-padded to a full panel):
+//   A panel: MR rows of op(A) for kc steps, Ap[k·MR + i] = op(A)[i][k]
+//   B panel: NR columns of op(B) for kc steps, Bp[k·NR + j] = op(B)[k][j]
+// A micro-kernel computes acc = Σ_k Ap[k·MR+i]·Bp[k·NR+j] for the whole
+// MR × NR tile, each element as one fused multiply-add chain in increasing k,
+// and then updates the tile of C (row stride ldc):
+//   beta == 0:  C = alpha·acc            (old C ignored, even NaN)
+//   beta == 1:  C = fma(alpha, acc, C)
+//   otherwise:  C = fma(alpha, acc, beta·C)
+// Every kernel uses exactly this arithmetic per element, so which threads or
+// which tile positions compute an element never changes its value.
+#pragma once
+#include <cstdint>
+
+namespace eng::cpu {
+
+using GemmMicroKernel = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
+                                 float beta);
+
+struct GemmKernel {
+    const char* name;  // "avx512", "avx2" or "scalar"
+    int mr, nr;        // register block: rows of A, columns of B
+    GemmMicroKernel run;
+    // Optional: a cheaper kernel for a partial tile of rows × cols (it still
+    // reads full packed panels and writes a full-stride scratch tile, but
+    // only computes what it must).  nullptr: partial tiles use `run`.
+    GemmMicroKernel (*edge)(int rows, int cols);
+};
+
+// The kernels compiled into this binary.  Each may only be called when
+// the CPU supports its instruction set (see gemm_kernel_supported).
+extern const GemmKernel kGemmAvx512;
+extern const GemmKernel kGemmAvx2;
+extern const GemmKernel kGemmScalar;
+
+// True when the running CPU can execute the named kernel.
+bool gemm_kernel_supported(const char* name);
+
+// Forces the named kernel ("avx512", "avx2", "scalar") for later gemm calls,
+// or restores the automatic choice with "auto" or nullptr.  Throws eng::Error
+// for an unknown name or a kernel this CPU cannot run.  For tests and
+// benchmarks; not thread-safe against concurrent gemm calls.
+void gemm_force_kernel(const char* name);
+
+// The kernel that gemm currently uses.
+const GemmKernel& gemm_active_kernel();
+
+}  // namespace eng::cpu

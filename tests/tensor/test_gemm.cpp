@@ -1,0 +1,244 @@
+// test_gemm.cpp: the CPU GEMM against a plain triple loop with double
+// accumulation: every transpose combination, odd sizes, padded leading
+// dimensions, alpha/beta cases (beta = 0 over NaN), K = 0, batched with
+// broadcast strides, thread-count independence, and every micro-kernel the
+// CPU can run.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "tensor/check.h"
+#include "tensor/cpu/gemm.h"
+#include "tensor/cpu/gemm_kernels.h"
+
+namespace {
+
+// Small deterministic values in [-1, 1) (a linear congruential sequence),
+// so the test needs nothing but the code under test.
+std::vector<float> filled(size_t n, uint32_t seed) {
+    std::vector<float> v(n);
+    uint32_t s = seed * 2654435761u + 12345u;
+    for (auto& x : v) {
+        s = s * 1664525u + 1013904223u;
+        x = float(s >> 8) / float(1 << 23) - 1.0f;
+    }
+    return v;
+}
+
+struct Case {
+    bool ta, tb;
+    int64_t M, N, K;
+    int64_t pad_a = 0, pad_b = 0, pad_c = 0;  // extra leading-dimension elements
+    float alpha = 1.0f, beta = 0.0f;
+};
+
+// Runs gemm on one case and compares every element of C (and the padding
+// between rows, which must stay untouched) with the double-precision loop.
+// Tolerance: 4·K·eps·Σ_k|a||b| (the forward error bound of a dot product),
+// plus eps·|beta·c| for the old C term.
+void check_case(const Case& c) {
+    CAPTURE(c.ta);
+    CAPTURE(c.tb);
+    CAPTURE(c.M);
+    CAPTURE(c.N);
+    CAPTURE(c.K);
+    CAPTURE(c.alpha);
+    CAPTURE(c.beta);
+    const int64_t rows_a = c.ta ? c.K : c.M, cols_a = c.ta ? c.M : c.K;
+    const int64_t rows_b = c.tb ? c.N : c.K, cols_b = c.tb ? c.K : c.N;
+    const int64_t lda = cols_a + c.pad_a, ldb = cols_b + c.pad_b, ldc = c.N + c.pad_c;
+    const std::vector<float> A = filled(size_t(std::max<int64_t>(1, rows_a * lda)), 1);
+    const std::vector<float> B = filled(size_t(std::max<int64_t>(1, rows_b * ldb)), 2);
+    std::vector<float> C = filled(size_t(std::max<int64_t>(1, c.M * ldc)), 3);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    if (c.beta == 0.0f)  // old C must be ignored entirely, NaN included
+        for (int64_t i = 0; i < c.M; ++i)
+            for (int64_t j = 0; j < c.N; ++j) C[size_t(i * ldc + j)] = nan;
+    const std::vector<float> C0 = C;
+    eng::cpu::gemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc);
+
+    const double eps = std::numeric_limits<float>::epsilon();
+    int64_t bad = 0;
+    for (int64_t i = 0; i < c.M; ++i) {
+        for (int64_t j = 0; j < ldc; ++j) {
+            const float got = C[size_t(i * ldc + j)];
+            if (j >= c.N) {  // padding
+                if (!(got == C0[size_t(i * ldc + j)])) ++bad;
+                continue;
+            }
+            double sum = 0, mag = 0;
+            for (int64_t k = 0; k < c.K; ++k) {
+                const double a = A[size_t(c.ta ? k * lda + i : i * lda + k)];
+                const double b = B[size_t(c.tb ? j * ldb + k : k * ldb + j)];
+                sum += a * b;
+                mag += std::fabs(a * b);
+            }
+            const double old = c.beta == 0.0f ? 0.0 : double(c.beta) * C0[size_t(i * ldc + j)];
+            const double want = double(c.alpha) * sum + old;
+            const double tol = 4.0 * double(c.K + 2) * eps * std::fabs(c.alpha) * mag + 2 * eps * std::fabs(old) + 1e-30;
+            if (!(std::fabs(double(got) - want) <= tol)) {
+                if (bad < 3) MESSAGE("C[", i, ",", j, "] = ", got, ", want ", want, " (tol ", tol, ")");
+                ++bad;
+            }
+        }
+    }
+    CHECK(bad == 0);
+}
+
+// A sweep over transposes, odd sizes (around the register blocks of every
+// kernel), padded strides and alpha/beta; K up to 300 crosses no K block,
+// the large case below does.
+void sweep() {
+    const int64_t sizes[] = {1, 7, 17, 33};
+    for (int t = 0; t < 4; ++t)
+        for (int64_t M : sizes)
+            for (int64_t N : sizes)
+                for (int64_t K : {int64_t(1), int64_t(13), int64_t(40)})
+                    check_case({t & 1 ? true : false, t & 2 ? true : false, M, N, K, (M + K) % 3, (N + 1) % 4,
+                                (M * N) % 5, 1.0f, 0.0f});
+    for (int t = 0; t < 4; ++t) {
+        const bool ta = t & 1, tb = t & 2;
+        check_case({ta, tb, 129, 65, 300, 3, 0, 7, 0.5f, 0.0f});
+        check_case({ta, tb, 31, 97, 129, 0, 5, 0, -1.5f, 1.0f});
+        check_case({ta, tb, 50, 40, 77, 1, 1, 1, 2.0f, -0.75f});
+        check_case({ta, tb, 12, 32, 8, 0, 0, 0, 1.0f, 0.5f});  // exactly one AVX-512 tile
+    }
+}
+
+}  // namespace
+
+TEST_CASE("gemm: all transposes, odd sizes, strides, alpha and beta (active kernel)") {
+    eng::cpu::gemm_force_kernel("auto");
+    sweep();
+}
+
+TEST_CASE("gemm: every micro-kernel this CPU supports matches the reference") {
+    int tested = 0;
+    for (const char* name : {"scalar", "avx2", "avx512"}) {
+        if (!eng::cpu::gemm_kernel_supported(name)) {
+            MESSAGE("kernel ", name, " not supported by this CPU: skipped");
+            continue;
+        }
+        CAPTURE(std::string(name));
+        eng::cpu::gemm_force_kernel(name);
+        CHECK(std::string(eng::cpu::gemm_kernel_name()) == name);
+        sweep();
+        // Every partial-tile height, with narrow (<= 16) and wide last column blocks.
+        for (int64_t m = 1; m <= 13; ++m) {
+            check_case({false, false, m, m, 9, 0, 0, 0, 1.0f, 0.0f});
+            check_case({true, true, m, 16 + m, 9, 0, 0, 1, 1.0f, 2.0f});
+        }
+        // Several K blocks (K well above any kernel's KC) and several M/N blocks.
+        check_case({false, true, 70, 45, 1100, 0, 0, 0, 1.0f, 0.5f});
+        check_case({true, false, 45, 70, 1100, 2, 0, 3, -1.0f, 0.0f});
+        ++tested;
+    }
+    eng::cpu::gemm_force_kernel("auto");
+    CHECK(tested >= 2);  // scalar always, plus at least AVX2 on the x86-64-v3 baseline
+    CHECK_THROWS_AS(eng::cpu::gemm_force_kernel("sse9"), eng::Error);
+}
+
+TEST_CASE("gemm: empty sizes, K = 0 and alpha = 0 scale C by beta") {
+    std::vector<float> C = {1, 2, 3, 4, 5, 6};
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> A = {nan, nan, nan, nan};
+    eng::cpu::gemm(false, false, 2, 3, 0, 1.0f, nullptr, 0, nullptr, 3, 2.0f, C.data(), 3);
+    CHECK(C == std::vector<float>({2, 4, 6, 8, 10, 12}));
+    // alpha = 0: A and B are not read (NaN there must not reach C).
+    eng::cpu::gemm(false, false, 2, 3, 1, 0.0f, A.data(), 1, A.data(), 3, 0.5f, C.data(), 3);
+    CHECK(C == std::vector<float>({1, 2, 3, 4, 5, 6}));
+    std::vector<float> D(6, nan);
+    eng::cpu::gemm(true, true, 2, 3, 0, 1.0f, nullptr, 2, nullptr, 0, 0.0f, D.data(), 3);
+    CHECK(D == std::vector<float>(6, 0.0f));
+    eng::cpu::gemm(false, false, 0, 3, 5, 1.0f, nullptr, 5, nullptr, 3, 0.0f, nullptr, 3);  // nothing to do
+    eng::cpu::gemm(false, false, 3, 0, 5, 1.0f, nullptr, 5, nullptr, 0, 0.0f, nullptr, 0);
+}
+
+TEST_CASE("gemm: bad arguments throw eng::Error") {
+    std::vector<float> X(64, 1.0f);
+    CHECK_THROWS_AS(eng::cpu::gemm(false, false, -1, 2, 2, 1, X.data(), 2, X.data(), 2, 0, X.data(), 2), eng::Error);
+    CHECK_THROWS_AS(eng::cpu::gemm(false, false, 2, 2, 3, 1, X.data(), 2, X.data(), 2, 0, X.data(), 2), eng::Error);
+    CHECK_THROWS_AS(eng::cpu::gemm(true, false, 3, 2, 2, 1, X.data(), 2, X.data(), 2, 0, X.data(), 2), eng::Error);
+    CHECK_THROWS_AS(eng::cpu::gemm(false, true, 2, 3, 2, 1, X.data(), 2, X.data(), 1, 0, X.data(), 3), eng::Error);
+    CHECK_THROWS_AS(eng::cpu::gemm(false, false, 2, 3, 2, 1, X.data(), 2, X.data(), 3, 0, X.data(), 2), eng::Error);
+    CHECK_THROWS_AS(eng::cpu::gemm_batched(false, false, -2, 2, 2, 2, 1, X.data(), 2, 4, X.data(), 2, 4, 0,
+                                           X.data(), 2, 4),
+                    eng::Error);
+}
+
+TEST_CASE("gemm: results are bitwise independent of the thread count") {
+    const int64_t M = 203, N = 171, K = 700;  // several tiles, blocks and K blocks
+    const std::vector<float> A = filled(size_t(M * K), 4), B = filled(size_t(N * K), 5);
+    const int saved = omp_get_max_threads();
+    std::vector<float> ref;
+    for (int threads : {1, 2, 3, 4}) {
+        omp_set_num_threads(threads);
+        std::vector<float> C = filled(size_t(M * N), 6);
+        eng::cpu::gemm(false, true, M, N, K, 0.75f, A.data(), K, B.data(), K, 0.25f, C.data(), N);
+        if (ref.empty())
+            ref = C;
+        else
+            CHECK(C == ref);
+    }
+    omp_set_num_threads(saved);
+}
+
+TEST_CASE("gemm: batched with strides, broadcast (stride 0) and accumulation into a shared C") {
+    const int64_t batch = 5, M = 19, N = 23, K = 11, lda = 13, ldb = 23, ldc = 25;
+    const int64_t sa = M * lda + 3, sb = 0, sc = M * ldc + 1;  // B broadcast to every entry
+    const std::vector<float> A = filled(size_t(batch * sa), 7), B = filled(size_t(K * ldb), 8);
+    std::vector<float> C = filled(size_t(batch * sc), 9);
+    const std::vector<float> C0 = C;
+    eng::cpu::gemm_batched(false, false, batch, M, N, K, 1.5f, A.data(), lda, sa, B.data(), ldb, sb, 0.5f, C.data(),
+                           ldc, sc);
+    std::vector<float> E = C0;
+    for (int64_t b = 0; b < batch; ++b)
+        eng::cpu::gemm(false, false, M, N, K, 1.5f, A.data() + b * sa, lda, B.data(), ldb, 0.5f, E.data() + b * sc, ldc);
+    CHECK(C == E);  // the same per-element arithmetic, whatever the batch scheduling
+    // ... and that per-matrix product against the double loop:
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+                double s = 0;
+                for (int64_t k = 0; k < K; ++k) s += double(A[size_t(b * sa + i * lda + k)]) * B[size_t(k * ldb + j)];
+                const double want = 1.5 * s + 0.5 * C0[size_t(b * sc + i * ldc + j)];
+                REQUIRE(std::fabs(C[size_t(b * sc + i * ldc + j)] - want) <= 1e-5 * (1 + std::fabs(want)));
+            }
+
+    // stride_c = 0 with beta = 1: the entries accumulate into one C, in order.
+    std::vector<float> S(size_t(M * ldc), 0.0f);
+    eng::cpu::gemm_batched(false, false, batch, M, N, K, 1.0f, A.data(), lda, sa, B.data(), ldb, 0, 1.0f, S.data(),
+                           ldc, 0);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            double s = 0;
+            for (int64_t b = 0; b < batch; ++b)
+                for (int64_t k = 0; k < K; ++k) s += double(A[size_t(b * sa + i * lda + k)]) * B[size_t(k * ldb + j)];
+            REQUIRE(std::fabs(S[size_t(i * ldc + j)] - s) <= 1e-5 * (1 + std::fabs(s)));
+        }
+}
+
+TEST_CASE("gemm: many small batched products (attention shapes) match single calls") {
+    const int64_t batch = 12, T = 37, D = 16;  // Q·Kᵀ per head
+    const std::vector<float> Q = filled(size_t(batch * T * D), 10), Kt = filled(size_t(batch * T * D), 11);
+    std::vector<float> S(size_t(batch * T * T), std::numeric_limits<float>::quiet_NaN()), E(S.size());
+    eng::cpu::gemm_batched(false, true, batch, T, T, D, 0.25f, Q.data(), D, T * D, Kt.data(), D, T * D, 0.0f, S.data(),
+                           T, T * T);
+    for (int64_t b = 0; b < batch; ++b)
+        eng::cpu::gemm(false, true, T, T, D, 0.25f, Q.data() + b * T * D, D, Kt.data() + b * T * D, D, 0.0f,
+                       E.data() + b * T * T, T);
+    CHECK(S == E);
+    for (int64_t b = 0; b < batch; b += 5)
+        for (int64_t i = 0; i < T; ++i)
+            for (int64_t j = 0; j < T; ++j) {
+                double s = 0;
+                for (int64_t k = 0; k < D; ++k)
+                    s += double(Q[size_t(b * T * D + i * D + k)]) * Kt[size_t(b * T * D + j * D + k)];
+                REQUIRE(std::fabs(S[size_t(b * T * T + i * T + j)] - 0.25 * s) <= 1e-5);
+            }
+}
