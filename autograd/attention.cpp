@@ -1,0 +1,46 @@
+// attention.cpp: autograd wrapper of scaled dot-product attention.
+//
+// With s = c·Q·Kᵀ (c = 1/(√d·score_divisor)), P = softmax_rows(s), O = P·V and
+// upstream gradient dO:
+//   dV = Pᵀ·dO                       (O is linear in V)
+//   dP = dO·Vᵀ
+//   dS_ij = P_ij (dP_ij - D_i),  D_i = Σ_k P_ik dP_ik = dO_i·O_i
+//                                   (softmax Jacobian ∂P_ik/∂s_ij = P_ik(δ_kj - P_ij))
+//   dQ = c·dS·K,  dK = c·dSᵀ·Q       (s is bilinear in Q and K)
+// Masked entries have P = 0, hence dS = 0: no gradient flows through them.  A
+// row with every key masked has P = 0 and O = 0, so its gradients are 0.
+// The fused kernel saves only the per-row lse and recomputes P = exp(s - lse)
+// tile by tile in backward (tensor/cpu/attention.cpp).
+#include "autograd/attention.h"
+
+#include "autograd/node.h"
+#include "tensor/attention.h"
+
+namespace eng {
+
+static Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, const Tensor& mask,
+                        float divisor, kernels::AttentionPath path) {
+    Tensor lse;
+    Tensor out = kernels::attention_forward(q, k, v, causal, mask, divisor, &lse, path);
+    if (!autograd::any_requires_grad({q, k, v})) return out;
+    Tensor sq = q.detach(), sk = k.detach(), sv = v.detach(), so = out.detach();
+    Tensor smask = mask.defined() ? mask.detach() : Tensor();
+    return autograd::record("scaled_dot_product_attention", out, {q, k, v},
+                            [=](const Tensor& g) -> std::vector<Tensor> {
+                                kernels::AttentionGrads r = kernels::attention_backward(
+                                    g, sq, sk, sv, so, lse, causal, smask, divisor, path);
+                                return {r.dq, r.dk, r.dv};
+                            });
+}
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                    const Tensor& key_padding_mask, float score_divisor) {
+    return attention(q, k, v, causal, key_padding_mask, score_divisor, kernels::AttentionPath::Fused);
+}
+
+Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                              const Tensor& key_padding_mask, float score_divisor) {
+    return attention(q, k, v, causal, key_padding_mask, score_divisor, kernels::AttentionPath::Reference);
+}
+
+}  // namespace eng

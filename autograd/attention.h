@@ -1,0 +1,25 @@
+// attention.h: differentiable scaled dot-product attention.
+//
+//   q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv]  ->  out [B, H, T, dv]
+//   out = softmax(q·kᵀ / √d / score_divisor + mask) · v
+// causal: query i sees keys j <= i (top-left aligned when T != S).
+// key_padding_mask: [B, S], nonzero = keep, 0 = masked; may be undefined.
+// score_divisor: extra divisor of the scores, applied after the 1/√d scaling;
+//   BioMedLM (GPT-2, scale_attn_by_inverse_layer_idx) passes layer_idx + 1
+//   (layer_idx 0-based), everything else 1.
+// A query row with every key masked returns zeros and gets zero gradient (no NaN).
+// Attention-probability dropout is not part of this op.
+// The computation is fused and tiled (memory does not grow with T×S); the
+// _reference variant materialises the scores and exists for tests.
+#pragma once
+#include "tensor/tensor.h"
+
+namespace eng {
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false,
+                                    const Tensor& key_padding_mask = Tensor(), float score_divisor = 1.0f);
+Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false,
+                                              const Tensor& key_padding_mask = Tensor(),
+                                              float score_divisor = 1.0f);
+
+}  // namespace eng

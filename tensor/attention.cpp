@@ -1,0 +1,116 @@
+// attention.cpp: argument checks and dispatch for scaled dot-product attention
+// (kernels in tensor/cpu/attention.cpp).
+#include "tensor/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "tensor/cpu/attention.h"
+
+namespace eng::kernels {
+
+namespace {
+
+const char* kOp = "scaled_dot_product_attention";
+
+// A view the kernels (and the GEMM) can read: each row contiguous and rows at
+// least a row apart (packs the tensor otherwise).
+Tensor row_contiguous(const Tensor& t) {
+    const Shape &s = t.shape(), &st = t.strides();
+    bool rows_ok = (s[3] == 1 || st[3] == 1) && (s[2] <= 1 || st[2] >= s[3]) && st[0] >= 0 && st[1] >= 0;
+    return t.numel() == 0 || rows_ok ? t : t.contiguous();
+}
+
+cpu::AttnOperand operand(const Tensor& t) {
+    // With one row its stride is never used to step; make it a valid leading dimension.
+    int64_t st = t.shape()[2] <= 1 ? std::max(t.strides()[2], t.shape()[3]) : t.strides()[2];
+    return cpu::AttnOperand{t.data<float>(), t.strides()[0], t.strides()[1], st};
+}
+
+struct Prepared {
+    Tensor q, k, v;
+    std::vector<uint8_t> keep;  // [B, S] or empty
+    cpu::AttnDims dims;
+};
+
+Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, const Tensor& mask,
+                 float score_divisor) {
+    for (const Tensor* t : {&q, &k, &v}) {
+        ENG_CHECK(t->defined(), kOp, ": q, k and v must be defined");
+        check_dtype(*t, DType::f32, kOp, t == &q ? "q" : t == &k ? "k" : "v");
+        ENG_CHECK(t->dim() == 4, kOp, ": q, k and v must be [B, H, T, d]; got q ", shape_str(q.shape()), ", k ",
+                  shape_str(k.shape()), ", v ", shape_str(v.shape()));
+        ENG_CHECK(t->device() == Device::CPU, kOp, ": not implemented on CUDA yet");
+    }
+    const Shape &qs = q.shape(), &ks = k.shape(), &vs = v.shape();
+    ENG_CHECK(ks[0] == qs[0] && vs[0] == qs[0] && ks[1] == qs[1] && vs[1] == qs[1] && ks[2] == vs[2] &&
+                  ks[3] == qs[3],
+              kOp, ": shapes do not fit: q ", shape_str(qs), ", k ", shape_str(ks), ", v ", shape_str(vs),
+              " (need q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv])");
+    ENG_CHECK(qs[3] > 0, kOp, ": head dimension d must be positive, got q ", shape_str(qs));
+    ENG_CHECK(std::isfinite(score_divisor) && score_divisor > 0.0f, kOp, ": score_divisor must be positive, got ",
+              score_divisor);
+    Prepared p;
+    p.q = row_contiguous(q);
+    p.k = row_contiguous(k);
+    p.v = row_contiguous(v);
+    if (mask.defined()) {
+        ENG_CHECK(mask.device() == Device::CPU, kOp, ": key_padding_mask must be on the same device as q");
+        ENG_CHECK(mask.dim() == 2 && mask.shape()[0] == qs[0] && mask.shape()[1] == ks[2], kOp,
+                  ": key_padding_mask has shape ", shape_str(mask.shape()), " but must be [B, S] = [", qs[0], ", ",
+                  ks[2], "] for k ", shape_str(ks));
+        std::vector<float> m = mask.to_vector();
+        p.keep.resize(m.size());
+        for (size_t i = 0; i < m.size(); ++i) p.keep[i] = m[i] != 0.0f;
+    }
+    p.dims = cpu::AttnDims{qs[0], qs[1], qs[2], ks[2], qs[3], vs[3],
+                           float(1.0 / (std::sqrt(double(qs[3])) * double(score_divisor))), causal,
+                           p.keep.empty() ? nullptr : p.keep.data()};
+    return p;
+}
+
+}  // namespace
+
+Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                         const Tensor& key_padding_mask, float score_divisor, Tensor* lse, AttentionPath path) {
+    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
+    const cpu::AttnDims& n = p.dims;
+    Tensor out = empty({n.B, n.H, n.T, n.dv});
+    Tensor l = empty({n.B, n.H, n.T});
+    if (out.numel() > 0 || l.numel() > 0) {
+        if (path == AttentionPath::Fused)
+            cpu::attention_forward(out.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
+        else
+            cpu::attention_reference_forward(out.data<float>(), l.data<float>(), operand(p.q), operand(p.k),
+                                             operand(p.v), n);
+    }
+    if (lse) *lse = l;
+    return out;
+}
+
+AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
+                                  float score_divisor, AttentionPath path) {
+    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
+    const cpu::AttnDims& n = p.dims;
+    const Shape out_shape{n.B, n.H, n.T, n.dv};
+    ENG_CHECK(grad_out.shape() == out_shape, kOp, ": backward got a gradient of shape ",
+              shape_str(grad_out.shape()), " for an output of shape ", shape_str(out_shape));
+    ENG_CHECK(out.shape() == out_shape && lse.shape() == Shape({n.B, n.H, n.T}), kOp,
+              ": backward needs the forward's out ", shape_str(out_shape), " and lse [B, H, T]");
+    check_dtype(grad_out, DType::f32, kOp, "grad_out");
+    AttentionGrads g{zeros(q.shape()), zeros(k.shape()), zeros(v.shape())};
+    if (n.B * n.H * n.T * n.S == 0) return g;
+    Tensor go = grad_out.contiguous(), o = out.contiguous(), l = lse.contiguous();
+    if (path == AttentionPath::Fused)
+        cpu::attention_backward(g.dq.data<float>(), g.dk.data<float>(), g.dv.data<float>(), go.data<float>(),
+                                o.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
+    else
+        cpu::attention_reference_backward(g.dq.data<float>(), g.dk.data<float>(), g.dv.data<float>(),
+                                          go.data<float>(), o.data<float>(), l.data<float>(), operand(p.q),
+                                          operand(p.k), operand(p.v), n);
+    return g;
+}
+
+}  // namespace eng::kernels

@@ -1,0 +1,314 @@
+// attention.cpp: CPU scaled dot-product attention, fused (flash-attention
+// style) and plain reference, forward and backward.
+//
+// Fused forward (per batch·head and block of Br query rows, one task each):
+// walk the keys in blocks of Bc, keeping for every row the running maximum m,
+// the running sum l = Σ exp(s - m) and the unnormalised output acc = Σ exp(s - m)·v.
+// When a new block raises the maximum to m', the old sums are rescaled by
+// exp(m - m') (the "online softmax"), so at the end O = acc / l and
+// lse = m + log l exactly as if the whole row had been seen at once.  Only the
+// Br×Bc score tile exists at any time: memory does not grow with T×S.
+//
+// Fused backward: with P = exp(s - lse) recomputed tile by tile from the saved
+// lse, and dO the upstream gradient,
+//   dV = Pᵀ·dO,   dP = dO·Vᵀ,   dS = P ∘ (dP - D),   D_i = Σ_j P_ij dP_ij = rowsum(dO ∘ O)_i,
+//   dQ = scale · dS·K,   dK = scale · dSᵀ·Q.
+// (softmax Jacobian: ∂P_ij/∂s_ik = P_ij(δ_jk - P_ik), so dS_ik = P_ik(dP_ik - Σ_j P_ij dP_ij),
+// and Σ_j P_ij dP_ij = Σ_j P_ij (dO_i·v_j) = dO_i·O_i.)
+// One task per batch·head: the key blocks form the outer loop (dK_j, dV_j
+// complete in it), the query blocks the inner one, and dQ_i collects its
+// contributions in increasing key-block order.  Each gradient element is thus
+// summed by one thread in a fixed order: results do not depend on the number
+// of threads.  Parallelism is over B·H (enough for the training shapes: 6-20
+// heads times the batch); splitting a head further would need either atomics
+// or a second pass over the scores.
+//
+// All block products go through eng::cpu::gemm (which runs serially inside
+// these parallel regions).
+#include "tensor/cpu/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "tensor/cpu/gemm.h"
+
+namespace eng::cpu {
+
+namespace {
+
+constexpr int64_t kBr = 64;  // query rows per tile
+constexpr int64_t kBc = 64;  // keys per tile
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Threads only pay off above ~0.25 MFLOP: waking a team costs microseconds
+// (much more on a loaded machine), and gradcheck runs thousands of tiny calls.
+bool worth_threads(const AttnDims& n, int64_t tasks) {
+    return tasks > 1 && n.B * n.H * n.T * n.S * (n.d + n.dv) > (int64_t(1) << 18);
+}
+
+// exp(x), written so that loops over it vectorise.  x = n·ln2 + f with
+// |f| <= ln2/2 (ln2 split in a high and a low part so n·ln2_hi is exact);
+// e^f by its Taylor series to degree 7 (truncation error < 6e-9 relative);
+// 2^n assembled in the exponent bits.  Arguments below -87 (including -inf,
+// used for masked scores) give exactly 0; exp(-87) ≈ 1.6e-38 is negligible
+// next to the row maximum's exp(0) = 1.  Arguments here are s - max <= 0.
+inline float fast_exp(float x) {
+    // Branch-free (selects, not jumps) so `omp simd` loops over it vectorise.
+    const float keep = x >= -87.0f ? 1.0f : 0.0f;  // 0 for -inf (masked) and tiny arguments
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+    float f = x - n * 0.693145751953125f;
+    f = f - n * 1.42860682030941723e-6f;
+    float p = 1.0f / 5040.0f;
+    p = p * f + 1.0f / 720.0f;
+    p = p * f + 1.0f / 120.0f;
+    p = p * f + 1.0f / 24.0f;
+    p = p * f + 1.0f / 6.0f;
+    p = p * f + 0.5f;
+    p = p * f + 1.0f;
+    p = p * f + 1.0f;
+    const int32_t bits = (int32_t(n) + 127) << 23;
+    float two_n;
+    std::memcpy(&two_n, &bits, 4);
+    return keep * (p * two_n);
+}
+
+// Sets masked scores of a rows×cols tile (row stride ld) to -inf.
+// Tile row r is query i0 + r, tile column c is key j0 + c.
+void mask_tile(float* s, int64_t ld, int64_t rows, int64_t cols, int64_t i0, int64_t j0, const AttnDims& n,
+               int64_t b) {
+    const uint8_t* keep = n.keep ? n.keep + b * n.S + j0 : nullptr;
+    for (int64_t r = 0; r < rows; ++r) {
+        float* row = s + r * ld;
+        if (keep)
+            for (int64_t c = 0; c < cols; ++c)
+                if (!keep[c]) row[c] = kNegInf;
+        if (n.causal)
+            for (int64_t c = std::max<int64_t>(0, i0 + r - j0 + 1); c < cols; ++c) row[c] = kNegInf;
+    }
+}
+
+// Keys a query block [i0, i0 + rows) can see at all: [0, end).
+int64_t key_end(const AttnDims& n, int64_t i0, int64_t rows) {
+    return n.causal ? std::min(n.S, i0 + rows) : n.S;
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
+    const int64_t nqb = (n.T + kBr - 1) / kBr, tasks = n.B * n.H * nqb;
+    const int64_t dv = n.dv;
+#pragma omp parallel if (worth_threads(n, tasks))
+    {
+        std::vector<float> sbuf(size_t(kBr * kBc)), acc(size_t(kBr * dv)), m(kBr), l(kBr);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t task = 0; task < tasks; ++task) {
+            const int64_t bh = task / nqb, b = bh / n.H, h = bh % n.H;
+            const int64_t i0 = (task % nqb) * kBr, rows = std::min(kBr, n.T - i0);
+            const float* Q = q.at(b, h) + i0 * q.st;
+            const float* K = k.at(b, h);
+            const float* V = v.at(b, h);
+            std::fill(m.begin(), m.end(), kNegInf);
+            std::fill(l.begin(), l.end(), 0.0f);
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            const int64_t kend = key_end(n, i0, rows);
+            for (int64_t j0 = 0; j0 < kend; j0 += kBc) {
+                const int64_t cols = std::min(kBc, kend - j0);
+                float* s = sbuf.data();
+                gemm(false, true, rows, cols, n.d, n.scale, Q, q.st, K + j0 * k.st, k.st, 0.0f, s, kBc);
+                mask_tile(s, kBc, rows, cols, i0, j0, n, b);
+                for (int64_t r = 0; r < rows; ++r) {
+                    float* row = s + r * kBc;
+                    float mx = kNegInf;
+#pragma omp simd reduction(max : mx)
+                    for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, row[c]);
+                    const float m_new = std::max(m[r], mx);
+                    if (m_new == kNegInf) {  // every key so far masked: this tile adds nothing
+                        std::fill(row, row + cols, 0.0f);
+                        continue;
+                    }
+                    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+                    for (int64_t c = 0; c < cols; ++c) {
+                        float p = fast_exp(row[c] - m_new);
+                        row[c] = p;
+                        sum += p;
+                    }
+                    const float corr = fast_exp(m[r] - m_new);  // 0 when m[r] = -inf
+                    if (corr != 1.0f) {
+                        float* a = acc.data() + r * dv;
+                        for (int64_t c = 0; c < dv; ++c) a[c] *= corr;
+                    }
+                    l[r] = l[r] * corr + sum;
+                    m[r] = m_new;
+                }
+                gemm(false, false, rows, dv, cols, 1.0f, s, kBc, V + j0 * v.st, v.st, 1.0f, acc.data(), dv);
+            }
+            float* O = out + ((b * n.H + h) * n.T + i0) * dv;
+            float* L = lse + (b * n.H + h) * n.T + i0;
+            for (int64_t r = 0; r < rows; ++r) {
+                if (l[r] > 0.0f) {
+                    const float inv = 1.0f / l[r];
+                    for (int64_t c = 0; c < dv; ++c) O[r * dv + c] = acc[size_t(r * dv + c)] * inv;
+                    L[r] = m[r] + std::log(l[r]);
+                } else {  // fully masked row: defined as zero output
+                    std::fill(O + r * dv, O + (r + 1) * dv, 0.0f);
+                    L[r] = kNegInf;
+                }
+            }
+        }
+    }
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
+    const int64_t BH = n.B * n.H, d = n.d, dvn = n.dv;
+#pragma omp parallel if (worth_threads(n, BH))
+    {
+        std::vector<float> pbuf(size_t(kBr * kBc)), dpbuf(size_t(kBr * kBc)), D(size_t(n.T));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t bh = 0; bh < BH; ++bh) {
+            const int64_t b = bh / n.H, h = bh % n.H;
+            const float* Q = q.at(b, h);
+            const float* K = k.at(b, h);
+            const float* V = v.at(b, h);
+            const float* dO = dout + bh * n.T * dvn;
+            const float* O = out + bh * n.T * dvn;
+            const float* L = lse + bh * n.T;
+            float* dQ = dq + bh * n.T * d;
+            float* dK = dk + bh * n.S * d;
+            float* dV = dv + bh * n.S * dvn;
+            for (int64_t i = 0; i < n.T; ++i) {
+                float s = 0.0f;
+                for (int64_t c = 0; c < dvn; ++c) s += dO[i * dvn + c] * O[i * dvn + c];
+                D[size_t(i)] = s;
+            }
+            for (int64_t j0 = 0; j0 < n.S; j0 += kBc) {
+                const int64_t cols = std::min(kBc, n.S - j0);
+                // Causal: query i sees key j only if i >= j, so start at the block holding row j0.
+                const int64_t first = n.causal ? (j0 / kBr) * kBr : 0;
+                for (int64_t i0 = first; i0 < n.T; i0 += kBr) {
+                    const int64_t rows = std::min(kBr, n.T - i0);
+                    float* P = pbuf.data();
+                    float* dP = dpbuf.data();
+                    gemm(false, true, rows, cols, d, n.scale, Q + i0 * q.st, q.st, K + j0 * k.st, k.st, 0.0f, P, kBc);
+                    mask_tile(P, kBc, rows, cols, i0, j0, n, b);
+                    for (int64_t r = 0; r < rows; ++r) {
+                        float* row = P + r * kBc;
+                        const float li = L[i0 + r];
+                        if (li == kNegInf) {  // fully masked row: P = 0
+                            std::fill(row, row + cols, 0.0f);
+                            continue;
+                        }
+#pragma omp simd
+                        for (int64_t c = 0; c < cols; ++c) row[c] = fast_exp(row[c] - li);
+                    }
+                    // dV_j += Pᵀ dO_i
+                    gemm(true, false, cols, dvn, rows, 1.0f, P, kBc, dO + i0 * dvn, dvn, 1.0f, dV + j0 * dvn, dvn);
+                    // dP = dO_i V_jᵀ
+                    gemm(false, true, rows, cols, dvn, 1.0f, dO + i0 * dvn, dvn, V + j0 * v.st, v.st, 0.0f, dP, kBc);
+                    // dS = P ∘ (dP - D_i), written over P
+                    for (int64_t r = 0; r < rows; ++r) {
+                        float* row = P + r * kBc;
+                        const float* dprow = dP + r * kBc;
+                        const float Di = D[size_t(i0 + r)];
+#pragma omp simd
+                        for (int64_t c = 0; c < cols; ++c) row[c] = row[c] * (dprow[c] - Di);
+                    }
+                    // dK_j += scale dSᵀ Q_i ;  dQ_i += scale dS K_j
+                    gemm(true, false, cols, d, rows, n.scale, P, kBc, Q + i0 * q.st, q.st, 1.0f, dK + j0 * d, d);
+                    gemm(false, false, rows, d, cols, n.scale, P, kBc, K + j0 * k.st, k.st, 1.0f, dQ + i0 * d, d);
+                }
+            }
+        }
+    }
+}
+
+// ---- reference: one head's T×S matrices materialised ----------------------------------
+
+namespace {
+
+// s = scale·Q·Kᵀ for one head, masked, and P = softmax(s) (rows with every key
+// masked get P = 0 and lse = -inf).  Plain std::exp, the classic two-pass softmax.
+void reference_probs(std::vector<float>& P, float* lse_row, const float* Q, const float* K, int64_t b,
+                     const AttnOperand& q, const AttnOperand& k, const AttnDims& n) {
+    P.assign(size_t(n.T * n.S), 0.0f);
+    if (n.T == 0 || n.S == 0) {
+        for (int64_t i = 0; i < n.T; ++i) lse_row[i] = kNegInf;
+        return;
+    }
+    gemm(false, true, n.T, n.S, n.d, n.scale, Q, q.st, K, k.st, 0.0f, P.data(), n.S);
+    mask_tile(P.data(), n.S, n.T, n.S, 0, 0, n, b);
+    for (int64_t i = 0; i < n.T; ++i) {
+        float* row = P.data() + i * n.S;
+        float mx = kNegInf;
+        for (int64_t j = 0; j < n.S; ++j) mx = std::max(mx, row[j]);
+        if (mx == kNegInf) {
+            std::fill(row, row + n.S, 0.0f);
+            lse_row[i] = kNegInf;
+            continue;
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < n.S; ++j) sum += std::exp(double(row[j]) - mx);
+        for (int64_t j = 0; j < n.S; ++j) row[j] = float(std::exp(double(row[j]) - mx) / sum);
+        lse_row[i] = mx + float(std::log(sum));
+    }
+}
+
+}  // namespace
+
+void attention_reference_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v,
+                                 const AttnDims& n) {
+    const int64_t BH = n.B * n.H;
+#pragma omp parallel if (worth_threads(n, BH))
+    {
+        std::vector<float> P;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t bh = 0; bh < BH; ++bh) {
+            const int64_t b = bh / n.H, h = bh % n.H;
+            reference_probs(P, lse + bh * n.T, q.at(b, h), k.at(b, h), b, q, k, n);
+            float* O = out + bh * n.T * n.dv;
+            if (n.S == 0) std::fill(O, O + n.T * n.dv, 0.0f);
+            else gemm(false, false, n.T, n.dv, n.S, 1.0f, P.data(), n.S, v.at(b, h), v.st, 0.0f, O, n.dv);
+        }
+    }
+}
+
+void attention_reference_backward(float* dq, float* dk, float* dv, const float* dout, const float*, const float*,
+                                  AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
+    // Recomputes P from scratch (ignores the saved out and lse) and uses
+    // D_i = Σ_j P_ij dP_ij directly, an independent check of the fused path's
+    // D_i = rowsum(dO ∘ O).
+    const int64_t BH = n.B * n.H;
+    if (n.T == 0 || n.S == 0) return;
+#pragma omp parallel if (worth_threads(n, BH))
+    {
+        std::vector<float> P, dP(size_t(n.T * n.S)), lse(size_t(n.T));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t bh = 0; bh < BH; ++bh) {
+            const int64_t b = bh / n.H, h = bh % n.H;
+            const float* Q = q.at(b, h);
+            const float* K = k.at(b, h);
+            const float* V = v.at(b, h);
+            const float* dO = dout + bh * n.T * n.dv;
+            reference_probs(P, lse.data(), Q, K, b, q, k, n);
+            gemm(true, false, n.S, n.dv, n.T, 1.0f, P.data(), n.S, dO, n.dv, 1.0f, dv + bh * n.S * n.dv, n.dv);
+            gemm(false, true, n.T, n.S, n.dv, 1.0f, dO, n.dv, V, v.st, 0.0f, dP.data(), n.S);
+            for (int64_t i = 0; i < n.T; ++i) {
+                float* p = P.data() + i * n.S;
+                const float* g = dP.data() + i * n.S;
+                double Di = 0.0;
+                for (int64_t j = 0; j < n.S; ++j) Di += double(p[j]) * g[j];
+                for (int64_t j = 0; j < n.S; ++j) p[j] = p[j] * (g[j] - float(Di));
+            }
+            gemm(true, false, n.S, n.d, n.T, n.scale, P.data(), n.S, Q, q.st, 1.0f, dk + bh * n.S * n.d, n.d);
+            gemm(false, false, n.T, n.d, n.S, n.scale, P.data(), n.S, K, k.st, 1.0f, dq + bh * n.T * n.d, n.d);
+        }
+    }
+}
+
+}  // namespace eng::cpu

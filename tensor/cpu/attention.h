@@ -1,0 +1,47 @@
+// attention.h: CPU kernels of scaled dot-product attention: the fused, tiled
+// flash-attention style forward and backward, and a plain materialised
+// reference (for tests and as a readable statement of the maths).
+//
+// Notation (per batch b and head h): Q [T, d], K [S, d], V [S, dv],
+//   s_ij = scale · q_i·k_j   (scale = 1 / (√d · score_divisor), chosen by the caller),
+//   s_ij = -inf where key j is masked (padding, or causal and j > i),
+//   P = softmax_j(s),  O = P·V,  lse_i = log Σ_j exp(s_ij).
+// A row whose keys are all masked has lse_i = -inf, O_i = 0 and zero gradient.
+#pragma once
+#include <cstdint>
+
+namespace eng::cpu {
+
+// A [B, H, rows, cols] operand whose rows are contiguous (last-dim stride 1):
+// element (b, h, t, c) is at p[b·sb + h·sh + t·st + c].
+struct AttnOperand {
+    const float* p;
+    int64_t sb, sh, st;
+    const float* at(int64_t b, int64_t h) const { return p + b * sb + h * sh; }
+};
+
+struct AttnDims {
+    int64_t B, H, T, S, d, dv;
+    float scale;        // multiplies q·k
+    bool causal;        // query i sees keys j <= i (top-left aligned when T != S)
+    const uint8_t* keep;  // [B, S], 0 = masked key; null = no padding mask
+};
+
+// out [B, H, T, dv] (packed), lse [B, H, T] (packed); q [B,H,T,d], k [B,H,S,d], v [B,H,S,dv].
+// Memory: per thread one Br×Bc score tile and one Br×dv accumulator; nothing of size T×S.
+void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
+
+// dq [B,H,T,d], dk [B,H,S,d], dv [B,H,S,dv] (packed, ACCUMULATED into);
+// dout, out [B,H,T,dv] (packed), lse [B,H,T] from attention_forward.
+// Memory: per thread two Br×Bc tiles and T floats (D_i); nothing of size T×S.
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
+
+// The same two functions computed the plain way, with the T×S score matrix
+// of one head materialised (memory T·S per thread).  Same outputs and contract.
+void attention_reference_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v,
+                                 const AttnDims& n);
+void attention_reference_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                                  const float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
+
+}  // namespace eng::cpu

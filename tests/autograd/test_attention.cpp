@@ -1,0 +1,240 @@
+// test_attention.cpp: scaled dot-product attention.  The fused kernel against a
+// plain double-precision loop written here (causal, padding, score divisor,
+// T != S, sizes that are not multiples of the tile, strided inputs), fused vs
+// reference backward, gradcheck, fully masked rows, thread-count independence,
+// a ViT-length (T = 1374) forward, and the error messages.
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+
+#include "tests/testing.h"
+
+#include "autograd/ops.h"
+
+using namespace eng;
+
+namespace {
+
+Tensor randn_t(const Shape& s, uint64_t seed, float scale = 1.0f) {
+    Generator g(seed);
+    return normal(s, 0.0f, scale, &g);
+}
+
+// [B, H, T, d] as a permuted view of a packed [B, T, H, d] tensor (as produced
+// by splitting a fused qkv projection): the kernels must accept it without a copy.
+Tensor bthd_view(int64_t B, int64_t H, int64_t T, int64_t d, uint64_t seed, float scale = 2.0f) {
+    return raw_permute(randn_t({B, T, H, d}, seed, scale), {0, 2, 1, 3});
+}
+
+struct Case {
+    int64_t B, H, T, S, d, dv;
+    bool causal, padded;
+    float divisor;
+};
+
+// out[b,h,i,:] = Σ_j softmax(s)_j v_j in double, s_ij = q·k/√d/divisor, masked
+// entries left out; a row with no visible key is zero.
+std::vector<float> plain_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Case& c,
+                                   const std::vector<float>& keep) {
+    std::vector<float> Q = q.contiguous().to_vector(), K = k.contiguous().to_vector(), V = v.contiguous().to_vector();
+    std::vector<float> out(size_t(c.B * c.H * c.T * c.dv), 0.0f);
+    for (int64_t b = 0; b < c.B; ++b)
+        for (int64_t h = 0; h < c.H; ++h)
+            for (int64_t i = 0; i < c.T; ++i) {
+                std::vector<double> s(size_t(c.S));
+                std::vector<bool> vis(size_t(c.S));
+                double mx = -1e300;
+                bool any = false;
+                for (int64_t j = 0; j < c.S; ++j) {
+                    vis[size_t(j)] = !(c.causal && j > i) && (keep.empty() || keep[size_t(b * c.S + j)] != 0);
+                    double dot = 0;
+                    for (int64_t e = 0; e < c.d; ++e)
+                        dot += double(Q[size_t(((b * c.H + h) * c.T + i) * c.d + e)]) *
+                               K[size_t(((b * c.H + h) * c.S + j) * c.d + e)];
+                    s[size_t(j)] = dot / std::sqrt(double(c.d)) / c.divisor;
+                    if (vis[size_t(j)]) {
+                        mx = std::max(mx, s[size_t(j)]);
+                        any = true;
+                    }
+                }
+                if (!any) continue;
+                double z = 0;
+                for (int64_t j = 0; j < c.S; ++j)
+                    if (vis[size_t(j)]) z += std::exp(s[size_t(j)] - mx);
+                for (int64_t e = 0; e < c.dv; ++e) {
+                    double acc = 0;
+                    for (int64_t j = 0; j < c.S; ++j)
+                        if (vis[size_t(j)])
+                            acc += std::exp(s[size_t(j)] - mx) / z * V[size_t(((b * c.H + h) * c.S + j) * c.dv + e)];
+                    out[size_t(((b * c.H + h) * c.T + i) * c.dv + e)] = float(acc);
+                }
+            }
+    return out;
+}
+
+// Padding mask: batch b keeps its first S - 3·b - 1 keys (at least one).
+Tensor make_mask(int64_t B, int64_t S) {
+    std::vector<float> m(size_t(B * S));
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < S; ++j) m[size_t(b * S + j)] = j < std::max<int64_t>(1, S - 3 * b - 1) ? 1.0f : 0.0f;
+    return from_vector(m, {B, S});
+}
+
+const Case kCases[] = {
+    {2, 3, 70, 70, 16, 16, true, true, 1.0f},     // GPT-2 style: causal + right padding
+    {1, 2, 5, 131, 8, 8, false, false, 3.0f},     // T < S, S not a multiple of the tile
+    {2, 1, 130, 40, 12, 7, true, false, 1.0f},    // T > S (top-left causal), dv != d
+    {1, 2, 129, 129, 32, 32, false, true, 25.0f}, // big divisor (BioMedLM's last layers)
+    {2, 2, 64, 128, 4, 4, true, true, 2.0f},      // exact tile multiples
+};
+
+}  // namespace
+
+TEST_CASE("attention: fused forward matches a plain loop (causal, padding, divisor, T != S, strided)") {
+    uint64_t seed = 100;
+    for (const Case& c : kCases) {
+        CAPTURE(c.T);
+        CAPTURE(c.S);
+        Tensor q = bthd_view(c.B, c.H, c.T, c.d, seed++);
+        Tensor k = bthd_view(c.B, c.H, c.S, c.d, seed++);
+        Tensor v = randn_t({c.B, c.H, c.S, c.dv}, seed++);
+        Tensor mask = c.padded ? make_mask(c.B, c.S) : Tensor();
+        std::vector<float> keep = c.padded ? mask.to_vector() : std::vector<float>();
+        std::vector<float> want = plain_attention(q, k, v, c, keep);
+        CHECK_CLOSE(scaled_dot_product_attention(q, k, v, c.causal, mask, c.divisor), want, 2e-5, 1e-4);
+        CHECK_CLOSE(scaled_dot_product_attention_reference(q, k, v, c.causal, mask, c.divisor), want, 2e-5, 1e-4);
+        // The strided [B, T, H, d] view gives the same result as its packed copy.
+        Tensor kv = bthd_view(c.B, c.H, c.S, c.d, 999);
+        CHECK_CLOSE(scaled_dot_product_attention(q, kv, v, c.causal, mask, c.divisor),
+                    scaled_dot_product_attention(q.contiguous(), kv.contiguous(), v, c.causal, mask, c.divisor), 0, 0);
+    }
+}
+
+TEST_CASE("attention: fused backward matches the materialised reference") {
+    uint64_t seed = 200;
+    for (const Case& c : kCases) {
+        CAPTURE(c.T);
+        CAPTURE(c.S);
+        Tensor q0 = bthd_view(c.B, c.H, c.T, c.d, seed++), k0 = randn_t({c.B, c.H, c.S, c.d}, seed++, 1.5f);
+        Tensor v0 = randn_t({c.B, c.H, c.S, c.dv}, seed++);
+        Tensor w = randn_t({c.B, c.H, c.T, c.dv}, seed++);
+        Tensor mask = c.padded ? make_mask(c.B, c.S) : Tensor();
+        std::vector<Tensor> grads[2];
+        for (int path = 0; path < 2; ++path) {
+            Tensor q = q0.detach().set_requires_grad(true), k = k0.detach().set_requires_grad(true);
+            Tensor v = v0.detach().set_requires_grad(true);
+            Tensor out = path == 0 ? scaled_dot_product_attention(q, k, v, c.causal, mask, c.divisor)
+                                   : scaled_dot_product_attention_reference(q, k, v, c.causal, mask, c.divisor);
+            backward(sum(mul(out, w)));
+            grads[path] = {q.grad(), k.grad(), v.grad()};
+        }
+        for (int i = 0; i < 3; ++i) CHECK_CLOSE(grads[0][size_t(i)], grads[1][size_t(i)], 2e-5, 1e-4);
+    }
+}
+
+TEST_CASE("attention: gradcheck of both paths") {
+    Tensor mask = from_vector({1, 1, 0, 1, 1, 1, 1, 0}, {2, 4});
+    for (bool causal : {false, true}) {
+        std::vector<Tensor> in = {randn_t({2, 2, 3, 5}, 301).set_requires_grad(true),
+                                  randn_t({2, 2, 4, 5}, 302).set_requires_grad(true),
+                                  randn_t({2, 2, 4, 3}, 303).set_requires_grad(true)};
+        CHECK_GRADCHECK([&](const std::vector<Tensor>& x) {
+            return scaled_dot_product_attention(x[0], x[1], x[2], causal, mask, 1.7f);
+        }, in);
+        CHECK_GRADCHECK([&](const std::vector<Tensor>& x) {
+            return scaled_dot_product_attention_reference(x[0], x[1], x[2], causal, mask, 1.7f);
+        }, in);
+    }
+    // More than one tile in both directions (T = S = 70 > 64), causal, no mask.
+    std::vector<Tensor> big = {randn_t({1, 1, 70, 3}, 304).set_requires_grad(true),
+                               randn_t({1, 1, 70, 3}, 305).set_requires_grad(true),
+                               randn_t({1, 1, 70, 2}, 306).set_requires_grad(true)};
+    GradcheckOptions opt;
+    opt.max_checks_per_input = 60;
+    CHECK_GRADCHECK([&](const std::vector<Tensor>& x) {
+        return scaled_dot_product_attention(x[0], x[1], x[2], true);
+    }, big, opt);
+}
+
+TEST_CASE("attention: a row with every key masked gives zeros and zero gradient, never NaN") {
+    // Batch 1 masks every key; in batch 0 key 0 is masked, so causal row 0 sees nothing.
+    Tensor mask = from_vector({0, 1, 1, 1, 1, 0, 0, 0, 0, 0}, {2, 5});
+    for (int path = 0; path < 2; ++path) {
+        Tensor q = randn_t({2, 2, 4, 3}, 401).set_requires_grad(true);
+        Tensor k = randn_t({2, 2, 5, 3}, 402).set_requires_grad(true);
+        Tensor v = randn_t({2, 2, 5, 3}, 403).set_requires_grad(true);
+        Tensor out = path == 0 ? scaled_dot_product_attention(q, k, v, true, mask)
+                               : scaled_dot_product_attention_reference(q, k, v, true, mask);
+        std::vector<float> o = out.to_vector();
+        for (float x : o) CHECK(std::isfinite(x));
+        for (int64_t h = 0; h < 2; ++h) {
+            for (int64_t e = 0; e < 3; ++e) CHECK(o[size_t((h * 4 + 0) * 3 + e)] == 0.0f);  // b 0, row 0
+            for (int64_t i = 0; i < 4; ++i)
+                for (int64_t e = 0; e < 3; ++e) CHECK(o[size_t(((2 + h) * 4 + i) * 3 + e)] == 0.0f);  // b 1
+        }
+        // Row 1 of batch 0 sees only key 1: its output is exactly v[key 1].
+        CHECK_CLOSE(raw_narrow(raw_narrow(out, 0, 0, 1), 2, 1, 1).contiguous(),
+                    raw_narrow(raw_narrow(v, 0, 0, 1), 2, 1, 1).contiguous(), 1e-6, 1e-6);
+        backward(sum(mul(out, randn_t(out.shape(), 404))));
+        std::vector<float> gq = q.grad().to_vector(), gk = k.grad().to_vector(), gv = v.grad().to_vector();
+        for (float x : gq) CHECK(std::isfinite(x));
+        for (float x : gk) CHECK(std::isfinite(x));
+        for (float x : gv) CHECK(std::isfinite(x));
+        for (int64_t h = 0; h < 2; ++h)
+            for (int64_t e = 0; e < 3; ++e) CHECK(gq[size_t((h * 4) * 3 + e)] == 0.0f);
+        for (size_t i = gq.size() / 2; i < gq.size(); ++i) CHECK(gq[i] == 0.0f);
+        for (size_t i = gk.size() / 2; i < gk.size(); ++i) CHECK(gk[i] == 0.0f);
+        for (size_t i = gv.size() / 2; i < gv.size(); ++i) CHECK(gv[i] == 0.0f);
+    }
+}
+
+TEST_CASE("attention: results do not depend on the thread count") {
+    Tensor q = randn_t({2, 3, 100, 16}, 501), k = randn_t({2, 3, 90, 16}, 502), v = randn_t({2, 3, 90, 16}, 503);
+    Tensor mask = make_mask(2, 90), w = randn_t({2, 3, 100, 16}, 504);
+    std::vector<std::vector<float>> runs;
+    int saved = omp_get_max_threads();
+    for (int threads : {1, 3}) {
+        omp_set_num_threads(threads);
+        Tensor qq = q.detach().set_requires_grad(true), kk = k.detach().set_requires_grad(true);
+        Tensor out = scaled_dot_product_attention(qq, kk, v, true, mask, 2.0f);
+        backward(sum(mul(out, w)));
+        std::vector<float> all = out.to_vector(), gq = qq.grad().to_vector(), gk = kk.grad().to_vector();
+        all.insert(all.end(), gq.begin(), gq.end());
+        all.insert(all.end(), gk.begin(), gk.end());
+        runs.push_back(all);
+    }
+    omp_set_num_threads(saved);
+    CHECK(runs[0] == runs[1]);
+}
+
+TEST_CASE("attention: ViT-B/14 length (T = 1374) forward, spot-checked rows") {
+    // 1374 tokens as in DINOv2 at 518 px.  The fused kernel holds one 64×64
+    // score tile per thread (the 1374² matrix would be 7.5 MB per head).
+    const Case c{1, 1, 1374, 1374, 32, 32, false, false, 1.0f};
+    Tensor q = randn_t({1, 1, c.T, c.d}, 601), k = randn_t({1, 1, c.S, c.d}, 602), v = randn_t({1, 1, c.S, c.dv}, 603);
+    Tensor out = scaled_dot_product_attention(q, k, v);
+    REQUIRE(out.shape() == Shape{1, 1, 1374, 32});
+    // Check rows 0, 700 and 1373 against the plain loop on one-row queries.
+    for (int64_t i : {0, 700, 1373}) {
+        Tensor qi = raw_narrow(q, 2, i, 1);
+        Case ci = c;
+        ci.T = 1;
+        CHECK_CLOSE(raw_narrow(out, 2, i, 1).contiguous(), plain_attention(qi, k, v, ci, {}), 2e-5, 1e-4);
+    }
+}
+
+TEST_CASE("attention: errors name the op and the shapes") {
+    Tensor q = zeros({1, 2, 3, 4}), k = zeros({1, 2, 5, 4}), v = zeros({1, 2, 5, 6});
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, zeros({1, 2, 5, 3}), v),
+                            "scaled_dot_product_attention: shapes do not fit: q [1, 2, 3, 4], k [1, 2, 5, 3]");
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, k, zeros({1, 2, 4, 6})), "v [1, 2, 4, 6]");
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention(zeros({2, 3, 4}), k, v), "must be [B, H, T, d]");
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, k, v, false, ones({1, 4})),
+                            "key_padding_mask has shape [1, 4] but must be [B, S] = [1, 5]");
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, k, v, false, Tensor(), 0.0f), "score_divisor must be positive");
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, k, zeros({1, 2, 5, 6}, {DType::i32})),
+                            "scaled_dot_product_attention");
+    // A valid call with dv != d has the right output shape.
+    CHECK(scaled_dot_product_attention(q, k, v).shape() == Shape{1, 2, 3, 6});
+}
