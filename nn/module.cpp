@@ -118,9 +118,11 @@ int64_t Module::num_parameters(bool trainable_only) {
 
 void Module::to(Device device) {
     auto move = [&](Tensor* t) {
+        // Already there: keep the tensor itself (detach() always makes a new
+        // handle, which would drop the gradient and break aliases).
+        if (t->device() == device) return;
         bool rg = t->requires_grad();
         Tensor moved = t->detach().to(device);
-        if (moved.impl() == t->impl()) return;
         *t = moved;
         if (rg) t->set_requires_grad(true);
     };

@@ -62,10 +62,12 @@ public:
     // with the report when anything is missing, unexpected or mis-shaped.
     LoadReport load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
 
-protected:
+    // ---- registration (by pointer: the slot must live as long as the module) ----
     Tensor& register_parameter(const std::string& name, Tensor* slot, bool requires_grad = true);
     Tensor& register_buffer(const std::string& name, Tensor* slot);
     void register_module(const std::string& name, Module* child);
+
+protected:
     // Hook for subclasses whose file layout differs from memory (none by default).
     virtual void on_train(bool) {}
 
