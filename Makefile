@@ -13,6 +13,12 @@ BUILD    ?= build
 DEBUG    ?= 0
 GPU_ARCH ?= 90
 
+# OpenMP threads sleep when idle instead of spinning: the kernels run many short
+# parallel regions next to the data loader's threads, and spinning would steal
+# their cores (it costs 3x on a 2-core machine).  Set it yourself to override.
+OMP_WAIT_POLICY ?= PASSIVE
+export OMP_WAIT_POLICY
+
 CXXFLAGS := -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP
 LDFLAGS  := -fopenmp
 LDLIBS   := -lstb
