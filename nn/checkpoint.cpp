@@ -1,0 +1,146 @@
+// checkpoint.cpp: saving and restoring training checkpoints (layout in checkpoint.h).
+//
+// Integers (step, generator seeds and offsets) are stored as decimal strings in
+// the metadata: a u64 seed does not fit a float and JSON readers often parse
+// numbers as doubles (exact only to 2^53), while a decimal string round-trips
+// every 64-bit value exactly.
+#include "nn/checkpoint.h"
+
+#include "nn/json.h"
+#include "nn/safetensors.h"
+
+namespace eng::nn {
+
+namespace {
+
+const char* kFormat = "eng-checkpoint-1";
+
+std::string optimizer_type(const Optimizer& opt) {
+    if (dynamic_cast<const AdamW*>(&opt)) return "AdamW";
+    if (dynamic_cast<const SGD*>(&opt)) return "SGD";
+    return "Optimizer";
+}
+
+// Strict decimal parse (digits only, no sign, no overflow).
+uint64_t parse_u64(const std::string& s, const std::string& what, const std::string& path) {
+    ENG_CHECK(!s.empty() && s.size() <= 20, "load_checkpoint('", path, "'): ", what, " '", s,
+              "' is not a decimal integer");
+    uint64_t v = 0;
+    for (char c : s) {
+        ENG_CHECK(c >= '0' && c <= '9', "load_checkpoint('", path, "'): ", what, " '", s,
+                  "' is not a decimal integer");
+        uint64_t d = uint64_t(c - '0');
+        ENG_CHECK(v <= (UINT64_MAX - d) / 10, "load_checkpoint('", path, "'): ", what, " '", s,
+                  "' does not fit 64 bits");
+        v = v * 10 + d;
+    }
+    return v;
+}
+
+const std::string& meta(const std::map<std::string, std::string>& m, const std::string& key, const std::string& path,
+                        const std::string& hint) {
+    auto it = m.find(key);
+    ENG_CHECK(it != m.end(), "load_checkpoint('", path, "'): the metadata has no '", key, "'. ", hint);
+    return it->second;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, Module& model, const Optimizer* opt, const TrainingState& state,
+                     const NamedGenerators& rngs, const std::string& config_json) {
+    ENG_CHECK(state.step >= 0, "save_checkpoint('", path, "'): negative step ", state.step);
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model." + name, t);
+    std::map<std::string, std::string> md;
+    md["format"] = kFormat;
+    md["step"] = std::to_string(state.step);
+    if (opt) {
+        for (auto& [key, t] : opt->state_dict()) tensors.emplace_back("optim." + key, t);
+        md["optim.type"] = optimizer_type(*opt);
+    }
+    for (const auto& [name, g] : rngs) {
+        ENG_CHECK(g != nullptr && !name.empty(), "save_checkpoint('", path, "'): generator '", name,
+                  "' is null or unnamed");
+        ENG_CHECK(!md.count("rng." + name + ".seed"), "save_checkpoint('", path, "'): generator name '", name,
+                  "' is used twice");
+        GeneratorState s = g->state();
+        md["rng." + name + ".seed"] = std::to_string(s.seed);
+        md["rng." + name + ".offset"] = std::to_string(s.offset);
+    }
+    for (const auto& [key, value] : state.extra) md["extra." + key] = value;
+    if (!config_json.empty()) {
+        json::parse(config_json, "save_checkpoint('" + path + "'): config");  // throws with line and column
+        md["config"] = config_json;
+    }
+    save_safetensors(path, tensors, md);
+}
+
+TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer* opt, const NamedGenerators& rngs,
+                              std::string* config_json) {
+    SafeTensorsFile file = SafeTensorsFile::open(path);
+    const auto& md = file.metadata();
+    const std::string not_ckpt = "HINT: is this a training checkpoint written by save_checkpoint (not a model file)?";
+    const std::string& format = meta(md, "format", path, not_ckpt);
+    ENG_CHECK(format == kFormat, "load_checkpoint('", path, "'): unknown format '", format, "' (expected '", kFormat,
+              "')");
+
+    // ---- validate everything before touching the model ----
+    TrainingState state;
+    state.step = int64_t(parse_u64(meta(md, "step", path, not_ckpt), "step", path));
+    std::vector<GeneratorState> rng_states;
+    for (const auto& [name, g] : rngs) {
+        ENG_CHECK(g != nullptr, "load_checkpoint('", path, "'): generator '", name, "' is null");
+        std::string hint = "HINT: the file holds no generator named '" + name + "'; was it saved with it?";
+        GeneratorState s;
+        s.seed = parse_u64(meta(md, "rng." + name + ".seed", path, hint), "rng." + name + ".seed", path);
+        s.offset = parse_u64(meta(md, "rng." + name + ".offset", path, hint), "rng." + name + ".offset", path);
+        rng_states.push_back(s);
+    }
+    std::map<std::string, Tensor> model_state, optim_state;
+    for (const std::string& name : file.names()) {
+        if (starts_with(name, "model.")) model_state[name.substr(6)] = file.load(name);
+        else if (starts_with(name, "optim.")) optim_state[name.substr(6)] = file.load(name);
+        else ENG_FAIL("load_checkpoint('", path, "'): unexpected tensor '", name, "' (neither model.* nor optim.*)");
+    }
+    if (opt) {
+        auto it = md.find("optim.type");
+        ENG_CHECK(it != md.end(), "load_checkpoint('", path,
+                  "'): the file has no optimizer state. HINT: it was saved without an optimizer; pass nullptr "
+                  "to load the model alone");
+        ENG_CHECK(it->second == optimizer_type(*opt), "load_checkpoint('", path, "'): the file holds ", it->second,
+                  " state but the optimizer is ", optimizer_type(*opt));
+    }
+    {
+        // Module::load_state_dict checks (strict) before copying anything.
+        std::map<std::string, Tensor*> mine;
+        for (auto& [name, t] : model.named_parameters()) mine[name] = t;
+        for (auto& [name, t] : model.named_buffers()) mine[name] = t;
+        for (auto& [name, t] : mine)
+            ENG_CHECK(model_state.count(name), "load_checkpoint('", path, "'): tensor 'model.", name,
+                      "' is missing. HINT: the model config (sizes, layers, LoRA) differs from the saved run's");
+        try {
+            model.load_state_dict(model_state, true);
+        } catch (const Error& e) {
+            ENG_FAIL("load_checkpoint('", path, "'): ", e.what());
+        }
+    }
+    if (opt) {
+        try {
+            opt->load_state_dict(optim_state);
+        } catch (const Error& e) {
+            ENG_FAIL("load_checkpoint('", path, "'): optimizer state: ", e.what());
+        }
+    }
+    for (size_t i = 0; i < rngs.size(); ++i) rngs[i].second->set_state(rng_states[i]);
+    for (const auto& [key, value] : md)
+        if (starts_with(key, "extra.")) state.extra[key.substr(6)] = value;
+    if (config_json) {
+        auto it = md.find("config");
+        *config_json = it == md.end() ? std::string() : it->second;
+    }
+    return state;
+}
+
+}  // namespace eng::nn
