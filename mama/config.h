@@ -1,0 +1,59 @@
+// config.h: a run's configuration: JSON files in mama/configs/, overridable
+// from the command line with dotted keys (--train.steps 100).
+//
+// A config has two sections: "model" (the MaMA model: the ViT and GPT-2
+// presets with per-key overrides, heads, LoRA, losses) and "train" (data,
+// batches, optimisation, logging).  Every key is checked: an unknown key is an
+// error naming it, so a typo never silently falls back to a default.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mama/model.h"
+#include "nn/json.h"
+
+namespace mama {
+
+struct TrainConfig {
+    // data
+    std::string data_dir = "data/synth";
+    std::string image_suffix = ".png";  // "_resized.jpg" for images prepared like the reference's
+    int64_t image_size = 518;
+    int64_t max_len = 144;
+    int64_t workers = 0;                 // 0 = one per core
+    std::string tokenizer_vocab, tokenizer_merges, tokenizer_json;  // BioMedLM files, when available
+    int64_t tokenizer_train_vocab = 4096;  // else: a BPE trained on the training captions
+    // optimisation (per optimiser step)
+    int64_t micro_batch = 36;
+    int64_t accumulate = 8;
+    int64_t steps = 40000;
+    double lr = 4e-5, min_lr = 1e-8, weight_decay = 0.1;
+    int64_t warmup = 4000;
+    std::string schedule = "cosine";
+    double clip_grad = 0.0;  // 0 = off (the reference does not clip)
+    uint64_t seed = 42;
+    // initialisation
+    std::string init_dinov2, init_text;
+    // logging, validation, checkpoints
+    std::string out_dir = "runs/mama";
+    int64_t log_every = 1;
+    int64_t val_every = 0;       // optimiser steps between validations; 0 = at the end only
+    int64_t val_batches = 4;     // micro-batches of the valid split per validation
+    int64_t checkpoint_every = 0;  // 0 = at validations and at the end
+    std::string best_metric = "val_loss";  // or "val_i2t_top1", ...
+};
+
+struct RunConfig {
+    MamaConfig model;
+    TrainConfig train;
+    eng::json::Value json;  // the effective config (file + overrides), saved with checkpoints
+};
+
+// Reads a config file and applies "section.key=value" overrides (values are
+// parsed as JSON when they parse, else taken as strings).
+RunConfig load_run_config(const std::string& path, const std::vector<std::pair<std::string, std::string>>& overrides = {});
+// The same from a JSON value (used for configs stored in checkpoints).
+RunConfig run_config_from_json(const eng::json::Value& json);
+
+}  // namespace mama

@@ -1,0 +1,329 @@
+// pretrain.cpp: the MaMA pretraining loop: data, tokenizer, model, AdamW with
+// the cosine schedule, gradient accumulation, the late start, validation with
+// retrieval accuracy, atomic checkpoints (last and best), exact resume, a
+// progress line, a JSONL log of every step, and a guard against NaN losses.
+#include "mama/pretrain.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
+#include "autograd/ops.h"
+#include "mama/bpe_train.h"
+#include "mama/loader.h"
+#include "nn/checkpoint.h"
+#include "nn/optim.h"
+#include "nn/safetensors.h"
+#include "nn/schedule.h"
+
+namespace mama {
+
+using namespace eng;
+namespace fs = std::filesystem;
+
+static double peak_rss_mib() {
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_maxrss) / 1024.0;
+}
+
+BpeTokenizer make_run_tokenizer(const TrainConfig& t, const EmbedData& data) {
+    BpeTokenizer tok;
+    std::string saved = t.out_dir + "/tokenizer";
+    if (!t.tokenizer_json.empty()) {
+        tok = BpeTokenizer::load_tokenizer_json(t.tokenizer_json);
+    } else if (!t.tokenizer_vocab.empty() || !t.tokenizer_merges.empty()) {
+        ENG_CHECK(!t.tokenizer_vocab.empty() && !t.tokenizer_merges.empty(),
+                  "tokenizer: give both train.tokenizer_vocab and train.tokenizer_merges");
+        tok = BpeTokenizer::load(t.tokenizer_vocab, t.tokenizer_merges);
+    } else if (fs::exists(saved + "/vocab.json") && fs::exists(saved + "/merges.txt")) {
+        tok = BpeTokenizer::load(saved + "/vocab.json", saved + "/merges.txt");
+    } else {
+        // No BioMedLM files: learn a byte-level BPE from the unmasked training captions.
+        std::vector<std::string> lines;
+        for (int64_t i : data.split_indices(Split::Train)) lines.push_back(data.caption(i));
+        ENG_CHECK(!lines.empty(), "tokenizer: the training split has no captions to learn a vocabulary from");
+        BpeTrainOptions o;
+        o.vocab_size = int(t.tokenizer_train_vocab);
+        tok = train_bpe(lines, o);
+        fs::create_directories(saved);
+        tok.save(saved);
+    }
+    tok.add_mama_special_tokens();
+    return tok;
+}
+
+namespace {
+
+MamaBatch to_model_batch(const Batch& b, const MamaSpecialIds& ids) {
+    MamaBatch m;
+    m.images = b.images;
+    m.partner_images = b.partner_images;
+    m.input_ids = b.input_ids;
+    m.attention_mask = b.attention_mask;
+    m.sep_token_id = ids.sep;
+    m.pad_token_id = ids.pad;
+    return m;
+}
+
+// Fraction of rows whose matching column (the diagonal) is among the k best.
+double topk_diagonal(const Tensor& S, int64_t k) {
+    int64_t n = S.size(0);
+    std::vector<float> s = S.to_vector();
+    int64_t hits = 0;
+    for (int64_t r = 0; r < n; ++r) {
+        float d = s[size_t(r * n + r)];
+        int64_t better = 0;
+        for (int64_t c = 0; c < n; ++c)
+            if (s[size_t(r * n + c)] > d) ++better;
+        if (better < k) ++hits;
+    }
+    return double(hits) / double(n);
+}
+
+struct ValResult {
+    double loss = 0, i2t1 = 0, i2t5 = 0, t2i1 = 0, t2i5 = 0;
+    int64_t batches = 0;
+};
+
+ValResult validate(MamaModel& model, BatchLoader& loader, const MamaSpecialIds& ids, int64_t step, int64_t max_batches) {
+    NoGradGuard ng;
+    model.eval();
+    loader.set_epoch(0);  // the same validation batches every time
+    ValResult r;
+    Batch b;
+    while (r.batches < max_batches && loader.next_in_epoch(b)) {
+        if (b.size() < 2) break;
+        // The same loss as training at this step (the reference's val_loss), in eval
+        // mode as Lightning validates: no dropout, BatchNorm with running statistics.
+        MamaLosses l = model.forward(to_model_batch(b, ids), step);
+        r.loss += l.total.item();
+        Tensor S = matmul(l.image_emb, transpose(l.text_emb, 0, 1));
+        Tensor St = transpose(S, 0, 1).contiguous();
+        r.i2t1 += topk_diagonal(S, 1), r.i2t5 += topk_diagonal(S, 5);
+        r.t2i1 += topk_diagonal(St, 1), r.t2i5 += topk_diagonal(St, 5);
+        ++r.batches;
+    }
+    if (r.batches) {
+        double n = double(r.batches);
+        r.loss /= n, r.i2t1 /= n, r.i2t5 /= n, r.t2i1 /= n, r.t2i5 /= n;
+    }
+    model.train();
+    return r;
+}
+
+double metric_of(const ValResult& v, const std::string& name) {
+    if (name == "val_loss") return -v.loss;  // larger is better for every metric here
+    if (name == "val_i2t_top1") return v.i2t1;
+    if (name == "val_i2t_top5") return v.i2t5;
+    if (name == "val_t2i_top1") return v.t2i1;
+    if (name == "val_t2i_top5") return v.t2i5;
+    ENG_FAIL("train.best_metric '", name, "' is not one of val_loss, val_i2t_top1, val_i2t_top5, val_t2i_top1, val_t2i_top5");
+}
+
+std::string fmt(double v, int prec = 4) {
+    std::ostringstream os;
+    os << std::setprecision(prec) << v;
+    return os.str();
+}
+
+}  // namespace
+
+int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
+    const TrainConfig& t = rc.train;
+    fs::create_directories(t.out_dir);
+    std::string last_path = t.out_dir + "/last.safetensors", best_path = t.out_dir + "/best.safetensors";
+    std::string log_path = t.out_dir + "/log.jsonl";
+
+    // ---- data and tokenizer ----
+    EmbedOptions eo;
+    eo.data_dir = t.data_dir;
+    eo.image_suffix = t.image_suffix;
+    EmbedData data = load_embed(eo);
+    std::cerr << "== data: " << data.summary.text() << "\n";
+    BpeTokenizer tok = make_run_tokenizer(t, data);
+    MamaSpecialIds special = tok.add_mama_special_tokens();
+    LoaderDataset train_ds = embed_dataset(data, Split::Train, EmbedTask::Birads);
+    LoaderDataset valid_ds = embed_dataset(data, Split::Valid, EmbedTask::Birads);
+    ENG_CHECK(train_ds.size() >= t.micro_batch, "pretrain: the training split has ", train_ds.size(),
+              " images, fewer than one micro-batch of ", t.micro_batch, ". HINT: more data or a smaller train.micro_batch");
+    LoaderOptions lo;
+    lo.batch_size = int(t.micro_batch);
+    lo.image_size = int(t.image_size);
+    lo.max_len = int(t.max_len);
+    lo.with_partners = true;
+    lo.num_workers = int(t.workers > 0 ? t.workers : -1);
+    lo.seed = t.seed;
+    BatchLoader train_loader(train_ds, &tok, lo);
+    LoaderOptions vo = lo;
+    vo.transform = LoaderTransform::Eval;
+    vo.shuffle = false;
+    vo.seed = t.seed + 1;
+    std::unique_ptr<BatchLoader> valid_loader;
+    if (valid_ds.size() >= 2) valid_loader = std::make_unique<BatchLoader>(valid_ds, &tok, vo);
+
+    // ---- model and optimiser ----
+    MamaConfig mc = rc.model;
+    if (t.init_text.empty()) mc.text.vocab = tok.vocab_size();  // trained from scratch: the whole vocabulary
+    manual_seed(t.seed);
+    Generator init_gen(t.seed);
+    MamaModel model(mc, tok.vocab_size(), &init_gen);
+    model.load_pretrained(t.init_dinov2, t.init_text);
+    nn::AdamW optimizer({nn::ParamGroup{model.parameters(), float(t.lr), float(t.weight_decay)}});
+    nn::Schedule sched{nn::Schedule::parse_kind(t.schedule), t.lr, t.min_lr, t.warmup, t.steps};
+    nn::NamedGenerators rngs = {{"default", &default_generator()}};
+    std::string config_text = eng::json::dump(rc.json);
+
+    int64_t start = 0;
+    double best = -INFINITY;
+    if (opt.resume) {
+        ENG_CHECK(fs::exists(last_path), "--resume: no checkpoint at ", last_path, ". HINT: start without --resume");
+        nn::TrainingState st = nn::load_checkpoint(last_path, model, &optimizer, rngs);
+        start = st.step;
+        train_loader.set_position(LoaderPosition::parse(st.extra.at("loader")));
+        if (st.extra.count("best")) best = std::stod(st.extra.at("best"));
+        std::cerr << "== resumed from " << last_path << " at step " << start << "\n";
+    }
+    std::cerr << "== model: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
+              << " trainable now; " << t.steps << " steps of " << t.accumulate << " x " << t.micro_batch
+              << " images; late losses from step " << mc.schedule.late_start_step << "\n";
+
+    std::ofstream log(log_path, opt.resume ? std::ios::app : std::ios::trunc);
+    ENG_CHECK(log, "pretrain: cannot write the log ", log_path);
+    auto save = [&](const std::string& path, int64_t next_step) {
+        nn::TrainingState st;
+        st.step = next_step;
+        st.extra["loader"] = train_loader.position().str();
+        st.extra["best"] = fmt(best, 17);
+        nn::save_checkpoint(path, model, &optimizer, st, rngs, config_text);
+    };
+
+    auto t0 = std::chrono::steady_clock::now();
+    int64_t images = 0;
+    for (int64_t step = start; step < t.steps; ++step) {
+        model.train();
+        model.apply_schedule(step);
+        float lr = float(sched.lr_at(step));
+        optimizer.set_lr(lr);
+        double total = 0, clip = 0, mv = 0, partner = 0, sla = 0;
+        for (int64_t a = 0; a < t.accumulate; ++a) {
+            Batch b = train_loader.next();
+            MamaLosses l = model.forward(to_model_batch(b, special), step);
+            // The applied gradient is the mean of the micro-batch gradients.
+            backward(mul(l.total, 1.0f / float(t.accumulate)));
+            double n = double(t.accumulate);
+            total += l.total.item() / n;
+            clip += l.clip.item() / n;
+            if (l.mv.defined()) mv += l.mv.item() / n, partner += l.partner_clip.item() / n, sla += l.sla.item() / n;
+            images += b.size();
+        }
+        if (!std::isfinite(total)) {
+            std::cerr << "\nerror: the loss became " << total << " at step " << step << " (clip " << clip << ", mv " << mv
+                      << ", partner " << partner << ", sla " << sla << "); training stopped. The last good checkpoint is "
+                      << last_path << ".\nHINT: lower train.lr, or check the data of this step\n";
+            return 3;
+        }
+        if (t.clip_grad > 0) nn::clip_grad_norm(model.trainable_parameters(), float(t.clip_grad));
+        optimizer.step();
+        optimizer.zero_grad();
+        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double ips = double(images) / std::max(secs, 1e-9);
+        log << "{\"step\":" << step << ",\"lr\":" << lr << ",\"loss\":" << total << ",\"loss_clip\":" << clip
+            << ",\"loss_mv\":" << mv << ",\"loss_partner_clip\":" << partner << ",\"loss_sla\":" << sla
+            << ",\"images_per_s\":" << ips << ",\"rss_mib\":" << peak_rss_mib() << "}\n";
+        log.flush();
+        bool last_step = step + 1 == t.steps;
+        if (!opt.quiet && (step % std::max<int64_t>(t.log_every, 1) == 0 || last_step)) {
+            int64_t done = step + 1 - start, left = t.steps - step - 1;
+            double eta = secs / double(done) * double(left);
+            int width = 24, filled = int(double(step + 1) / double(t.steps) * width);
+            std::cerr << "\r[" << std::string(size_t(filled), '#') << std::string(size_t(width - filled), '.') << "] "
+                      << step + 1 << "/" << t.steps << " loss " << fmt(total) << " (clip " << fmt(clip)
+                      << (mv != 0 ? ", mv " + fmt(mv) + ", partner " + fmt(partner) + ", sla " + fmt(sla) : "")
+                      << ") lr " << fmt(lr, 3) << " " << fmt(ips, 3) << " img/s " << fmt(peak_rss_mib(), 4)
+                      << " MiB eta " << int(eta) << "s   " << std::flush;
+        }
+        bool validate_now = valid_loader && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
+        bool checkpoint_now = validate_now || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step;
+        if (validate_now) {
+            ValResult v = validate(model, *valid_loader, special, step, t.val_batches);
+            std::cerr << "\n== validation at step " << step + 1 << ": loss " << fmt(v.loss) << ", i2t top1/5 "
+                      << fmt(v.i2t1, 3) << "/" << fmt(v.i2t5, 3) << ", t2i top1/5 " << fmt(v.t2i1, 3) << "/"
+                      << fmt(v.t2i5, 3) << " (" << v.batches << " batches)\n";
+            log << "{\"step\":" << step << ",\"val_loss\":" << v.loss << ",\"val_i2t_top1\":" << v.i2t1
+                << ",\"val_i2t_top5\":" << v.i2t5 << ",\"val_t2i_top1\":" << v.t2i1 << ",\"val_t2i_top5\":" << v.t2i5
+                << "}\n";
+            double m = metric_of(v, t.best_metric);
+            if (v.batches > 0 && m > best) {
+                best = m;
+                save(best_path, step + 1);
+                std::cerr << "== new best " << t.best_metric << ": checkpoint " << best_path << "\n";
+            }
+        }
+        if (checkpoint_now) save(last_path, step + 1);
+    }
+    std::cerr << "\n== done: " << t.steps << " steps; checkpoints in " << t.out_dir << ", log " << log_path << "\n";
+    return 0;
+}
+
+int run_reference_check(const RunConfig& rc, const std::string& init, const std::string& batch_file,
+                        const std::string& dump) {
+    auto batch = nn::load_safetensors(batch_file);
+    for (const char* k : {"images", "partner_images", "input_ids", "attention_mask", "sep_token_id", "pad_token_id", "step"})
+        ENG_CHECK(batch.count(k), "--check-batch ", batch_file, ": missing tensor '", k, "'");
+    auto weights = nn::load_safetensors(init, DType::f32);
+    // Every dropout off; the vocabulary is the file's.
+    MamaConfig mc = rc.model;
+    mc.lora_dropout = 0.0f;
+    mc.text.embd_pdrop = mc.text.attn_pdrop = mc.text.resid_pdrop = 0.0f;
+    auto wte = weights.find("text.transformer.wte.weight");
+    ENG_CHECK(wte != weights.end(), "--init ", init, ": no text.transformer.wte.weight");
+    mc.text.vocab = wte->second.size(0);
+    MamaModel model(mc, wte->second.size(0));
+    // Buffers arrive as f32; num_batches_tracked is i32 in the model.
+    std::map<std::string, Tensor> state;
+    for (auto& [k, v] : weights) state[k] = v;
+    nn::LoadReport r = model.load_state_dict(state, false);
+    std::vector<std::string> missing;
+    for (auto& m : r.missing)
+        if (m.find("num_batches_tracked") == std::string::npos) missing.push_back(m);
+    r.missing = missing;
+    ENG_CHECK(r.ok(), "--init ", init, " does not match the model of the config:\n", r.str());
+    int64_t step = int64_t(batch.at("step").to(DType::f32).item());
+    model.train();
+    model.apply_schedule(step);
+    MamaBatch mb;
+    mb.images = batch.at("images").to(DType::f32);
+    mb.partner_images = batch.at("partner_images").to(DType::f32);
+    mb.input_ids = batch.at("input_ids").to(DType::i32);
+    mb.attention_mask = batch.at("attention_mask").to(DType::i32);
+    mb.sep_token_id = int32_t(batch.at("sep_token_id").to(DType::f32).item());
+    mb.pad_token_id = int32_t(batch.at("pad_token_id").to(DType::f32).item());
+    MamaLosses l = model.forward(mb, step);
+    backward(l.total);
+    std::vector<std::pair<std::string, Tensor>> out;
+    auto add_loss = [&](const char* name, const Tensor& v) {
+        out.emplace_back(name, v.defined() ? raw_reshape(v.detach(), {}) : zeros({}));
+    };
+    add_loss("loss.total", l.total);
+    add_loss("loss.clip", l.clip);
+    add_loss("loss.mv", l.mv);
+    add_loss("loss.partner_clip", l.partner_clip);
+    add_loss("loss.sla", l.sla);
+    out.emplace_back("emb.image", l.image_emb.detach());
+    out.emplace_back("emb.text", l.text_emb.detach());
+    for (auto& [name, p] : model.named_parameters())
+        if (p->requires_grad())
+            out.emplace_back("grad." + name, p->grad().defined() ? p->grad() : zeros(p->shape()));
+    nn::save_safetensors(dump, out, {{"step", std::to_string(step)}});
+    std::cerr << "== reference check: loss " << l.total.item() << " written to " << dump << "\n";
+    return 0;
+}
+
+}  // namespace mama

@@ -1,0 +1,31 @@
+// pretrain.h: the MaMA pretraining run (build/pretrain) and its reference-check mode.
+#pragma once
+#include <string>
+
+#include "mama/bpe.h"
+#include "mama/config.h"
+#include "mama/embed.h"
+
+namespace mama {
+
+struct PretrainOptions {
+    bool resume = false;  // continue from OUT/last.safetensors (bit-exact on the CPU)
+    bool quiet = false;   // no progress bar (the JSONL log is still written)
+};
+
+// Runs (or resumes) the training described by `config`; returns the process exit code.
+int run_pretrain(const RunConfig& config, const PretrainOptions& options);
+
+// The tokenizer of a run: the BioMedLM/GPT-2 files named in the config, or the
+// one saved in OUT/tokenizer/, or a BPE trained on the training captions (then
+// saved there).  The MaMA special tokens are added.
+BpeTokenizer make_run_tokenizer(const TrainConfig& train, const EmbedData& data);
+
+// Reference-check mode: loads every parameter and buffer of the model from
+// `init` (saved names), runs one forward and backward on the batch file with all
+// dropout off and BatchNorm in training mode, and writes `dump` with loss.*,
+// emb.image, emb.text and grad.<name> for every trainable parameter.
+int run_reference_check(const RunConfig& config, const std::string& init, const std::string& batch_file,
+                        const std::string& dump);
+
+}  // namespace mama

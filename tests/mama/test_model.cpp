@@ -1,0 +1,176 @@
+// test_model.cpp: the MaMA model: parameter-name contract, the late start
+// (which losses and which parameters are active), and the gradient of the
+// whole loss against finite differences on a tiny config.
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "mama/config.h"
+#include "mama/model.h"
+#include "tests/testing.h"
+
+using namespace eng;
+using namespace mama;
+
+namespace {
+
+const int32_t kSep = 5, kPad = 6;
+
+MamaBatch random_batch(int64_t B, int64_t T, int64_t image_size, Generator& g) {
+    MamaBatch b;
+    b.images = randn({B, 1, image_size, image_size}, &g).contiguous();
+    b.images = expand(b.images, {B, 3, image_size, image_size}).contiguous();  // grayscale, 3 equal channels
+    b.partner_images = expand(randn({B, 1, image_size, image_size}, &g), {B, 3, image_size, image_size}).contiguous();
+    std::vector<int32_t> ids, mask;
+    for (int64_t m = 0; m < B; ++m) {
+        int64_t len = T - 2 - m;  // ragged: row m has m + 2 pads at the end
+        for (int64_t t = 0; t < T; ++t) {
+            bool real = t < len;
+            int32_t id = real ? int32_t(10 + g.randint(0, 80)) : kPad;
+            if (real && t > 0 && t % 4 == 0) id = kSep;  // separators every 4 tokens
+            ids.push_back(id);
+            mask.push_back(real ? 1 : 0);
+        }
+    }
+    b.input_ids = from_ivector(ids, {B, T});
+    b.attention_mask = from_ivector(mask, {B, T});
+    b.sep_token_id = kSep;
+    b.pad_token_id = kPad;
+    return b;
+}
+
+MamaConfig tiny_config() { return load_run_config("mama/configs/tiny.json").model; }
+
+}  // namespace
+
+TEST_CASE("mama model: saved parameter names follow the contract") {
+    Generator g(1);
+    MamaModel model(tiny_config(), 120, &g);
+    auto sd = model.state_dict();
+    for (const char* k : {"image.blocks.0.attn.qkv.weight", "image.register_tokens", "image.patch_embed.proj.weight",
+                          "text.transformer.h.0.attn.c_attn.weight", "text.transformer.h.0.attn.c_attn.lora_A.weight",
+                          "text.transformer.h.1.attn.c_attn.lora_B.weight", "text.transformer.wte.weight",
+                          "image_proj.weight", "image_proj.bias", "text_proj.weight", "text_proj.bias",
+                          "image_local.fc1.weight", "image_local.bn1.running_mean", "image_local.bn1.weight",
+                          "image_local.fc2.bias", "image_local.bn2.running_var", "text_local.fc1.weight",
+                          "text_local.bn2.running_mean", "mv_head.fc1.weight", "mv_head.bn1.weight",
+                          "mv_head.fc2.weight", "mv_head.bn2.bias", "logit_scale", "local_scale"})
+        CHECK_MESSAGE(sd.count(k), k);
+    CHECK(!sd.count("mv_head.fc1.bias"));
+    CHECK(!sd.count("image_local.bn2.weight"));  // the last local BatchNorm has no affine part
+    CHECK(sd.at("text.transformer.h.0.attn.c_attn.weight").shape() == Shape{32, 96});  // Conv1D [in, out]
+    CHECK(sd.at("text.transformer.h.0.attn.c_attn.lora_A.weight").shape() == Shape{4, 32});
+    CHECK(sd.at("text.transformer.h.0.attn.c_attn.lora_B.weight").shape() == Shape{96, 4});
+    CHECK(sd.at("text.transformer.wte.weight").shape() == Shape{120, 32});  // resized for the special tokens
+    CHECK(sd.at("logit_scale").dim() == 0);
+    CHECK(std::fabs(sd.at("logit_scale").item() - std::log(1.0f / 0.07f)) < 1e-6f);
+    // The text tower trains only its LoRA adapters.
+    for (auto& [name, p] : model.text.named_parameters())
+        CHECK_MESSAGE(p->requires_grad() == (name.find("lora_") != std::string::npos), name);
+    CHECK(!model.image.norm.weight.requires_grad());  // frozen with mean pooling (§4.4)
+}
+
+TEST_CASE("mama model: before the late start only the CLIP loss runs and the local heads are frozen") {
+    Generator g(2);
+    MamaConfig c = tiny_config();
+    MamaModel model(c, 120, &g);
+    MamaBatch batch = random_batch(4, 24, 28, g);
+    model.apply_schedule(0);
+    MamaLosses l0 = model.forward(batch, 0);
+    CHECK(l0.clip.defined());
+    CHECK(!l0.sla.defined());
+    CHECK(!l0.mv.defined());
+    CHECK(!model.local_scale.requires_grad());
+    CHECK(!model.image_local.fc1.weight.requires_grad());
+    backward(l0.total);
+    CHECK(model.logit_scale.grad().defined());
+    CHECK(!model.mv_head.fc1.weight.grad().defined());
+    CHECK(model.image_proj.weight.grad().defined());
+    model.zero_grad();
+    int64_t late = c.schedule.late_start_step;
+    model.apply_schedule(late);
+    CHECK(model.local_scale.requires_grad());
+    MamaLosses l1 = model.forward(batch, late);
+    REQUIRE(l1.sla.defined());
+    REQUIRE(l1.mv.defined());
+    REQUIRE(l1.partner_clip.defined());
+    float sum_terms = l1.clip.item() + l1.mv.item() + l1.partner_clip.item() + l1.sla.item();
+    CHECK(l1.total.item() == doctest::Approx(sum_terms).epsilon(1e-5));
+    for (float v : {l1.clip.item(), l1.mv.item(), l1.partner_clip.item(), l1.sla.item()}) CHECK(std::isfinite(v));
+    backward(l1.total);
+    CHECK(model.local_scale.grad().defined());
+    CHECK(model.mv_head.fc1.weight.grad().defined());
+    CHECK(model.text_local.fc1.weight.grad().defined());
+    CHECK(model.text.find_parameter("transformer.h.0.attn.c_attn.lora_B.weight")->grad().defined());
+    CHECK(!model.text.transformer.wte->weight.grad().defined());
+}
+
+TEST_CASE("mama model: the total loss's gradient matches finite differences") {
+    Generator g(3);
+    MamaModel model(tiny_config(), 120, &g);
+    // Non-zero LoRA B so the adapters' gradients are exercised in both factors.
+    for (auto& [name, p] : model.named_parameters())
+        if (name.find("lora_B") != std::string::npos) p->detach().copy_(mul(randn(p->shape(), &g), 0.05f));
+    MamaBatch batch = random_batch(4, 24, 28, g);
+    int64_t step = model.config.schedule.late_start_step;
+    model.apply_schedule(step);
+    // The running statistics change on every training forward; snapshot them so each
+    // evaluation sees the same state (the loss itself uses batch statistics).
+    auto buffers = model.named_buffers();
+    std::vector<Tensor> saved;
+    for (auto& [n, b] : buffers) saved.push_back(b->clone());
+    auto restore = [&] {
+        for (size_t i = 0; i < buffers.size(); ++i) buffers[i].second->detach().copy_(saved[i]);
+    };
+    restore();
+    backward(model.forward(batch, step).total);
+    const char* names[] = {"logit_scale", "local_scale", "image_proj.weight", "text_proj.bias",
+                           "image_local.fc1.weight", "text_local.fc2.weight", "mv_head.fc1.weight",
+                           "image.blocks.1.mlp.fc2.weight", "image.pos_embed",
+                           "text.transformer.h.1.attn.c_attn.lora_A.weight"};
+    for (const char* name : names) {
+        Tensor* p = model.find_parameter(name);
+        REQUIRE_MESSAGE(p, name);
+        REQUIRE_MESSAGE(p->grad().defined(), name);
+        std::vector<float> grad = p->grad().to_vector();
+        float* data = p->data<float>();
+        int64_t n = p->numel();
+        for (int64_t j : {int64_t(0), n / 3, n - 1}) {
+            float orig = data[j];
+            double eps = 1e-3;
+            NoGradGuard ng;
+            data[j] = float(orig + eps);
+            restore();
+            double plus = model.forward(batch, step).total.item();
+            data[j] = float(orig - eps);
+            restore();
+            double minus = model.forward(batch, step).total.item();
+            data[j] = orig;
+            double numeric = (plus - minus) / (2 * eps);
+            CHECK_MESSAGE(std::fabs(numeric - grad[size_t(j)]) <= 3e-3 + 2e-2 * std::fabs(numeric),
+                          name << "[" << j << "]: autograd " << grad[size_t(j)] << " vs numeric " << numeric);
+        }
+    }
+}
+
+TEST_CASE("mama config: files parse, overrides apply, unknown keys are rejected") {
+    RunConfig paper = load_run_config("mama/configs/paper.json");
+    CHECK(paper.model.vit.width == 768);
+    CHECK(paper.model.vit.registers == 4);
+    CHECK(paper.model.text.layers == 32);
+    CHECK(paper.model.text.width == 2560);
+    CHECK(paper.model.schedule.late_start_step == 8000);
+    CHECK(paper.train.micro_batch == 36);
+    CHECK(paper.train.accumulate == 8);
+    CHECK(paper.train.lr == doctest::Approx(4e-5));
+    CHECK(paper.train.min_lr == doctest::Approx(1e-8));
+    CHECK(paper.train.steps == 40000);
+    CHECK(paper.train.warmup == 4000);
+    RunConfig t = load_run_config("mama/configs/tiny.json", {{"train.steps", "9"}, {"model.vit.depth", "3"},
+                                                             {"train.out_dir", "runs/x y"}});
+    CHECK(t.train.steps == 9);
+    CHECK(t.model.vit.depth == 3);
+    CHECK(t.train.out_dir == "runs/x y");
+    CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.stpes", "9"}}), "unknown key 'train.stpes'");
+    CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.micro_batch", "1"}}), "at least 2");
+    for (const char* f : {"mama/configs/cpu-small.json", "mama/configs/bench-cpu.json"}) CHECK_NOTHROW(load_run_config(f));
+}

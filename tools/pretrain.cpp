@@ -1,0 +1,57 @@
+// pretrain.cpp: build/pretrain, MaMA pretraining (and the reference-check mode).
+//
+//   build/pretrain --config mama/configs/cpu-small.json [--train.steps 100 ...] [--resume]
+//   build/pretrain --config C --init W.safetensors --check-batch B.safetensors --dump D.safetensors
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "mama/pretrain.h"
+
+static int usage(const char* msg) {
+    if (msg) std::cerr << "error: " << msg << "\n";
+    std::cerr << "usage: build/pretrain --config FILE [--SECTION.KEY VALUE ...] [--resume] [--quiet]\n"
+                 "       build/pretrain --config FILE --init W.safetensors --check-batch B.safetensors --dump D.safetensors\n"
+                 "Config keys (see mama/configs/paper.json) are overridden with dotted flags, e.g.\n"
+                 "  --train.steps 200 --train.data_dir data/synth --model.vit.depth 6\n";
+    return 2;
+}
+
+int main(int argc, char** argv) {
+    std::string config, init, check_batch, dump;
+    std::vector<std::pair<std::string, std::string>> overrides;
+    mama::PretrainOptions opt;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
+            return argv[++i];
+        };
+        try {
+            if (a == "--config") config = value();
+            else if (a == "--resume") opt.resume = true;
+            else if (a == "--quiet") opt.quiet = true;
+            else if (a == "--init") init = value();
+            else if (a == "--check-batch") check_batch = value();
+            else if (a == "--dump") dump = value();
+            else if (a == "--help" || a == "-h") return usage(nullptr);
+            else if (a.rfind("--", 0) == 0 && a.find('.') != std::string::npos) overrides.emplace_back(a.substr(2), value());
+            else return usage(("unknown argument " + a).c_str());
+        } catch (const std::exception& e) {
+            return usage(e.what());
+        }
+    }
+    if (config.empty()) return usage("--config is required");
+    try {
+        mama::RunConfig rc = mama::load_run_config(config, overrides);
+        if (!check_batch.empty() || !init.empty() || !dump.empty()) {
+            if (check_batch.empty() || init.empty() || dump.empty())
+                return usage("reference-check mode needs --init, --check-batch and --dump together");
+            return mama::run_reference_check(rc, init, check_batch, dump);
+        }
+        return mama::run_pretrain(rc, opt);
+    } catch (const std::exception& e) {
+        std::cerr << "\nerror: " << e.what() << "\n";
+        return 1;
+    }
+}
