@@ -66,6 +66,9 @@ TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(TEST_SRCS))
 LIB       := $(BUILD)/libengine.a
 DEPS_OK   := $(BUILD)/.deps-ok
 
+# Keep the programs' object files (make would delete them as intermediates).
+.SECONDARY:
+
 .PHONY: all test deps clean banner
 all: banner $(LIB) $(PROGRAMS)
 
