@@ -1,0 +1,328 @@
+// test_evaluate.cpp: build/evaluate and build/embed end to end on a tiny
+// synthetic dataset and a 2-step pretraining run: zero-shot outputs parse and
+// the double softmax equals softmax applied twice to logits recomputed here,
+// linear probing and fine-tuning train what they should, and the embeddings
+// written by build/embed have rows of norm 1.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "autograd/ops.h"
+#include "mama/evaluate.h"
+#include "mama/pretrain.h"
+#include "mama/synth.h"
+#include "nn/json.h"
+#include "nn/safetensors.h"
+#include "tests/testing.h"
+
+using namespace eng;
+using namespace mama;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    explicit TempDir(const std::string& name) {
+        path = fs::temp_directory_path() / ("mama_test_evaluate_" + std::to_string(::getpid()) + "_" + name);
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+// One tiny dataset and one 2-step run shared by the cases below.  The text
+// length is raised to 256 so that no zero-shot prompt is truncated (with the
+// tiny 400-token BPE the density prompts are ~150 tokens).
+struct Fixture {
+    TempDir data{"data"}, run{"run"};
+    std::string checkpoint;
+    Fixture() {
+        SynthOptions o;
+        o.patients = 14;
+        o.seed = 5;
+        o.size = 64;
+        o.contact_exams = 0;
+        write_synth_dataset(o, data.path.string());
+        RunConfig rc = load_run_config("mama/configs/tiny.json", {{"train.data_dir", "\"" + data.path.string() + "\""},
+                                                                  {"train.out_dir", "\"" + run.path.string() + "\""},
+                                                                  {"train.steps", "2"},
+                                                                  {"train.workers", "2"},
+                                                                  {"train.max_len", "256"},
+                                                                  {"model.text.positions", "256"}});
+        PretrainOptions quiet;
+        quiet.quiet = true;
+        REQUIRE(run_pretrain(rc, quiet) == 0);
+        checkpoint = (run.path / "last.safetensors").string();
+    }
+};
+
+Fixture& fixture() {
+    static Fixture f;
+    return f;
+}
+
+EvaluateOptions base_options(const std::string& mode, const std::string& out) {
+    EvaluateOptions o;
+    o.checkpoint = fixture().checkpoint;
+    o.task = "density";
+    o.mode = mode;
+    o.out_dir = out;
+    o.quiet = true;
+    o.examples = 1;
+    o.workers = 2;
+    o.eval_batch = 5;  // several batches, the last one partial
+    return o;
+}
+
+std::string read_text(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Plain softmax of one row, in double.
+std::vector<double> softmax_ref(const std::vector<double>& x) {
+    double mx = x[0], sum = 0;
+    for (double v : x) mx = std::max(mx, v);
+    std::vector<double> e;
+    for (double v : x) e.push_back(std::exp(v - mx)), sum += e.back();
+    for (double& v : e) v /= sum;
+    return e;
+}
+
+// predictions.csv rows: path and the K probabilities.
+struct CsvRow {
+    std::string path;
+    int label = -1;
+    std::vector<double> probs;
+};
+std::vector<CsvRow> read_predictions(const fs::path& p, int K) {
+    std::istringstream in(read_text(p));
+    std::string line;
+    std::getline(in, line);
+    CHECK(line.rfind("path,label,label_name,predicted,prob_", 0) == 0);
+    std::vector<CsvRow> rows;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        std::vector<std::string> f;
+        std::stringstream ls(line);
+        for (std::string cell; std::getline(ls, cell, ',');) f.push_back(cell);
+        REQUIRE(f.size() == size_t(4 + K));
+        CsvRow r;
+        r.path = f[0];
+        r.label = std::stoi(f[1]);
+        for (int c = 0; c < K; ++c) r.probs.push_back(std::stod(f[size_t(4 + c)]));
+        rows.push_back(r);
+    }
+    return rows;
+}
+
+}  // namespace
+
+TEST_CASE("evaluate: softmax_rows and caption_sentences on hand-made cases") {
+    // softmax([0, ln 2, ln 3]) = [1/6, 2/6, 3/6]; twice: softmax of that.
+    std::vector<float> s = {0.0f, float(std::log(2.0)), float(std::log(3.0))};
+    std::vector<float> p1 = softmax_rows(s, 3, SoftmaxMode::Single);
+    CHECK(p1[0] == doctest::Approx(1.0 / 6).epsilon(1e-6));
+    CHECK(p1[1] == doctest::Approx(2.0 / 6).epsilon(1e-6));
+    CHECK(p1[2] == doctest::Approx(3.0 / 6).epsilon(1e-6));
+    std::vector<float> p2 = softmax_rows(s, 3, SoftmaxMode::Double);
+    double z = std::exp(1.0 / 6) + std::exp(2.0 / 6) + std::exp(3.0 / 6);
+    CHECK(p2[0] == doctest::Approx(std::exp(1.0 / 6) / z).epsilon(1e-6));
+    CHECK(p2[2] == doctest::Approx(std::exp(3.0 / 6) / z).epsilon(1e-6));
+    CHECK_THROWS_AS(softmax_rows({1, 2, 3}, 2, SoftmaxMode::Single), eng::Error);
+    CHECK_THROWS_AS(parse_softmax_mode("triple"), eng::Error);
+    CHECK_THROWS_AS(parse_eval_task("chexpert"), eng::Error);
+
+    auto sent = caption_sentences(std::string(kBosText) + "A: one" + kSepText + " B two" + kSepText + "  " + kEosText);
+    REQUIRE(sent.size() == 2);
+    CHECK(sent[0] == "A: one");
+    CHECK(sent[1] == "B two");
+}
+
+TEST_CASE("evaluate: zero-shot density writes parseable outputs and the reference's double softmax") {
+    TempDir out("zeroshot");
+    EvaluateOutcome r = run_evaluate(base_options("zeroshot", out.path.string()));
+    const int K = 4;
+
+    // The test set is the §1.5 per-class subset of the test split without male images.
+    EmbedOptions eo;
+    eo.data_dir = fixture().data.path.string();
+    eo.warnings = false;
+    EmbedData data = load_embed(eo);
+    int64_t expected = 0;
+    for (int64_t i : embed_test_subset(data, EmbedTask::Density)) expected += data.records[size_t(i)].density >= 0;
+    REQUIRE(expected >= 2);
+
+    // metrics.json: rates in [0, 100] (or null where undefined).
+    json::Value m = json::parse_file((out.path / "metrics.json").string());
+    CHECK(m.at("num_samples").as_int() == expected);
+    for (const char* k : {"accuracy", "balanced_accuracy", "macro_f1", "auc_defined_mean"}) {
+        const json::Value& v = m.at(k);
+        if (v.is_null()) continue;
+        CHECK(v.as_number() >= 0.0);
+        CHECK(v.as_number() <= 100.0);
+    }
+
+    // predictions.csv: one row per test image, the double-softmax property.
+    std::vector<CsvRow> rows = read_predictions(out.path / "predictions.csv", K);
+    REQUIRE(int64_t(rows.size()) == expected);
+    const double lo = 1.0 / (std::exp(1.0) + K - 1), hi = std::exp(1.0) / (std::exp(1.0) + K - 1);
+    for (const CsvRow& row : rows) {
+        double sum = 0;
+        for (double p : row.probs) {
+            sum += p;
+            CHECK(p >= lo - 1e-7);  // softmax of values in [0, 1] lies in [1/(e+K-1), e/(e+K-1)]
+            CHECK(p <= hi + 1e-7);
+        }
+        CHECK(sum == doctest::Approx(1.0).epsilon(1e-6));
+    }
+    CHECK(fs::exists(out.path / "report.html"));
+    CHECK(read_text(out.path / "report.html").find("<svg") != std::string::npos);
+
+    // Recompute the logits of one image here and apply softmax twice by hand.
+    LoadedRun run = load_run(fixture().checkpoint);
+    const CsvRow& row = rows[rows.size() / 2];
+    const EmbedRecord* rec = nullptr;
+    for (const EmbedRecord& e : data.records)
+        if (e.image_path == row.path) rec = &e;
+    REQUIRE(rec != nullptr);
+    CHECK(row.label == rec->density);
+    NoGradGuard ng;
+    std::vector<float> v = run.model->encode_images(load_eval_images({row.path}, 28)).to_vector();
+    std::vector<std::string> prompts = density_prompts(rec->report);
+    REQUIRE(prompts.size() == size_t(K));
+    std::vector<int32_t> ids, mask;
+    for (const std::string& p : prompts) {
+        Encoding e = run.tokenizer.encode_padded(p, 256);
+        REQUIRE(!e.truncated);
+        ids.insert(ids.end(), e.ids.begin(), e.ids.end());
+        mask.insert(mask.end(), e.attention_mask.begin(), e.attention_mask.end());
+    }
+    std::vector<float> u = run.model
+                               ->encode_texts(from_ivector(ids, {K, 256}), from_ivector(mask, {K, 256}), run.special.pad,
+                                              "first_pad")
+                               .to_vector();
+    const int64_t E = int64_t(v.size());
+    double scale = std::exp(double(run.model->logit_scale.item()));
+    std::vector<double> s;
+    for (int c = 0; c < K; ++c) {
+        double dot = 0;
+        for (int64_t d = 0; d < E; ++d) dot += double(v[size_t(d)]) * double(u[size_t(c * E + d)]);
+        s.push_back(scale * dot);
+    }
+    std::vector<double> twice = softmax_ref(softmax_ref(s));
+    size_t n = size_t(&row - rows.data());
+    for (int c = 0; c < K; ++c) {
+        CHECK(r.logits[n * K + size_t(c)] == doctest::Approx(s[size_t(c)]).epsilon(1e-4));
+        CHECK(row.probs[size_t(c)] == doctest::Approx(twice[size_t(c)]).epsilon(1e-6));
+    }
+    // The classes must not all get the same prompt embedding (a truncated prompt would).
+    CHECK(std::fabs(s[0] - s[3]) > 1e-6);
+}
+
+TEST_CASE("evaluate: linear probing trains the head only; fine-tuning trains the tower but not its final norm") {
+    TempDir lin("linear"), ft("finetune");
+    EvaluateOptions o = base_options("linear", lin.path.string());
+    o.steps = 3;
+    o.batch = 4;
+    o.examples = 0;
+    EvaluateOutcome r = run_evaluate(o);
+    const int K = 4;
+    std::vector<CsvRow> rows = read_predictions(lin.path / "predictions.csv", K);
+    REQUIRE(rows.size() == r.result.labels.size());
+    for (size_t n = 0; n < rows.size(); ++n) {
+        double sum = 0;
+        std::vector<double> z(r.logits.begin() + long(n * K), r.logits.begin() + long((n + 1) * K));
+        std::vector<double> p = softmax_ref(z);  // the probe test uses a single softmax
+        for (int c = 0; c < K; ++c) {
+            sum += rows[n].probs[size_t(c)];
+            CHECK(rows[n].probs[size_t(c)] == doctest::Approx(p[size_t(c)]).epsilon(1e-6));
+        }
+        CHECK(sum == doctest::Approx(1.0).epsilon(1e-6));
+    }
+    std::istringstream log(read_text(lin.path / "train_log.jsonl"));
+    int lines = 0;
+    for (std::string line; std::getline(log, line);) {
+        json::Value j = json::parse(line);
+        CHECK(j.at("step").as_int() == lines);
+        CHECK(std::isfinite(j.at("loss").as_number()));
+        ++lines;
+    }
+    CHECK(lines == 3);
+    auto head = nn::load_safetensors((lin.path / "probe.safetensors").string());
+    REQUIRE(head.count("head.weight"));
+    CHECK(head.at("head.weight").shape() == Shape{K, 32});  // tiny ViT width 32
+    CHECK(!head.count("image.blocks.0.attn.qkv.weight"));
+
+    o = base_options("finetune", ft.path.string());
+    o.steps = 2;
+    o.batch = 4;
+    o.warmup = 0;
+    o.lr = 0.05;
+    o.examples = 0;
+    run_evaluate(o);
+    auto tuned = nn::load_safetensors((ft.path / "probe.safetensors").string());
+    auto before = nn::load_safetensors(fixture().checkpoint);
+    auto differs = [&](const std::string& name) {
+        return tuned.at("image." + name).to_vector() != before.at("model.image." + name).to_vector();
+    };
+    CHECK(differs("blocks.0.attn.qkv.weight"));
+    CHECK(differs("patch_embed.proj.weight"));
+    CHECK(!differs("norm.weight"));
+    CHECK(!differs("norm.bias"));
+}
+
+TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 and name their inputs") {
+    TempDir out("embed");
+    EmbedOptions eo;
+    eo.data_dir = fixture().data.path.string();
+    eo.warnings = false;
+    EmbedData data = load_embed(eo);
+    REQUIRE(data.records.size() >= 3);
+    std::string list = (out.path / "list.txt").string(), texts = (out.path / "texts.txt").string();
+    std::ofstream(list) << data.records[1].image_path << "\n\n" << data.records[2].image_path << "\n";
+    std::ofstream(texts) << "The breast is extremely dense. Negative.\nBreast composition: fatty\n";
+    EmbedToolOptions o;
+    o.checkpoint = fixture().checkpoint;
+    o.images = {data.records[0].image_path, list};
+    o.texts_file = texts;
+    o.out = (out.path / "e.safetensors").string();
+    o.progress = false;
+    run_embed(o);
+    nn::SafeTensorsFile f = nn::SafeTensorsFile::open(o.out);
+    Tensor img = f.load("image_embeddings"), txt = f.load("text_embeddings");
+    REQUIRE(img.shape() == Shape{3, 16});  // tiny embed_dim 16
+    REQUIRE(txt.shape() == Shape{2, 16});
+    for (const Tensor& t : {img, txt}) {
+        std::vector<float> v = t.to_vector();
+        for (int64_t r = 0; r < t.size(0); ++r) {
+            double n2 = 0;
+            for (int64_t d = 0; d < 16; ++d) n2 += double(v[size_t(r * 16 + d)]) * v[size_t(r * 16 + d)];
+            CHECK(std::sqrt(n2) == doctest::Approx(1.0).epsilon(1e-5));
+        }
+    }
+    json::Value names = json::parse(f.metadata().at("images"));
+    REQUIRE(names.size() == 3);
+    CHECK(names[0].as_string() == data.records[0].image_path);
+    CHECK(names[2].as_string() == data.records[2].image_path);
+    CHECK(json::parse(f.metadata().at("texts"))[1].as_string() == "Breast composition: fatty");
+    CHECK(f.metadata().at("text_pooling") == "first_pad");
+    // Different images give different rows (not one vector repeated).
+    CHECK(img.to_vector()[0] != img.to_vector()[16]);
+
+    CHECK(f.metadata().at("checkpoint") == fixture().checkpoint);
+
+    // Bad inputs are errors that name the problem.
+    EmbedToolOptions bad = o;
+    bad.images = {(out.path / "missing.png").string()};
+    bad.texts_file.clear();
+    CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("missing.png"), eng::Error);
+    bad.checkpoint = (out.path / "nothing.safetensors").string();
+    CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("no such file"), eng::Error);
+}
