@@ -41,7 +41,14 @@ ifeq ($(CUDA),1)
   ifeq ($(NVCC),)
     $(error CUDA=1 but nvcc was not found: install the CUDA toolkit or build with CUDA=0)
   endif
-  CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
+  # nvcc may be a wrapper script (e.g. /usr/local/bin/nvcc), so ask nvcc itself
+  # where its toolkit lives instead of guessing from its path.
+  ifeq ($(CUDA_HOME),)
+    CUDA_HOME := $(realpath $(shell $(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p'))
+  endif
+  ifeq ($(wildcard $(CUDA_HOME)/lib64/libcudart_static.a),)
+    $(error nvcc found at $(NVCC) but no CUDA libraries under '$(CUDA_HOME)/lib64': set CUDA_HOME=/path/to/cuda or build with CUDA=0)
+  endif
   NVCC_VER    := $(shell $(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
   NVCCFLAGS   := -std=c++17 -O3 -I. --expt-relaxed-constexpr -MMD -MP \
                  -gencode arch=compute_$(GPU_ARCH),code=[sm_$(GPU_ARCH),compute_$(GPU_ARCH)] \
@@ -74,7 +81,7 @@ all: banner $(LIB) $(PROGRAMS)
 
 banner:
 	@echo "== build: $(CXX) $$($(CXX) -dumpversion), OpenMP on, DEBUG=$(DEBUG), into $(BUILD)/"
-	@if [ "$(CUDA)" = 1 ]; then echo "== CUDA: on  (nvcc $(NVCC_VER) at $(NVCC), sm_$(GPU_ARCH) + PTX)"; \
+	@if [ "$(CUDA)" = 1 ]; then echo "== CUDA: on  (nvcc $(NVCC_VER) at $(NVCC), toolkit $(CUDA_HOME), sm_$(GPU_ARCH) + PTX)"; \
 	 else echo "== CUDA: off (stub linked$(if $(NVCC),; CUDA=0 given,; nvcc not found))"; fi
 
 # The dependency check runs once per build directory; `make deps` forces it.
