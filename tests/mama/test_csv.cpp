@@ -9,24 +9,12 @@
 
 #include "mama/csv.h"
 #include "tensor/check.h"
+#include "tests/temp_dir.h"
 
 namespace {
 
 // A fresh folder under the system temp dir, removed at the end of the test.
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::random_device rd;
-        path = std::filesystem::temp_directory_path() /
-               ("mama_csv_test_" + std::to_string(rd()) + "_" + std::to_string(rd()));
-        std::filesystem::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using testing::TempDir;
 
 std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -128,7 +116,7 @@ TEST_CASE("csv: read_csv of a missing file names the path") {
 }
 
 TEST_CASE("csv: write_csv quotes only when needed and reads back") {
-    TempDir dir;
+    TempDir dir("csv");
     const std::string path = dir.file("out.csv");
     std::vector<std::string> header = {"a", "b,c"};
     std::vector<std::vector<std::string>> rows = {

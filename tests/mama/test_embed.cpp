@@ -14,24 +14,13 @@
 #include "mama/embed.h"
 #include "mama/rsna.h"
 #include "tensor/check.h"
+#include "tests/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("mama_embed_test_" + std::to_string(rd()) + "_" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string str() const { return path.string(); }
-};
+using testing::TempDir;
 
 void write_text(const fs::path& p, const std::string& text) {
     fs::create_directories(p.parent_path());
@@ -213,7 +202,7 @@ TEST_CASE("embed: finding-row choice of reference section 1.3") {
 }
 
 TEST_CASE("embed: tiny dataset: records, eligibility, labels, captions, partners") {
-    TempDir d;
+    TempDir d("embed");
     make_dataset(d.path);
     mama::EmbedData data = mama::load_embed(options_for(d));
     const mama::EmbedSummary& s = data.summary;
@@ -299,7 +288,7 @@ TEST_CASE("embed: tiny dataset: records, eligibility, labels, captions, partners
 }
 
 TEST_CASE("embed: the corrected finding index keeps the misaligned image") {
-    TempDir d;
+    TempDir d("embed");
     make_dataset(d.path);
     mama::EmbedOptions o = options_for(d);
     o.fix_finding_index = true;
@@ -316,7 +305,7 @@ TEST_CASE("embed: the corrected finding index keeps the misaligned image") {
 }
 
 TEST_CASE("embed: strict side and BI-RADS from the letter") {
-    TempDir d;
+    TempDir d("embed");
     make_dataset(d.path);
     mama::EmbedOptions o = options_for(d);
     o.strict_side = true;
@@ -331,7 +320,7 @@ TEST_CASE("embed: strict side and BI-RADS from the letter") {
 }
 
 TEST_CASE("embed: patient split, disjointness, split files round trip") {
-    TempDir d;
+    TempDir d("embed");
     make_dataset(d.path);
     mama::EmbedOptions o = options_for(d);
     o.write_splits = true;
@@ -436,7 +425,7 @@ TEST_CASE("embed: explicit per-class sizes 5000/1000/150/2500") {
 }
 
 TEST_CASE("embed: test subset of a loaded dataset drops male images for density") {
-    TempDir d;
+    TempDir d("embed");
     make_dataset(d.path);
     mama::EmbedData data = mama::load_embed(options_for(d));
     std::vector<int64_t> test = data.split_indices(mama::Split::Test);
@@ -452,7 +441,7 @@ TEST_CASE("embed: test subset of a loaded dataset drops male images for density"
 }
 
 TEST_CASE("embed: missing column and malformed table errors name the file") {
-    TempDir d;
+    TempDir d("embed");
     make_dataset(d.path);
     std::string meta = kMeta;
     meta.replace(meta.find("ViewPosition"), 12, "ViewPos");
@@ -477,7 +466,7 @@ TEST_CASE("embed: missing column and malformed table errors name the file") {
 }
 
 TEST_CASE("embed: RSNA train.csv, stratified patient split, image paths") {
-    TempDir d;
+    TempDir d("embed");
     std::string csv =
         "site_id,patient_id,image_id,laterality,view,age,cancer,biopsy,invasive,BIRADS,implant,density,machine_id,"
         "difficult_negative_case\n";

@@ -17,6 +17,7 @@
 #include "nn/json.h"
 #include "nn/safetensors.h"
 #include "tests/testing.h"
+#include "tests/temp_dir.h"
 
 using namespace eng;
 using namespace mama;
@@ -24,15 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) {
-        path = fs::temp_directory_path() / ("mama_test_evaluate_" + std::to_string(::getpid()) + "_" + name);
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 // One tiny dataset and one 2-step run shared by the cases below.  The text
 // length is raised to 256 so that no zero-shot prompt is truncated (with the

@@ -12,6 +12,7 @@
 #include "mama/synth.h"
 #include "nn/safetensors.h"
 #include "tests/testing.h"
+#include "tests/temp_dir.h"
 
 using namespace eng;
 using namespace mama;
@@ -19,15 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) {
-        path = fs::temp_directory_path() / ("mama_test_pretrain_" + std::to_string(::getpid()) + "_" + name);
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 // One shared tiny dataset for the cases below.
 const std::string& dataset_dir() {
