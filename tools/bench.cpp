@@ -2,14 +2,15 @@
 //
 //   bench gemm [--reps N]       our GEMM vs OpenBLAS sgemm on square and transformer
 //                               shapes, plus the measured FMA peak of the machine
-//   bench op NAME               (not implemented yet)
-//   bench step --config FILE    (not implemented yet)
+//   bench op NAME|list|all      one op (or all) forward and backward at its
+//                               bench-cpu shape: ms and GB/s or GFLOP/s (bench_op.h)
+//   bench step --config FILE    full MaMA training steps: per-phase times, GFLOP/s,
+//                               peak memory, optional PyTorch comparison (bench_step.h)
 //
 // OpenBLAS is loaded with dlopen at run time, for comparison only: it is never
 // a build or link dependency, and `bench gemm` still reports our numbers when
 // it is missing.  Each timing is the median of several runs after a warm-up.
 #include <dlfcn.h>
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -25,85 +26,14 @@
 
 #include "tensor/check.h"
 #include "tensor/cpu/gemm.h"
+#include "tools/bench_common.h"
+#include "tools/bench_op.h"
+#include "tools/bench_step.h"
 
 namespace {
 
-double now_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Median wall time of fn() over `reps` runs after a warm-up; adds runs (up to
-// 4×) while the total is under 0.3 s so that short shapes are not noisy.
-double median_time(const std::function<void()>& fn, int reps) {
-    fn();
-    std::vector<double> t;
-    double total = 0;
-    while (int(t.size()) < reps || (total < 0.3 && int(t.size()) < 4 * reps)) {
-        const double t0 = now_s();
-        fn();
-        t.push_back(now_s() - t0);
-        total += t.back();
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
-
-// ---- FMA peak: independent FMA chains on every thread ---------------------------------
-// 12 accumulators cover the FMA latency × throughput of current cores.  The
-// result is kept alive through a volatile sink so the loop cannot be removed.
-__attribute__((target("avx512f"))) double fma_loop_avx512(int64_t iters) {
-    __m512 acc[12];
-    for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(float(i));
-    const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
-    for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
-    __m512 s = acc[0];
-    for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-    alignas(64) float v[16];
-    _mm512_store_ps(v, s);
-    return v[0] + v[15];
-}
-
-__attribute__((target("avx2,fma"))) double fma_loop_avx2(int64_t iters) {
-    __m256 acc[12];
-    for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i));
-    const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
-    for (int64_t it = 0; it < iters; ++it)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
-    alignas(32) float v[8];
-    __m256 s = acc[0];
-    for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
-    _mm256_store_ps(v, s);
-    return v[0] + v[7];
-}
-
-// GFLOP/s of the FMA loop on all threads (widest vectors the CPU has): the
-// best of several short runs, since a peak is what the hardware can reach.
-double fma_peak_gflops(int threads, const char** isa) {
-    const bool avx512 = __builtin_cpu_supports("avx512f");
-    *isa = avx512 ? "avx512" : "avx2";
-    const int width = avx512 ? 16 : 8;
-    const int64_t iters = 10'000'000;
-    volatile double sink = 0;
-    auto run = [&] {
-#pragma omp parallel num_threads(threads)
-        {
-            const double r = avx512 ? fma_loop_avx512(iters) : fma_loop_avx2(iters);
-#pragma omp atomic
-            sink += r;
-        }
-    };
-    run();
-    double t = 1e30;
-    for (int r = 0; r < 7; ++r) {
-        const double t0 = now_s();
-        run();
-        t = std::min(t, now_s() - t0);
-    }
-    return double(threads) * double(iters) * 12 * width * 2 / t * 1e-9;
-}
+using bench::fma_peak_gflops;
+using bench::median_time;
 
 // ---- OpenBLAS through dlopen ------------------------------------------------------------
 using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
@@ -230,17 +160,81 @@ int bench_gemm(int argc, char** argv) {
     return 0;
 }
 
-int not_implemented(const char* what) {
-    std::printf("bench %s: not implemented yet\n", what);
-    return 2;
+// bench op list | all | NAME... [--batch B] [--reps N] [--threads N]
+int bench_op(int argc, char** argv) {
+    std::vector<std::string> names;
+    int64_t batch = 8;
+    int reps = 7, threads = 0;
+    for (int i = 0; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--batch" && i + 1 < argc)
+            batch = std::max<int64_t>(2, std::atol(argv[++i]));
+        else if (a == "--reps" && i + 1 < argc)
+            reps = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--threads" && i + 1 < argc)
+            threads = std::max(1, std::atoi(argv[++i]));
+        else if (!a.empty() && a[0] != '-')
+            names.push_back(a);
+        else
+            ENG_FAIL("bench op: unknown option '", a, "'. HINT: bench op NAME|list|all [--batch B] [--reps N] [--threads N]");
+    }
+    const auto& ops = bench::op_registry();
+    if (names.empty() || names[0] == "list") {
+        std::printf("ops (bench op NAME, or all):\n");
+        for (auto& e : ops) std::printf("  %-15s %s\n", e.name, e.what);
+        return names.empty() ? 1 : 0;
+    }
+    std::vector<const bench::OpEntry*> run;
+    for (auto& n : names) {
+        bool found = false;
+        for (auto& e : ops)
+            if (n == "all" || n == e.name) run.push_back(&e), found = true;
+        ENG_CHECK(found, "bench op: unknown op '", n, "'. HINT: bench op list");
+    }
+    const int nt = bench::setup_threads(threads);
+    std::printf("bench op: B = %ld, %d threads, median of >= %d runs after a warm-up; load average %s\n", long(batch),
+                nt, reps, bench::load_average().c_str());
+    bench::print_op_header();
+    for (auto* e : run) {
+        bench::run_op_entry(*e, batch, reps);
+        std::fflush(stdout);
+    }
+    return 0;
+}
+
+// bench step --config FILE [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]
+int bench_step(int argc, char** argv) {
+    bench::StepOptions o;
+    for (int i = 0; i < argc; ++i) {
+        const std::string a = argv[i];
+        const bool has = i + 1 < argc;
+        if (a == "--config" && has)
+            o.config = argv[++i];
+        else if (a == "--steps" && has)
+            o.steps = std::atoi(argv[++i]);
+        else if (a == "--warmup" && has)
+            o.warmup = std::atoi(argv[++i]);
+        else if (a == "--threads" && has)
+            o.threads = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--torch-ms" && has)
+            o.torch_ms = std::atof(argv[++i]);
+        else if (a == "--compare-torch")
+            o.compare_torch = true;
+        else
+            ENG_FAIL("bench step: unknown option '", a, "'. HINT: bench step --config FILE [--steps N] [--warmup W] "
+                     "[--threads N] [--torch-ms X] [--compare-torch]");
+    }
+    return bench::run_step(o);
 }
 
 void usage() {
     std::printf(
         "usage: bench SUBCOMMAND [options]\n"
         "  gemm [--reps N]          GEMM GFLOP/s vs OpenBLAS (dlopen) and the FMA peak\n"
-        "  op NAME                  one operator (not implemented yet)\n"
-        "  step --config FILE       one full training step (not implemented yet)\n");
+        "  op list | all | NAME...  ops forward and backward at their bench-cpu shapes\n"
+        "     [--batch B] [--reps N] [--threads N]\n"
+        "  step --config FILE       full MaMA training steps (forward, backward, AdamW)\n"
+        "     [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]\n");
 }
 
 }  // namespace
@@ -253,8 +247,8 @@ int main(int argc, char** argv) {
     const std::string cmd = argv[1];
     try {
         if (cmd == "gemm") return bench_gemm(argc - 2, argv + 2);
-        if (cmd == "op") return not_implemented("op");
-        if (cmd == "step") return not_implemented("step");
+        if (cmd == "op") return bench_op(argc - 2, argv + 2);
+        if (cmd == "step") return bench_step(argc - 2, argv + 2);
         std::fprintf(stderr, "bench: unknown subcommand '%s'\n", cmd.c_str());
         usage();
         return 1;
