@@ -32,8 +32,7 @@ std::unique_ptr<Linear> Linear::conv1d(int64_t in, int64_t out, Generator* g) {
 Tensor Linear::forward(const Tensor& x) {
     ENG_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear: input ", shape_str(x.shape()), " does not end in ", in_,
               " features (weight ", shape_str(weight.shape()), ")");
-    Tensor y = matmul(x, conv1d_ ? weight : transpose(weight, 0, 1));
-    if (bias.defined()) y = y + bias;
+    Tensor y = linear(x, weight, bias, conv1d_);  // one GEMM, bias folded in (autograd/linear.h)
     if (lora_A_ && !merged_) {
         Tensor h = lora_dropout_ > 0.0f ? dropout(x, lora_dropout_, is_training()) : x;
         y = y + lora_B_->forward(lora_A_->forward(h)) * lora_scale_;
