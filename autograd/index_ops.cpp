@@ -70,7 +70,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     Shape shape = x.shape();
     Tensor idx = index.detach();
     return autograd::record("gather", out, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-        return {kernels::scatter_add(zeros(shape), d, idx, g)};
+        return {kernels::scatter_add(zeros(shape, TensorOptions{DType::f32, g.device()}), d, idx, g)};
     });
 }
 
@@ -89,7 +89,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
             if (picked.shape() == src_shape) {
                 gsrc = picked;
             } else {
-                gsrc = zeros(src_shape);
+                gsrc = zeros(src_shape, TensorOptions{DType::f32, g.device()});
                 gsrc.as_strided(picked.shape(), gsrc.strides(), 0).copy_(picked);
             }
         }

@@ -9,6 +9,7 @@
 #include "autograd/reduce.h"
 
 #include "autograd/node.h"
+#include "tensor/cuda_backend.h"
 #include "tensor/kernels.h"
 
 namespace eng {
@@ -77,12 +78,16 @@ static Tensor scatter_to_extreme(const Tensor& g, const Tensor& idx, const Shape
         len *= in_shape[size_t(d)];
     }
     Tensor gc = g.contiguous(), ic = idx.contiguous();
-    Tensor packed = zeros(perm_shape);
+    Tensor packed = zeros(perm_shape, TensorOptions{DType::f32, g.device()});
     int64_t rows = gc.numel();
-    const float* pg = gc.data<float>();
-    const int32_t* pi = ic.data<int32_t>();
-    float* pp = packed.data<float>();
-    for (int64_t r = 0; r < rows; ++r) pp[r * len + pi[r]] = pg[r];
+    if (g.is_cuda()) {
+        cuda::scatter_rows(packed.data<float>(), gc.data<float>(), ic.data<int32_t>(), rows, len);
+    } else {
+        const float* pg = gc.data<float>();
+        const int32_t* pi = ic.data<int32_t>();
+        float* pp = packed.data<float>();
+        for (int64_t r = 0; r < rows; ++r) pp[r * len + pi[r]] = pg[r];
+    }
     // Undo the permutation.
     std::vector<int64_t> inverse(order.size());
     for (size_t i = 0; i < order.size(); ++i) inverse[size_t(order[i])] = int64_t(i);

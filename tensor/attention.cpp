@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tensor/cpu/attention.h"
+#include "tensor/cuda_backend.h"
 
 namespace eng::kernels {
 
@@ -31,6 +32,7 @@ cpu::AttnOperand operand(const Tensor& t) {
 struct Prepared {
     Tensor q, k, v;
     std::vector<uint8_t> keep;  // [B, S] or empty
+    std::shared_ptr<void> keep_device;  // CUDA: the same bytes on the GPU (freed with this struct)
     cpu::AttnDims dims;
 };
 
@@ -41,7 +43,8 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
         check_dtype(*t, DType::f32, kOp, t == &q ? "q" : t == &k ? "k" : "v");
         ENG_CHECK(t->dim() == 4, kOp, ": q, k and v must be [B, H, T, d]; got q ", shape_str(q.shape()), ", k ",
                   shape_str(k.shape()), ", v ", shape_str(v.shape()));
-        ENG_CHECK(t->device() == Device::CPU, kOp, ": not implemented on CUDA yet");
+        ENG_CHECK(t->device() == q.device(), kOp, ": q, k and v must be on one device; got q on ",
+                  device_name(q.device()), ", ", t == &k ? "k" : "v", " on ", device_name(t->device()));
     }
     const Shape &qs = q.shape(), &ks = k.shape(), &vs = v.shape();
     ENG_CHECK(ks[0] == qs[0] && vs[0] == qs[0] && ks[1] == qs[1] && vs[1] == qs[1] && ks[2] == vs[2] &&
@@ -56,7 +59,7 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
     p.k = row_contiguous(k);
     p.v = row_contiguous(v);
     if (mask.defined()) {
-        ENG_CHECK(mask.device() == Device::CPU, kOp, ": key_padding_mask must be on the same device as q");
+        ENG_CHECK(mask.device() == q.device(), kOp, ": key_padding_mask must be on the same device as q");
         ENG_CHECK(mask.dim() == 2 && mask.shape()[0] == qs[0] && mask.shape()[1] == ks[2], kOp,
                   ": key_padding_mask has shape ", shape_str(mask.shape()), " but must be [B, S] = [", qs[0], ", ",
                   ks[2], "] for k ", shape_str(ks));
@@ -64,9 +67,14 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
         p.keep.resize(m.size());
         for (size_t i = 0; i < m.size(); ++i) p.keep[i] = m[i] != 0.0f;
     }
+    const uint8_t* keep = p.keep.empty() ? nullptr : p.keep.data();
+    if (keep && q.is_cuda()) {
+        p.keep_device = std::shared_ptr<void>(cuda::alloc(p.keep.size()), [](void* ptr) { cuda::free(ptr); });
+        cuda::copy_host_to_device(p.keep_device.get(), p.keep.data(), p.keep.size());
+        keep = static_cast<const uint8_t*>(p.keep_device.get());
+    }
     p.dims = cpu::AttnDims{qs[0], qs[1], qs[2], ks[2], qs[3], vs[3],
-                           float(1.0 / (std::sqrt(double(qs[3])) * double(score_divisor))), causal,
-                           p.keep.empty() ? nullptr : p.keep.data()};
+                           float(1.0 / (std::sqrt(double(qs[3])) * double(score_divisor))), causal, keep};
     return p;
 }
 
@@ -76,9 +84,13 @@ Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool
                          const Tensor& key_padding_mask, float score_divisor, Tensor* lse, AttentionPath path) {
     Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
     const cpu::AttnDims& n = p.dims;
-    Tensor out = empty({n.B, n.H, n.T, n.dv});
-    Tensor l = empty({n.B, n.H, n.T});
-    if (out.numel() > 0 || l.numel() > 0) {
+    TensorOptions opt{DType::f32, q.device()};
+    Tensor out = empty({n.B, n.H, n.T, n.dv}, opt);
+    Tensor l = empty({n.B, n.H, n.T}, opt);
+    if (q.is_cuda()) {
+        // One GPU kernel serves both paths (the plain reference exists on the CPU for tests).
+        cuda::attention_forward(out.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
+    } else if (out.numel() > 0 || l.numel() > 0) {
         if (path == AttentionPath::Fused)
             cpu::attention_forward(out.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
         else
@@ -100,10 +112,15 @@ AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const
     ENG_CHECK(out.shape() == out_shape && lse.shape() == Shape({n.B, n.H, n.T}), kOp,
               ": backward needs the forward's out ", shape_str(out_shape), " and lse [B, H, T]");
     check_dtype(grad_out, DType::f32, kOp, "grad_out");
-    AttentionGrads g{zeros(q.shape()), zeros(k.shape()), zeros(v.shape())};
+    check_same_device(q, grad_out, kOp);
+    TensorOptions opt{DType::f32, q.device()};
+    AttentionGrads g{zeros(q.shape(), opt), zeros(k.shape(), opt), zeros(v.shape(), opt)};
     if (n.B * n.H * n.T * n.S == 0) return g;
     Tensor go = grad_out.contiguous(), o = out.contiguous(), l = lse.contiguous();
-    if (path == AttentionPath::Fused)
+    if (q.is_cuda())
+        cuda::attention_backward(g.dq.data<float>(), g.dk.data<float>(), g.dv.data<float>(), go.data<float>(),
+                                 o.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
+    else if (path == AttentionPath::Fused)
         cpu::attention_backward(g.dq.data<float>(), g.dk.data<float>(), g.dv.data<float>(), go.data<float>(),
                                 o.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
     else

@@ -22,6 +22,11 @@ Tensor empty(const Shape& shape, TensorOptions opt) {
 }
 
 Tensor full(const Shape& shape, float value, TensorOptions opt) {
+    if (opt.device == Device::CUDA && opt.dtype == DType::f32) {  // filled on the device, no host copy
+        Tensor t = empty(shape, opt);
+        t.fill_(value);
+        return t;
+    }
     Tensor t = empty(shape, TensorOptions{opt.dtype, Device::CPU});
     int64_t n = t.numel();
     switch (opt.dtype) {

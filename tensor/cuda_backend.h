@@ -1,33 +1,171 @@
-// cuda_backend.h: what tensor/ needs from the CUDA layer, declared once.
+// cuda_backend.h: what tensor/ (and autograd/, nn/) need from the CUDA layer, declared once.
 //
-// cuda/ implements these (cuda/device.cu, cuda/memory.cu, cuda/elementwise.cu);
-// a build without nvcc links cuda/stub.cpp instead, whose functions report that
-// CUDA support is missing.  Pointers are device pointers unless named host.
+// cuda/ implements these, one file per family (device.cu, allocator.cu,
+// elementwise.cu, reduce.cu, gemm.cu, softmax.cu, norm.cu, index.cu, optim.cu,
+// image.cu, attention.cu); a build without nvcc links cuda/stub.cpp instead,
+// whose functions report that CUDA support is missing.
+//
+// Conventions (as the CPU kernels in tensor/cpu/): pointers are DEVICE pointers
+// unless named host; outputs first, then inputs, then sizes; buffers are packed
+// unless strides are passed; backward kernels ACCUMULATE (+=) into gradient
+// buffers that the front-end zeroed.  Every launch is checked (and, with
+// ENG_CUDA_SYNC=1, synchronised so a fault names its kernel).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "tensor/dtype.h"
+#include "tensor/kernels.h"
+
+namespace eng::cpu {
+struct GatherShapes;  // tensor/cpu/index_ops.h
+struct AttnOperand;   // tensor/cpu/attention.h
+struct AttnDims;
+}  // namespace eng::cpu
+
 namespace eng::cuda {
 
+// ---- device (cuda/device.cu) ------------------------------------------------------------
 bool built_with_cuda();        // false in the stub build
 int device_count();            // 0 when no usable GPU (or no CUDA support)
 bool is_available();           // built with CUDA and at least one device
 std::string device_summary();  // "NVIDIA H200, 139 GiB, sm_90" or why none
 void require_available(const char* what);  // throws with a HINT when CUDA cannot be used
+void synchronize();
 
-void* alloc(size_t nbytes);
-void free(void* ptr);
+// ---- memory (cuda/allocator.cu: the caching allocator of cuda/caching_allocator.h) ----------
+void* alloc(size_t nbytes);  // out of memory: eng::Error with the request, in use, peak and hints
+void free(void* ptr);        // back to the cache (not to the device)
+struct MemoryStats {
+    size_t in_use = 0;          // bytes of blocks handed out (rounded sizes)
+    size_t peak = 0;            // the most in_use has been since the last reset
+    size_t cached = 0;          // bytes of free blocks held in the cache
+    size_t reserved = 0;        // in_use + cached: what the device has given us
+    int64_t requests = 0;       // alloc calls
+    int64_t cache_hits = 0;     // requests served from the cache
+    int64_t device_allocs = 0;  // calls to cudaMalloc
+};
+MemoryStats memory_stats();
+void reset_peak_memory();
+void empty_cache();          // returns the cached blocks to the device
+
 void copy_host_to_device(void* dst, const void* host_src, size_t nbytes);
 void copy_device_to_host(void* host_dst, const void* src, size_t nbytes);
 void copy_device_to_device(void* dst, const void* src, size_t nbytes);
-void synchronize();
 
-// Kernels (device pointers).  Strided copy gathers a view of up to 8 dims into a
-// packed buffer: shape/strides are element counts, elem_size 2 or 4 bytes.
+// ---- copies, fills, conversion (cuda/elementwise.cu) -----------------------------------------
+// Strided copy gathers a view of up to 8 dims into a packed buffer: shape/strides
+// are element counts, elem_size 2 or 4 bytes.
 void strided_copy(void* dst, const void* src, int ndim, const int64_t* shape, const int64_t* strides,
                   int64_t numel, size_t elem_size);
+// dst[idx] = src[idx] for every index of `shape`, both strided (dst must not overlap itself).
+void strided_copy2(void* dst, const int64_t* dst_strides, const void* src, const int64_t* src_strides, int ndim,
+                   const int64_t* shape, size_t elem_size);
 void fill_f32(float* out, float value, int64_t n);
 void add_f32(float* out, const float* a, const float* b, int64_t n);
+// Packed conversion between f32, bf16 and i32 -> f32 (bf16 rounding as eng::f32_to_bf16).
+// Targets i32 are not supported here (the front-end range-checks on the host).
+void convert(void* dst, DType dst_type, const void* src, DType src_type, int64_t n);
+
+// ---- elementwise (cuda/elementwise.cu) -------------------------------------------------------
+void unary_forward(kernels::Unary op, float* y, const float* x, int64_t n, float a, float b);
+void unary_backward(kernels::Unary op, float* dx, const float* x, const float* y, const float* dy, int64_t n,
+                    float a, float b);
+// out (packed, `shape`) = a op b, where a and b are read through strides over
+// `shape` (0 for broadcast dims).  ndim <= 8.
+void binary(kernels::Binary op, float* out, const float* a, const int64_t* a_strides, const float* b,
+            const int64_t* b_strides, int ndim, const int64_t* shape);
+// out (packed) = cond != 0 ? a : b, all three strided over `shape`.
+void where(float* out, const float* cond, const int64_t* c_strides, const float* a, const int64_t* a_strides,
+           const float* b, const int64_t* b_strides, int ndim, const int64_t* shape);
+// dst (packed, `shape`) += src (strided over `shape`).
+void add_inplace(float* dst, const float* src, const int64_t* src_strides, int ndim, const int64_t* shape);
+
+// ---- reductions (cuda/reduce.cu) ---------------------------------------------------------------
+// x: packed [rows, len]; out: [rows]; indices (Max/Min, may be null): [rows] i32.
+// Same semantics as the CPU rows of tensor/reduce.cpp (double accumulation,
+// first extreme on ties, NaN propagates, empty rows give 0 / NaN / -inf).
+void reduce_rows(kernels::Reduce op, float* out, int32_t* indices, const float* x, int64_t rows, int64_t len,
+                 int64_t correction);
+// out: packed [rows, len] (zeroed by the caller); out[r·len + idx[r]] = g[r].
+void scatter_rows(float* out, const float* g, const int32_t* idx, int64_t rows, int64_t len);
+// out[0] = scale · Σ x[i] (one block, double accumulation).
+void sum_scaled(float* out, const float* x, int64_t n, double scale);
+
+// ---- GEMM (cuda/gemm.cu, cuBLAS) -------------------------------------------------------------
+// Row-major, exactly the contract of eng::cpu::gemm_batched (tensor/cpu/gemm.h):
+// C_i = alpha·op(A_i)·op(B_i) + beta·C_i, matrix i at X + i·stride_x (stride 0 = shared).
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
+                  float beta, float* C, int64_t ldc, int64_t stride_c);
+// The same with bf16 A and B (raw 16-bit words), f32 C, f32 accumulation.
+void gemm_batched_bf16(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                       const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b,
+                       float beta, float* C, int64_t ldc, int64_t stride_c);
+// TF32 tensor cores for f32 GEMMs: off by default (results then match the CPU
+// to f32 rounding); on gives ~8x the speed at ~1e-3 relative error.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
+
+// ---- softmax family (cuda/softmax.cu): rows of a packed [N, C] -----------------------------------
+void softmax_forward(float* out, const float* inp, int64_t N, int64_t C);
+void log_softmax_forward(float* out, const float* inp, int64_t N, int64_t C);
+void softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t C);
+void log_softmax_backward(float* dinp, const float* dout, const float* out, int64_t N, int64_t C);
+void crossentropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
+                          int64_t C, int64_t ignore_index);
+void crossentropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets,
+                           float dloss, int64_t N, int64_t C, int64_t ignore_index);
+
+// ---- normalisation (cuda/norm.cu): the contracts of tensor/cpu/norm.h --------------------------
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int64_t N, int64_t C, float eps);
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C);
+void batchnorm_stats(float* mean, float* var, const float* inp, int64_t N, int64_t C, int64_t L);
+// rstd[c] = 1/sqrt(var[c] + eps) (in double, as the CPU front-end).
+void batchnorm_rstd(float* rstd, const float* var, int64_t C, float eps);
+void batchnorm_forward(float* out, const float* inp, const float* mean, const float* rstd, const float* weight,
+                       const float* bias, int64_t N, int64_t C, int64_t L);
+void batchnorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C, int64_t L,
+                        bool training);
+void l2norm_forward(float* out, float* norm, const float* inp, int64_t outer, int64_t C, int64_t inner, float eps);
+void l2norm_backward(float* dinp, const float* dout, const float* inp, const float* norm, int64_t outer, int64_t C,
+                     int64_t inner, float eps);
+
+// ---- embedding, dropout, index ops (cuda/index.cu): contracts of tensor/cpu/*.h ---------------
+void embedding_forward(float* out, const float* weight, const int32_t* ids, int64_t n, int64_t D);
+// Deterministic (no atomics): each column is summed over the ids in order, as on the CPU.
+void embedding_backward(float* dweight, const float* dout, const int32_t* ids, int64_t n, int64_t D);
+// Bit-identical masks to eng::cpu::dropout_forward for the same (seed, offset).
+void dropout_forward(float* out, float* mask, const float* inp, uint64_t seed, uint64_t offset, float p, int64_t n);
+void index_select_forward(void* out, const void* x, const int32_t* index, int64_t outer, int64_t n_in,
+                          int64_t n_idx, int64_t inner, size_t elem);
+void index_add(float* out, const float* src, const int32_t* index, int64_t outer, int64_t n_out, int64_t n_idx,
+               int64_t inner);
+void gather_forward(void* out, const void* x, const int32_t* index, const cpu::GatherShapes& s, size_t elem);
+void scatter_add(float* out, const float* src, const int32_t* index, const cpu::GatherShapes& s);
+
+// ---- optimisers (cuda/optim.cu): the formulas of tensor/cpu/optim.h -------------------------------
+void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, int64_t step);
+void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float momentum, float dampening,
+                float weight_decay, bool nesterov, bool first_step);
+
+// ---- image ops (cuda/image.cu) ---------------------------------------------------------------------
+void patchify_forward(float* out, const float* x, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
+void patchify_backward(float* dx, const float* dout, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
+
+// ---- attention (cuda/attention.cu): the contract of tensor/cpu/attention.h ---------------------------
+// Operand pointers and n.keep are device pointers.  Not materialising T×S:
+// forward one warp per query row with an online softmax; backward one pass
+// per query row (dq) and one per key row (dk, dv), so no atomics.
+void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
+                       const cpu::AttnOperand& v, const cpu::AttnDims& n);
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        const cpu::AttnOperand& q, const cpu::AttnOperand& k, const cpu::AttnOperand& v,
+                        const cpu::AttnDims& n);
 
 }  // namespace eng::cuda

@@ -20,56 +20,24 @@ const char* binary_name(Binary op) {
     return names[int(op)];
 }
 
-// CUDA kernels for the ops arrive with the CUDA backend; until then they say so.
-static void require_cpu(const Tensor& t, const char* op) {
-    ENG_CHECK(t.device() == Device::CPU, op, ": not implemented on CUDA yet (shape ", shape_str(t.shape()), ")");
-}
-
 Tensor unary(Unary op, const Tensor& x, float a, float b) {
     check_dtype(x, DType::f32, unary_name(op), "input");
-    require_cpu(x, unary_name(op));
     Tensor xc = x.contiguous();
-    Tensor y = empty(x.shape());
-    cpu::unary_forward(op, y.data<float>(), xc.data<float>(), x.numel(), a, b);
+    Tensor y = empty(x.shape(), TensorOptions{DType::f32, x.device()});
+    if (x.is_cuda()) cuda::unary_forward(op, y.data<float>(), xc.data<float>(), x.numel(), a, b);
+    else cpu::unary_forward(op, y.data<float>(), xc.data<float>(), x.numel(), a, b);
     return y;
 }
 
 Tensor unary_backward(Unary op, const Tensor& x, const Tensor& y, const Tensor& dy, float a, float b) {
-    require_cpu(x, unary_name(op));
+    check_same_device(x, dy, unary_name(op));
     Tensor xc = x.contiguous(), yc = y.contiguous(), dyc = dy.contiguous();
-    Tensor dx = empty(x.shape());
-    cpu::unary_backward(op, dx.data<float>(), xc.data<float>(), yc.data<float>(), dyc.data<float>(), x.numel(), a, b);
+    Tensor dx = empty(x.shape(), TensorOptions{DType::f32, x.device()});
+    if (x.is_cuda())
+        cuda::unary_backward(op, dx.data<float>(), xc.data<float>(), yc.data<float>(), dyc.data<float>(), x.numel(),
+                             a, b);
+    else cpu::unary_backward(op, dx.data<float>(), xc.data<float>(), yc.data<float>(), dyc.data<float>(), x.numel(), a, b);
     return dx;
-}
-
-static inline float apply(Binary op, float a, float b) {
-    switch (op) {
-        case Binary::Add: return a + b;
-        case Binary::Sub: return a - b;
-        case Binary::Mul: return a * b;
-        case Binary::Div: return a / b;
-        case Binary::Pow: return std::pow(a, b);
-    }
-    return 0.0f;
-}
-
-template <Binary OP>
-static void binary_loop(float* o, const float* pa, const float* pb, const Tensor& ea, const Tensor& eb,
-                        const Tensor& out) {
-    cpu::for_each_row<3>(out.shape(), {out.strides().data(), ea.strides().data(), eb.strides().data()},
-                         [&](const std::array<int64_t, 3>& off, int64_t len, const std::array<int64_t, 3>& st) {
-                             float* op = o + off[0];
-                             const float* ap = pa + off[1];
-                             const float* bp = pb + off[2];
-                             if (st[1] == 1 && st[2] == 1) {
-                                 for (int64_t i = 0; i < len; ++i) op[i] = apply(OP, ap[i], bp[i]);
-                             } else if (st[1] == 1 && st[2] == 0) {
-                                 float bv = bp[0];
-                                 for (int64_t i = 0; i < len; ++i) op[i] = apply(OP, ap[i], bv);
-                             } else {
-                                 for (int64_t i = 0; i < len; ++i) op[i] = apply(OP, ap[i * st[1]], bp[i * st[2]]);
-                             }
-                         });
 }
 
 Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
@@ -79,23 +47,14 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b) {
     check_dtype(b, DType::f32, name, "second input");
     Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
     Tensor out = empty(shape, TensorOptions{DType::f32, a.device()});
+    Tensor ea = raw_expand(a, shape), eb = raw_expand(b, shape);
     if (a.device() == Device::CUDA) {
-        ENG_CHECK(op == Binary::Add && a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous(), name,
-                  ": only same-shape packed add is implemented on CUDA yet");
-        cuda::add_f32(out.data<float>(), a.data<float>(), b.data<float>(), out.numel());
+        cuda::binary(op, out.data<float>(), ea.data<float>(), ea.strides().data(), eb.data<float>(),
+                     eb.strides().data(), int(shape.size()), shape.data());
         return out;
     }
-    Tensor ea = raw_expand(a, shape), eb = raw_expand(b, shape);
-    float* o = out.data<float>();
-    const float* pa = ea.data<float>();
-    const float* pb = eb.data<float>();
-    switch (op) {
-        case Binary::Add: binary_loop<Binary::Add>(o, pa, pb, ea, eb, out); break;
-        case Binary::Sub: binary_loop<Binary::Sub>(o, pa, pb, ea, eb, out); break;
-        case Binary::Mul: binary_loop<Binary::Mul>(o, pa, pb, ea, eb, out); break;
-        case Binary::Div: binary_loop<Binary::Div>(o, pa, pb, ea, eb, out); break;
-        case Binary::Pow: binary_loop<Binary::Pow>(o, pa, pb, ea, eb, out); break;
-    }
+    cpu::binary_forward(op, out.data<float>(), ea.data<float>(), eb.data<float>(), shape, out.strides().data(),
+                        ea.strides().data(), eb.strides().data());
     return out;
 }
 
@@ -106,11 +65,15 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     check_same_device(a, b, "where");
     check_dtype(a, DType::f32, "where", "first value");
     check_dtype(b, DType::f32, "where", "second value");
-    require_cpu(a, "where");
     Tensor c = cond.dtype() == DType::f32 ? cond : cond.to(DType::f32);
     Shape shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape(), "where"), b.shape(), "where");
-    Tensor out = empty(shape);
+    Tensor out = empty(shape, TensorOptions{DType::f32, a.device()});
     Tensor ec = raw_expand(c, shape), ea = raw_expand(a, shape), eb = raw_expand(b, shape);
+    if (a.is_cuda()) {
+        cuda::where(out.data<float>(), ec.data<float>(), ec.strides().data(), ea.data<float>(), ea.strides().data(),
+                    eb.data<float>(), eb.strides().data(), int(shape.size()), shape.data());
+        return out;
+    }
     float* o = out.data<float>();
     const float *pc = ec.data<float>(), *pa = ea.data<float>(), *pb = eb.data<float>();
     cpu::for_each_row<4>(shape, {out.strides().data(), ec.strides().data(), ea.strides().data(), eb.strides().data()},
@@ -128,8 +91,8 @@ void add_(const Tensor& dst, const Tensor& src) {
     ENG_CHECK(dst.is_contiguous(), "add_: destination must be packed");
     check_same_device(dst, src, "add_");
     if (dst.device() == Device::CUDA) {
-        Tensor s = src.contiguous();
-        cuda::add_f32(dst.data<float>(), dst.data<float>(), s.data<float>(), dst.numel());
+        cuda::add_inplace(dst.data<float>(), src.data<float>(), src.strides().data(), int(dst.dim()),
+                          dst.shape().data());
         return;
     }
     float* d = dst.data<float>();

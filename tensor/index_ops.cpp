@@ -3,6 +3,7 @@
 #include "tensor/index_ops.h"
 
 #include "tensor/cpu/index_ops.h"
+#include "tensor/cuda_backend.h"
 
 namespace eng::kernels {
 
@@ -11,15 +12,13 @@ namespace {
 // Raises the standard out-of-range error for the first bad entry of `index`
 // (packed i32), checked serially before any kernel runs (a throw inside an
 // OpenMP region would terminate the program).
-void check_indices(const Tensor& index, int64_t size, int64_t dim, const char* op, const Shape& shape) {
+// CUDA indices are copied to the host for the check.
+void check_indices(const Tensor& index_in, int64_t size, int64_t dim, const char* op, const Shape& shape) {
+    Tensor index = index_in.to(Device::CPU);
     const int32_t* p = index.data<int32_t>();
     for (int64_t i = 0; i < index.numel(); ++i)
         ENG_CHECK(p[i] >= 0 && p[i] < size, op, ": index ", p[i], " is out of range for dimension ", dim,
                   " of size ", size, " (tensor of shape ", shape_str(shape), ")");
-}
-
-void check_cpu(const Tensor& t, const char* op) {
-    ENG_CHECK(t.device() == Device::CPU, op, ": not implemented on CUDA yet");
 }
 
 int64_t prod(const Shape& s, int64_t from, int64_t to) {
@@ -74,7 +73,6 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     check_dtype(index, DType::i32, "index_select", "index");
-    check_cpu(x, "index_select");
     check_same_device(x, index, "index_select");
     ENG_CHECK(index.dim() <= 1, "index_select: index must be 1-D, got shape ", shape_str(index.shape()));
     ENG_CHECK(x.dim() > 0, "index_select: input must have at least one dimension");
@@ -86,7 +84,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     Tensor out = empty(out_shape, TensorOptions{x.dtype(), x.device()});
     if (out.numel() == 0) return out;
     Tensor xc = x.contiguous();
-    cpu::index_select_forward(out.raw_data(), xc.raw_data(), idx.data<int32_t>(), prod(x.shape(), 0, d),
+    (x.is_cuda() ? cuda::index_select_forward : cpu::index_select_forward)(out.raw_data(), xc.raw_data(), idx.data<int32_t>(), prod(x.shape(), 0, d),
                               x.shape()[size_t(d)], idx.numel(), prod(x.shape(), d + 1, x.dim()),
                               dtype_size(x.dtype()));
     return out;
@@ -95,7 +93,6 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 Tensor index_add(const Shape& shape, int64_t dim, const Tensor& index, const Tensor& src) {
     check_dtype(index, DType::i32, "index_add", "index");
     check_dtype(src, DType::f32, "index_add", "src");
-    check_cpu(src, "index_add");
     check_same_device(src, index, "index_add");
     ENG_CHECK(index.dim() <= 1, "index_add: index must be 1-D, got shape ", shape_str(index.shape()));
     ENG_CHECK(!shape.empty(), "index_add: output must have at least one dimension");
@@ -106,10 +103,10 @@ Tensor index_add(const Shape& shape, int64_t dim, const Tensor& index, const Ten
     ENG_CHECK(src.shape() == want, "index_add: src has shape ", shape_str(src.shape()), " but output ",
               shape_str(shape), " with ", idx.numel(), " indices along dimension ", d, " needs ", shape_str(want));
     check_indices(idx, shape[size_t(d)], d, "index_add", shape);
-    Tensor out = zeros(shape);
+    Tensor out = zeros(shape, TensorOptions{DType::f32, src.device()});
     if (src.numel() == 0) return out;
     Tensor sc = src.contiguous();
-    cpu::index_add(out.data<float>(), sc.data<float>(), idx.data<int32_t>(), prod(shape, 0, d), shape[size_t(d)],
+    (src.is_cuda() ? cuda::index_add : cpu::index_add)(out.data<float>(), sc.data<float>(), idx.data<int32_t>(), prod(shape, 0, d), shape[size_t(d)],
                    idx.numel(), prod(shape, d + 1, int64_t(shape.size())));
     return out;
 }
@@ -141,7 +138,6 @@ cpu::GatherShapes gather_shapes(const Tensor& x, int64_t d, const Tensor& index,
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     check_dtype(index, DType::i32, "gather", "index");
-    check_cpu(x, "gather");
     check_same_device(x, index, "gather");
     ENG_CHECK(x.dim() >= 1, "gather: input must have at least one dimension");
     int64_t d = normalize_dim(dim, x.dim(), "gather");
@@ -151,7 +147,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     Tensor out = empty(index.shape(), TensorOptions{x.dtype(), x.device()});
     if (out.numel() == 0) return out;
     Tensor xc = x.contiguous();
-    cpu::gather_forward(out.raw_data(), xc.raw_data(), idx.data<int32_t>(), s, dtype_size(x.dtype()));
+    (x.is_cuda() ? cuda::gather_forward : cpu::gather_forward)(out.raw_data(), xc.raw_data(), idx.data<int32_t>(), s, dtype_size(x.dtype()));
     return out;
 }
 
@@ -159,7 +155,6 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
     check_dtype(x, DType::f32, "scatter_add", "input");
     check_dtype(src, DType::f32, "scatter_add", "src");
     check_dtype(index, DType::i32, "scatter_add", "index");
-    check_cpu(x, "scatter_add");
     check_same_device(x, index, "scatter_add");
     check_same_device(x, src, "scatter_add");
     ENG_CHECK(x.dim() >= 1, "scatter_add: input must have at least one dimension");
@@ -172,7 +167,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
     Tensor out = x.clone();
     if (idx.numel() == 0) return out;
     Tensor sc = src.contiguous();
-    cpu::scatter_add(out.data<float>(), sc.data<float>(), idx.data<int32_t>(), s);
+    (x.is_cuda() ? cuda::scatter_add : cpu::scatter_add)(out.data<float>(), sc.data<float>(), idx.data<int32_t>(), s);
     return out;
 }
 

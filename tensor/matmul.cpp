@@ -5,6 +5,7 @@
 // by the backward pass cost no copy.  Batch dims are broadcast and collapsed to
 // one batch stride when the view allows it (otherwise the operand is packed).
 #include "tensor/cpu/gemm.h"
+#include "tensor/cuda_backend.h"
 #include "tensor/kernels.h"
 
 namespace eng::kernels {
@@ -74,7 +75,6 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     check_dtype(b_in, DType::f32, "matmul", "second input");
     ENG_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul: both inputs need at least 1 dim, got ",
               shape_str(a_in.shape()), " and ", shape_str(b_in.shape()));
-    ENG_CHECK(a_in.device() == Device::CPU, "matmul: not implemented on CUDA yet");
     Tensor a = a_in.dim() == 1 ? raw_unsqueeze(a_in, 0) : a_in;
     Tensor b = b_in.dim() == 1 ? raw_unsqueeze(b_in, 1) : b_in;
     int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
@@ -89,8 +89,11 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
     int64_t nb = int64_t(batch.size()), count = shape_numel(batch);
     MatrixOperand A = prepare(raw_expand(a, full_a), nb);
     MatrixOperand B = prepare(raw_expand(b, full_b), nb);
-    Tensor out = empty(out_shape);
-    if (out.numel() > 0) {
+    Tensor out = empty(out_shape, TensorOptions{DType::f32, a_in.device()});
+    if (out.numel() > 0 && out.is_cuda()) {
+        cuda::gemm_batched(A.trans, B.trans, count, M, N, K, 1.0f, A.t.data<float>(), A.ld, A.stride,
+                           B.t.data<float>(), B.ld, B.stride, 0.0f, out.data<float>(), std::max<int64_t>(N, 1), M * N);
+    } else if (out.numel() > 0) {
         cpu::gemm_batched(A.trans, B.trans, count, M, N, K, 1.0f, A.t.data<float>(), A.ld, A.stride,
                           B.t.data<float>(), B.ld, B.stride, 0.0f, out.data<float>(), std::max<int64_t>(N, 1), M * N);
     }

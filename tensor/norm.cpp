@@ -5,13 +5,14 @@
 #include <vector>
 
 #include "tensor/cpu/norm.h"
+#include "tensor/cuda_backend.h"
 #include "tensor/nn_kernels.h"
 
 namespace eng::kernels {
 
-static void require_cpu(const Tensor& t, const char* op) {
-    ENG_CHECK(t.device() == Device::CPU, op, ": not implemented on CUDA yet");
-}
+// Packed f32 tensors on x's device.
+static Tensor empty_on(const Shape& s, const Tensor& x) { return empty(s, TensorOptions{DType::f32, x.device()}); }
+static Tensor zeros_on(const Shape& s, const Tensor& x) { return zeros(s, TensorOptions{DType::f32, x.device()}); }
 
 // An optional per-channel parameter: undefined, or f32 [C] on x's device.
 static void check_param(const Tensor& p, int64_t C, const Tensor& x, const char* op, const char* name) {
@@ -31,14 +32,13 @@ static Tensor pack(const Tensor& t) { return t.defined() ? t.contiguous() : Tens
 NormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
     const char* op = "layer_norm";
     check_dtype(x, DType::f32, op, "input");
-    require_cpu(x, op);
     ENG_CHECK(x.dim() >= 1 && x.size(-1) > 0, op, ": input must be [..., C] with C > 0, got ", shape_str(x.shape()));
     int64_t C = x.size(-1), N = x.numel() / C;
     check_param(weight, C, x, op, "weight");
     check_param(bias, C, x, op, "bias");
     Tensor xc = x.contiguous(), wc = pack(weight), bc = pack(bias);
-    NormResult r{empty(x.shape()), empty({N}), empty({N})};
-    cpu::layernorm_forward(r.out.data<float>(), r.mean.data<float>(), r.rstd.data<float>(), xc.data<float>(),
+    NormResult r{empty_on(x.shape(), x), empty_on({N}, x), empty_on({N}, x)};
+    (x.is_cuda() ? cuda::layernorm_forward : cpu::layernorm_forward)(r.out.data<float>(), r.mean.data<float>(), r.rstd.data<float>(), xc.data<float>(),
                            ptr_or_null(wc), ptr_or_null(bc), N, C, eps);
     return r;
 }
@@ -48,14 +48,14 @@ NormGrads layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tenso
     const char* op = "layer_norm backward";
     ENG_CHECK(grad_y.shape() == x.shape(), op, ": gradient shape ", shape_str(grad_y.shape()),
               " differs from the input's ", shape_str(x.shape()));
-    require_cpu(x, op);
+    check_same_device(x, grad_y, op);
     int64_t C = x.size(-1), N = x.numel() / C;
     Tensor gc = grad_y.contiguous(), xc = x.contiguous(), wc = pack(weight);
     NormGrads g;
-    if (need_x) g.dx = zeros(x.shape());
-    if (need_weight) g.dweight = zeros({C});
-    if (need_bias) g.dbias = zeros({C});
-    cpu::layernorm_backward(need_x ? g.dx.data<float>() : nullptr, need_weight ? g.dweight.data<float>() : nullptr,
+    if (need_x) g.dx = zeros_on(x.shape(), x);
+    if (need_weight) g.dweight = zeros_on({C}, x);
+    if (need_bias) g.dbias = zeros_on({C}, x);
+    (x.is_cuda() ? cuda::layernorm_backward : cpu::layernorm_backward)(need_x ? g.dx.data<float>() : nullptr, need_weight ? g.dweight.data<float>() : nullptr,
                             need_bias ? g.dbias.data<float>() : nullptr, gc.data<float>(), xc.data<float>(),
                             ptr_or_null(wc), mean.data<float>(), rstd.data<float>(), N, C);
     return g;
@@ -70,11 +70,49 @@ static void batch_dims(const Tensor& x, const char* op, int64_t* N, int64_t* C, 
     *L = x.dim() == 3 ? x.size(2) : 1;
 }
 
+// The CUDA path of batch_norm: statistics and normalisation on the device; the
+// running-buffer update (C values) goes through the host with the CPU's formula.
+static NormResult batch_norm_cuda(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                  const Tensor& weight, const Tensor& bias, bool training, float momentum, float eps) {
+    const char* op = "batch_norm";
+    int64_t N, C, L;
+    batch_dims(x, op, &N, &C, &L);
+    int64_t M = N * L;
+    NormResult r{empty_on(x.shape(), x), empty_on({C}, x), empty_on({C}, x)};
+    Tensor xc = x.contiguous();
+    if (training) {
+        ENG_CHECK(M > 1, op, ": expected more than 1 value per channel when training, got input ",
+                  shape_str(x.shape()), ". HINT: use a larger batch, or evaluation mode");
+        Tensor var = empty_on({C}, x);
+        cuda::batchnorm_stats(r.mean.data<float>(), var.data<float>(), xc.data<float>(), N, C, L);
+        cuda::batchnorm_rstd(r.rstd.data<float>(), var.data<float>(), C, eps);
+        if (running_mean.defined()) {
+            std::vector<float> rm = running_mean.to_vector(), rv = running_var.to_vector();
+            std::vector<float> pm = r.mean.to_vector(), pv = var.to_vector();
+            double unbias = double(M) / double(M - 1);
+            for (size_t c = 0; c < size_t(C); ++c) {
+                rm[c] = float((1.0 - momentum) * rm[c] + double(momentum) * pm[c]);
+                rv[c] = float((1.0 - momentum) * rv[c] + double(momentum) * pv[c] * unbias);
+            }
+            Tensor(running_mean).copy_(from_vector(rm, {C}));
+            Tensor(running_var).copy_(from_vector(rv, {C}));
+        }
+    } else {
+        ENG_CHECK(running_mean.defined(), op, ": evaluation mode needs running_mean and running_var (input ",
+                  shape_str(x.shape()), "). HINT: pass the buffers, or training = true to use batch statistics");
+        r.mean.copy_(running_mean);  // copies: a later in-place update of the buffers cannot change backward
+        cuda::batchnorm_rstd(r.rstd.data<float>(), running_var.contiguous().data<float>(), C, eps);
+    }
+    Tensor wc = pack(weight), bc = pack(bias);
+    cuda::batchnorm_forward(r.out.data<float>(), xc.data<float>(), r.mean.data<float>(), r.rstd.data<float>(),
+                            ptr_or_null(wc), ptr_or_null(bc), N, C, L);
+    return r;
+}
+
 NormResult batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                       const Tensor& bias, bool training, float momentum, float eps) {
     const char* op = "batch_norm";
     check_dtype(x, DType::f32, op, "input");
-    require_cpu(x, op);
     int64_t N, C, L;
     batch_dims(x, op, &N, &C, &L);
     check_param(weight, C, x, op, "weight");
@@ -84,6 +122,7 @@ NormResult batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor&
     ENG_CHECK(running_mean.defined() == running_var.defined(), op,
               ": running_mean and running_var must both be given or both be undefined");
     int64_t M = N * L;  // values per channel
+    if (x.is_cuda()) return batch_norm_cuda(x, running_mean, running_var, weight, bias, training, momentum, eps);
     NormResult r{empty(x.shape()), empty({C}), empty({C})};
     Tensor xc = x.contiguous();
     float* pm = r.mean.data<float>();
@@ -127,15 +166,15 @@ NormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tenso
     const char* op = "batch_norm backward";
     ENG_CHECK(grad_y.shape() == x.shape(), op, ": gradient shape ", shape_str(grad_y.shape()),
               " differs from the input's ", shape_str(x.shape()));
-    require_cpu(x, op);
+    check_same_device(x, grad_y, op);
     int64_t N, C, L;
     batch_dims(x, op, &N, &C, &L);
     Tensor gc = grad_y.contiguous(), xc = x.contiguous(), wc = pack(weight);
     NormGrads g;
-    if (need_x) g.dx = zeros(x.shape());
-    if (need_weight) g.dweight = zeros({C});
-    if (need_bias) g.dbias = zeros({C});
-    cpu::batchnorm_backward(need_x ? g.dx.data<float>() : nullptr, need_weight ? g.dweight.data<float>() : nullptr,
+    if (need_x) g.dx = zeros_on(x.shape(), x);
+    if (need_weight) g.dweight = zeros_on({C}, x);
+    if (need_bias) g.dbias = zeros_on({C}, x);
+    (x.is_cuda() ? cuda::batchnorm_backward : cpu::batchnorm_backward)(need_x ? g.dx.data<float>() : nullptr, need_weight ? g.dweight.data<float>() : nullptr,
                             need_bias ? g.dbias.data<float>() : nullptr, gc.data<float>(), xc.data<float>(),
                             ptr_or_null(wc), mean.data<float>(), rstd.data<float>(), N, C, L, training);
     return g;
@@ -155,7 +194,6 @@ static void split_at(const Shape& s, int64_t dim, int64_t* outer, int64_t* C, in
 Tensor l2_normalize(const Tensor& x, int64_t dim_in, float eps, Tensor* norm) {
     const char* op = "l2_normalize";
     check_dtype(x, DType::f32, op, "input");
-    require_cpu(x, op);
     ENG_CHECK(x.dim() >= 1, op, ": needs at least one dimension, got a scalar of shape ", shape_str(x.shape()));
     ENG_CHECK(eps > 0.0f, op, ": eps must be positive, got ", eps);
     int64_t dim = normalize_dim(dim_in, x.dim(), op);
@@ -164,8 +202,8 @@ Tensor l2_normalize(const Tensor& x, int64_t dim_in, float eps, Tensor* norm) {
     Shape norm_shape = x.shape();
     norm_shape.erase(norm_shape.begin() + dim);
     Tensor xc = x.contiguous();
-    Tensor y = empty(x.shape()), n = empty(norm_shape);
-    cpu::l2norm_forward(y.data<float>(), n.data<float>(), xc.data<float>(), outer, C, inner, eps);
+    Tensor y = empty_on(x.shape(), x), n = empty_on(norm_shape, x);
+    (x.is_cuda() ? cuda::l2norm_forward : cpu::l2norm_forward)(y.data<float>(), n.data<float>(), xc.data<float>(), outer, C, inner, eps);
     if (norm) *norm = n;
     return y;
 }
@@ -174,13 +212,13 @@ Tensor l2_normalize_backward(const Tensor& grad_y, const Tensor& x, const Tensor
     const char* op = "l2_normalize backward";
     ENG_CHECK(grad_y.shape() == x.shape(), op, ": gradient shape ", shape_str(grad_y.shape()),
               " differs from the input's ", shape_str(x.shape()));
-    require_cpu(x, op);
+    check_same_device(x, grad_y, op);
     int64_t dim = normalize_dim(dim_in, x.dim(), op);
     int64_t outer, C, inner;
     split_at(x.shape(), dim, &outer, &C, &inner);
     Tensor gc = grad_y.contiguous(), xc = x.contiguous(), nc = norm.contiguous();
-    Tensor dx = zeros(x.shape());
-    cpu::l2norm_backward(dx.data<float>(), gc.data<float>(), xc.data<float>(), nc.data<float>(), outer, C, inner, eps);
+    Tensor dx = zeros_on(x.shape(), x);
+    (x.is_cuda() ? cuda::l2norm_backward : cpu::l2norm_backward)(dx.data<float>(), gc.data<float>(), xc.data<float>(), nc.data<float>(), outer, C, inner, eps);
     return dx;
 }
 

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <limits>
 
+#include "tensor/cuda_backend.h"
+#include "tensor/cpu/reduce.h"
 #include "tensor/kernels.h"
 
 namespace eng::kernels {
@@ -41,51 +43,10 @@ Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool k
     return out;
 }
 
-static float reduce_row(Reduce op, const float* x, int64_t len, int64_t correction, int32_t* index) {
-    switch (op) {
-        case Reduce::Sum:
-        case Reduce::Mean: {
-            double s = 0;
-            for (int64_t i = 0; i < len; ++i) s += x[i];
-            return float(op == Reduce::Mean ? s / double(len) : s);
-        }
-        case Reduce::Max:
-        case Reduce::Min: {
-            // First extreme wins on ties; NaN propagates (and is reported as the extreme).
-            int64_t best = 0;
-            for (int64_t i = 1; i < len; ++i) {
-                if (std::isnan(x[best])) break;
-                bool better = op == Reduce::Max ? x[i] > x[best] : x[i] < x[best];
-                if (better || std::isnan(x[i])) best = i;
-            }
-            if (index) *index = int32_t(best);
-            return x[best];
-        }
-        case Reduce::LogSumExp: {
-            float m = -std::numeric_limits<float>::infinity();
-            for (int64_t i = 0; i < len; ++i) m = std::max(m, x[i]);
-            if (std::isinf(m)) return m;  // all -inf (or +inf present)
-            double s = 0;
-            for (int64_t i = 0; i < len; ++i) s += std::exp(double(x[i] - m));
-            return m + float(std::log(s));
-        }
-        case Reduce::Var: {
-            double mean = 0;
-            for (int64_t i = 0; i < len; ++i) mean += x[i];
-            mean /= double(len);
-            double ss = 0;
-            for (int64_t i = 0; i < len; ++i) ss += (x[i] - mean) * (x[i] - mean);
-            return float(ss / double(std::max<int64_t>(len - correction, 0)));
-        }
-    }
-    return 0.0f;
-}
-
 Tensor reduce(Reduce op, const Tensor& x, std::vector<int64_t> dims_in, bool keepdim, Tensor* indices,
               int64_t correction) {
     const char* name = reduce_name(op);
     check_dtype(x, DType::f32, name, "input");
-    ENG_CHECK(x.device() == Device::CPU, name, ": not implemented on CUDA yet");
     std::vector<int64_t> dims = reduce_dims(x.shape(), dims_in, name);
     Shape out_shape = reduced_shape(x.shape(), dims, keepdim);
     // Permute kept dims first, reduced dims last, then pack.
@@ -99,25 +60,34 @@ Tensor reduce(Reduce op, const Tensor& x, std::vector<int64_t> dims_in, bool kee
     }
     ENG_CHECK(len > 0 || op == Reduce::Sum || op == Reduce::Mean || op == Reduce::LogSumExp, name,
               ": cannot reduce over an empty dimension of ", shape_str(x.shape()));
+    // Sum/mean over leading dims of a packed CPU tensor (bias gradients): column
+    // sums straight from x, no transposed copy.
+    bool leading = !x.is_cuda() && x.is_contiguous() && (op == Reduce::Sum || op == Reduce::Mean) && len > 0;
+    for (size_t i = 0; i < dims.size() && leading; ++i) leading = dims[i] == int64_t(i);
+    if (leading && int64_t(dims.size()) < x.dim()) {
+        Tensor out = empty(out_shape);
+        int64_t cols = out.numel();
+        cpu::sum_leading(out.data<float>(), x.data<float>(), len, cols, op == Reduce::Mean ? 1.0 / double(len) : 1.0);
+        return out;
+    }
     Tensor packed = raw_permute(x, order).contiguous();
-    Tensor out = empty(out_shape);
+    Tensor out = empty(out_shape, TensorOptions{DType::f32, x.device()});
     int64_t rows = out.numel();
-    const float* px = packed.data<float>();
-    float* po = out.data<float>();
+    if (x.is_cuda()) {
+        int32_t* idx = nullptr;
+        if (indices && (op == Reduce::Max || op == Reduce::Min)) {
+            *indices = empty(out_shape, TensorOptions{DType::i32, x.device()});
+            idx = indices->data<int32_t>();
+        }
+        cuda::reduce_rows(op, out.data<float>(), idx, packed.data<float>(), rows, len, correction);
+        return out;
+    }
     int32_t* pi = nullptr;
     if (indices && (op == Reduce::Max || op == Reduce::Min)) {
         *indices = empty(out_shape, TensorOptions{DType::i32});
         pi = indices->data<int32_t>();
     }
-#pragma omp parallel for schedule(static) if (rows * len > (1 << 15))
-    for (int64_t r = 0; r < rows; ++r) {
-        if (len == 0) {
-            po[r] = op == Reduce::LogSumExp ? -std::numeric_limits<float>::infinity()
-                                            : (op == Reduce::Mean ? std::nanf("") : 0.0f);
-            continue;
-        }
-        po[r] = reduce_row(op, px + r * len, len, correction, pi ? pi + r : nullptr);
-    }
+    cpu::reduce_rows(op, out.data<float>(), pi, packed.data<float>(), rows, len, correction);
     return out;
 }
 

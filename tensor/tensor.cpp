@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "tensor/cpu/allocator.h"
 #include "tensor/cpu/copy.h"
 #include "tensor/cuda_backend.h"
 
@@ -42,9 +43,8 @@ Shape contiguous_strides(const Shape& s) {
 Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
     if (n == 0) return;
     if (d == Device::CPU) {
-        // 64-byte alignment suits AVX-512 loads; aligned_alloc needs a multiple of it.
-        data = std::aligned_alloc(64, (n + 63) / 64 * 64);
-        ENG_CHECK(data != nullptr, "out of host memory allocating ", n, " bytes");
+        // 64-byte aligned blocks from the caching allocator (tensor/cpu/allocator.h).
+        data = cpu::cpu_alloc(n);
     } else {
         data = cuda::alloc(n);
     }
@@ -52,7 +52,7 @@ Storage::Storage(size_t n, Device d) : nbytes(n), device(d) {
 
 Storage::~Storage() {
     if (!data) return;
-    if (device == Device::CPU) std::free(data);
+    if (device == Device::CPU) cpu::cpu_free(data, nbytes);
     else cuda::free(data);
 }
 
@@ -172,13 +172,12 @@ void Tensor::copy_(const Tensor& src) {
         cpu::strided_copy(*this, s);
         return;
     }
-    // CUDA: pack the source, then (if this view is not packed) scatter on the host side
-    // is not available; the skeleton supports packed destinations only.
-    ENG_CHECK(is_contiguous(), "copy_: writing into a non-contiguous CUDA view is not supported yet");
-    if (s.is_contiguous()) {
+    // CUDA: one memcpy when both are packed, else a strided kernel (either side may be a view).
+    if (is_contiguous() && s.is_contiguous()) {
         cuda::copy_device_to_device(raw_data(), s.raw_data(), size_t(numel()) * elem);
     } else {
-        cuda::strided_copy(raw_data(), s.raw_data(), int(s.dim()), s.shape().data(), s.strides().data(), numel(), elem);
+        cuda::strided_copy2(raw_data(), strides().data(), s.raw_data(), s.strides().data(), int(dim()),
+                            shape().data(), elem);
     }
 }
 
@@ -195,7 +194,14 @@ Tensor Tensor::to(Device d) const {
 
 Tensor Tensor::to(DType t) const {
     if (t == dtype()) return *this;
-    ENG_CHECK(device() == Device::CPU, "to(", dtype_name(t), "): dtype conversion of CUDA tensors is not built yet");
+    if (device() == Device::CUDA) {
+        // i32 targets need the host's range check (values must fit); the rest convert on the device.
+        if (t == DType::i32) return to(Device::CPU).to(t).to(Device::CUDA);
+        Tensor src = contiguous();
+        Tensor out = make_like_shape(shape(), t, device());
+        cuda::convert(out.raw_data(), t, src.raw_data(), dtype(), numel());
+        return out;
+    }
     Tensor src = contiguous();
     Tensor out = make_like_shape(shape(), t, device());
     cpu::convert(out.raw_data(), t, src.raw_data(), dtype(), numel());
@@ -203,8 +209,7 @@ Tensor Tensor::to(DType t) const {
 }
 
 void Tensor::fill_(float value) {
-    if (device() == Device::CUDA) {
-        ENG_CHECK(dtype() == DType::f32 && is_contiguous(), "fill_: CUDA supports packed f32 tensors only");
+    if (device() == Device::CUDA && dtype() == DType::f32 && is_contiguous()) {
         cuda::fill_f32(data<float>(), value, numel());
         return;
     }

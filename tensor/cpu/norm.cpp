@@ -3,9 +3,11 @@
 //
 // Determinism: every sum is owned by one thread and runs in a fixed order
 // (accumulated in double).  Layer norm's dweight/dbias are sums over rows, so
-// they are computed in a second pass parallel over blocks of columns rather
-// than by rows racing on the same column.
+// they are computed in a second pass from per-block partial sums added in a
+// fixed order, rather than by rows racing on the same column.
 #include "tensor/cpu/norm.h"
+
+#include "tensor/cpu/rows.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,80 +16,120 @@
 namespace eng::cpu {
 
 static constexpr int64_t kParallelMin = 1 << 14;  // elements; smaller problems run on one thread
-static constexpr int64_t kColBlock = 64;          // columns per task in the column-parallel passes
+static constexpr int64_t kRowBlock = 64;          // rows per task of layer norm's dweight/dbias sums
 
 // ---- layer norm ------------------------------------------------------------------------
+// Speed: one row per call of a vectorised row kernel (rows.h: AVX2 or AVX-512,
+// threaded over blocks of rows); the optional weight/bias are template flags,
+// so the inner loops have no per-element test.
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
-                       int64_t N, int64_t C, float eps) {
-#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
-    for (int64_t i = 0; i < N; ++i) {
-        const float* x = inp + i * C;
-        float* y = out + i * C;
+template <bool W, bool B>
+struct LayerNormFwd {
+    static ENG_ROW_INLINE void row(int64_t i, float* out, float* mean, float* rstd, const float* inp,
+                                   const float* weight, const float* bias, int64_t C, float eps) {
+        const float* __restrict x = inp + i * C;
+        float* __restrict y = out + i * C;
         // two passes: mean, then the (biased) variance about it
         double m = 0;
-        for (int64_t j = 0; j < C; ++j) m += x[j];
+#pragma omp simd reduction(+ : m)
+        for (int64_t j = 0; j < C; ++j) m += double(x[j]);
         m /= double(C);
         double v = 0;
-        for (int64_t j = 0; j < C; ++j) v += (x[j] - m) * (x[j] - m);
+#pragma omp simd reduction(+ : v)
+        for (int64_t j = 0; j < C; ++j) v += (double(x[j]) - m) * (double(x[j]) - m);
         v /= double(C);
-        float s = float(1.0 / std::sqrt(v + double(eps)));
-        float fm = float(m);
+        const float s = float(1.0 / std::sqrt(v + double(eps)));
+        const float fm = float(m);
+#pragma omp simd
         for (int64_t j = 0; j < C; ++j) {
             float xhat = (x[j] - fm) * s;
-            y[j] = xhat * (weight ? weight[j] : 1.0f) + (bias ? bias[j] : 0.0f);
+            if constexpr (W) xhat *= weight[j];
+            if constexpr (B) xhat += bias[j];
+            y[j] = xhat;
         }
         mean[i] = fm;
         rstd[i] = s;
     }
+};
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       int64_t N, int64_t C, float eps) {
+    if (weight && bias) parallel_rows<LayerNormFwd<true, true>>(N, N * C, out, mean, rstd, inp, weight, bias, C, eps);
+    else if (weight) parallel_rows<LayerNormFwd<true, false>>(N, N * C, out, mean, rstd, inp, weight, bias, C, eps);
+    else if (bias) parallel_rows<LayerNormFwd<false, true>>(N, N * C, out, mean, rstd, inp, weight, bias, C, eps);
+    else parallel_rows<LayerNormFwd<false, false>>(N, N * C, out, mean, rstd, inp, weight, bias, C, eps);
 }
+
+template <bool W>
+struct LayerNormBwdX {
+    static ENG_ROW_INLINE void row(int64_t i, float* dinp, const float* dout, const float* inp, const float* weight,
+                                   const float* mean, const float* rstd, int64_t C) {
+        const float* __restrict g = dout + i * C;
+        const float* __restrict x = inp + i * C;
+        float* __restrict dx = dinp + i * C;
+        const float mu = mean[i], rs = rstd[i];
+        // the two row means of the dx formula: mean(dxhat) and mean(dxhat · xhat)
+        double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+        for (int64_t j = 0; j < C; ++j) {
+            float dxhat = W ? g[j] * weight[j] : g[j];
+            float xhat = (x[j] - mu) * rs;
+            a += double(dxhat);
+            b += double(dxhat) * double(xhat);
+        }
+        const float ma = float(a / double(C)), mb = float(b / double(C));
+#pragma omp simd
+        for (int64_t j = 0; j < C; ++j) {
+            float dxhat = W ? g[j] * weight[j] : g[j];
+            float xhat = (x[j] - mu) * rs;
+            dx[j] += rs * (dxhat - ma - xhat * mb);
+        }
+    }
+};
 
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
     if (dinp) {
+        if (weight) parallel_rows<LayerNormBwdX<true>>(N, N * C, dinp, dout, inp, weight, mean, rstd, C);
+        else parallel_rows<LayerNormBwdX<false>>(N, N * C, dinp, dout, inp, weight, mean, rstd, C);
+    }
+    if (!dweight && !dbias) return;
+    // dweight = Σ_i g·xhat and dbias = Σ_i g: sums over rows.  Blocks of kRowBlock
+    // rows each fill their own row of double partial sums (vectorised along the
+    // columns), and the blocks are added in block order: the same additions for
+    // any number of threads.
+    const int64_t blocks = (N + kRowBlock - 1) / kRowBlock;
+    std::vector<double> pw(size_t(blocks * C), 0.0), pb(size_t(blocks * C), 0.0);
 #pragma omp parallel for schedule(static) if (N * C > kParallelMin)
-        for (int64_t i = 0; i < N; ++i) {
-            const float* g = dout + i * C;
-            const float* x = inp + i * C;
-            float* dx = dinp + i * C;
-            // the two row means of the dx formula: mean(dxhat) and mean(dxhat · xhat)
-            double a = 0, b = 0;
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+        double* __restrict sw = pw.data() + blk * C;
+        double* __restrict sb = pb.data() + blk * C;
+        for (int64_t i = blk * kRowBlock; i < std::min(N, (blk + 1) * kRowBlock); ++i) {
+            const float* __restrict g = dout + i * C;
+            const float* __restrict x = inp + i * C;
+            const float mu = mean[i], rs = rstd[i];
+#pragma omp simd
             for (int64_t j = 0; j < C; ++j) {
-                float dxhat = g[j] * (weight ? weight[j] : 1.0f);
-                float xhat = (x[j] - mean[i]) * rstd[i];
-                a += dxhat;
-                b += double(dxhat) * xhat;
-            }
-            float ma = float(a / double(C)), mb = float(b / double(C));
-            for (int64_t j = 0; j < C; ++j) {
-                float dxhat = g[j] * (weight ? weight[j] : 1.0f);
-                float xhat = (x[j] - mean[i]) * rstd[i];
-                dx[j] += rstd[i] * (dxhat - ma - xhat * mb);
+                sw[j] += double(g[j]) * double((x[j] - mu) * rs);
+                sb[j] += double(g[j]);
             }
         }
     }
-    if (!dweight && !dbias) return;
-    int64_t blocks = (C + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-        int64_t j0 = blk * kColBlock, j1 = std::min(C, j0 + kColBlock);
-        double sw[kColBlock] = {0}, sb[kColBlock] = {0};
-        for (int64_t i = 0; i < N; ++i) {
-            const float* g = dout + i * C;
-            const float* x = inp + i * C;
-            for (int64_t j = j0; j < j1; ++j) {
-                sw[j - j0] += double(g[j]) * ((x[j] - mean[i]) * rstd[i]);
-                sb[j - j0] += g[j];
-            }
+#pragma omp parallel for schedule(static) if (blocks * C > kParallelMin)
+    for (int64_t j = 0; j < C; ++j) {
+        double w = 0, b = 0;
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+            w += pw[size_t(blk * C + j)];
+            b += pb[size_t(blk * C + j)];
         }
-        for (int64_t j = j0; j < j1; ++j) {
-            if (dweight) dweight[j] += float(sw[j - j0]);
-            if (dbias) dbias[j] += float(sb[j - j0]);
-        }
+        if (dweight) dweight[j] += float(w);
+        if (dbias) dbias[j] += float(b);
     }
 }
 
 // ---- batch norm --------------------------------------------------------------------------
+// The inner loops run along L (contiguous); `omp simd` lets them vectorise,
+// including the double sums (a fixed lane order, so still deterministic).
 // Channel c of sample n is the contiguous run inp[(n·C + c)·L .. +L].
 
 void batchnorm_stats(float* mean, float* var, const float* inp, int64_t N, int64_t C, int64_t L) {
@@ -97,13 +139,15 @@ void batchnorm_stats(float* mean, float* var, const float* inp, int64_t N, int64
         double m = 0;
         for (int64_t n = 0; n < N; ++n) {
             const float* x = inp + (n * C + c) * L;
-            for (int64_t l = 0; l < L; ++l) m += x[l];
+#pragma omp simd reduction(+ : m)
+            for (int64_t l = 0; l < L; ++l) m += double(x[l]);
         }
         m /= count;
         double v = 0;
         for (int64_t n = 0; n < N; ++n) {
             const float* x = inp + (n * C + c) * L;
-            for (int64_t l = 0; l < L; ++l) v += (x[l] - m) * (x[l] - m);
+#pragma omp simd reduction(+ : v)
+            for (int64_t l = 0; l < L; ++l) v += (double(x[l]) - m) * (double(x[l]) - m);
         }
         mean[c] = float(m);
         var[c] = float(v / count);
@@ -117,8 +161,9 @@ void batchnorm_forward(float* out, const float* inp, const float* mean, const fl
         for (int64_t c = 0; c < C; ++c) {
             const float* x = inp + (n * C + c) * L;
             float* y = out + (n * C + c) * L;
-            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-            for (int64_t l = 0; l < L; ++l) y[l] = (x[l] - mean[c]) * rstd[c] * w + b;
+            const float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f, mu = mean[c], rs = rstd[c];
+#pragma omp simd
+            for (int64_t l = 0; l < L; ++l) y[l] = (x[l] - mu) * rs * w + b;
         }
 }
 
@@ -133,11 +178,13 @@ void batchnorm_backward(float* dinp, float* dweight, float* dbias, const float* 
         // (times w, over the count) the two means of the training-mode dx.
         double sg = 0, sgx = 0;
         for (int64_t n = 0; n < N; ++n) {
-            const float* g = dout + (n * C + c) * L;
-            const float* x = inp + (n * C + c) * L;
+            const float* __restrict g = dout + (n * C + c) * L;
+            const float* __restrict x = inp + (n * C + c) * L;
+            const float mu = mean[c], rs = rstd[c];
+#pragma omp simd reduction(+ : sg, sgx)
             for (int64_t l = 0; l < L; ++l) {
-                sg += g[l];
-                sgx += double(g[l]) * ((x[l] - mean[c]) * rstd[c]);
+                sg += double(g[l]);
+                sgx += double(g[l]) * double((x[l] - mu) * rs);
             }
         }
         if (dweight) dweight[c] += float(sgx);
@@ -146,12 +193,14 @@ void batchnorm_backward(float* dinp, float* dweight, float* dbias, const float* 
         float ma = training ? float(w * sg / count) : 0.0f;   // mean(dxhat)
         float mb = training ? float(w * sgx / count) : 0.0f;  // mean(dxhat · xhat)
         for (int64_t n = 0; n < N; ++n) {
-            const float* g = dout + (n * C + c) * L;
-            const float* x = inp + (n * C + c) * L;
-            float* dx = dinp + (n * C + c) * L;
+            const float* __restrict g = dout + (n * C + c) * L;
+            const float* __restrict x = inp + (n * C + c) * L;
+            float* __restrict dx = dinp + (n * C + c) * L;
+            const float mu = mean[c], rs = rstd[c];
+#pragma omp simd
             for (int64_t l = 0; l < L; ++l) {
-                float xhat = (x[l] - mean[c]) * rstd[c];
-                dx[l] += rstd[c] * (g[l] * w - ma - xhat * mb);
+                float xhat = (x[l] - mu) * rs;
+                dx[l] += rs * (g[l] * w - ma - xhat * mb);
             }
         }
     }
@@ -160,7 +209,47 @@ void batchnorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 // ---- L2 normalisation ------------------------------------------------------------------
 // Line (o, i) is inp[o·C·inner + k·inner + i] for k in [0, C).
 
+// inner == 1 (normalising along the last dim, the usual case for embeddings):
+// each line is a contiguous row, so a vectorised row kernel does it.
+struct L2NormFwdRow {
+    static ENG_ROW_INLINE void row(int64_t i, float* out, float* norm, const float* inp, int64_t C, float eps) {
+        const float* __restrict x = inp + i * C;
+        float* __restrict y = out + i * C;
+        double ss = 0;
+#pragma omp simd reduction(+ : ss)
+        for (int64_t k = 0; k < C; ++k) ss += double(x[k]) * double(x[k]);
+        const float n = float(std::sqrt(ss));
+        norm[i] = n;
+        const float inv = 1.0f / std::max(n, eps);
+#pragma omp simd
+        for (int64_t k = 0; k < C; ++k) y[k] = x[k] * inv;
+    }
+};
+
+struct L2NormBwdRow {
+    static ENG_ROW_INLINE void row(int64_t i, float* dinp, const float* dout, const float* inp, const float* norm,
+                                   int64_t C, float eps) {
+        const float* __restrict x = inp + i * C;
+        const float* __restrict g = dout + i * C;
+        float* __restrict dx = dinp + i * C;
+        const float n = norm[i];
+        if (!(n > eps)) {  // y = x / eps: a constant scale
+#pragma omp simd
+            for (int64_t k = 0; k < C; ++k) dx[k] += g[k] / eps;
+            return;
+        }
+        double dot = 0;  // Σ g·x
+#pragma omp simd reduction(+ : dot)
+        for (int64_t k = 0; k < C; ++k) dot += double(g[k]) * double(x[k]);
+        const float inv = 1.0f / n;
+        const float c2 = float(dot / (double(n) * n * n));
+#pragma omp simd
+        for (int64_t k = 0; k < C; ++k) dx[k] += g[k] * inv - x[k] * c2;
+    }
+};
+
 void l2norm_forward(float* out, float* norm, const float* inp, int64_t outer, int64_t C, int64_t inner, float eps) {
+    if (inner == 1) return parallel_rows<L2NormFwdRow>(outer, outer * C, out, norm, inp, C, eps);
 #pragma omp parallel for schedule(static) collapse(2) if (outer * C * inner > kParallelMin)
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
@@ -177,6 +266,7 @@ void l2norm_forward(float* out, float* norm, const float* inp, int64_t outer, in
 
 void l2norm_backward(float* dinp, const float* dout, const float* inp, const float* norm, int64_t outer, int64_t C,
                      int64_t inner, float eps) {
+    if (inner == 1) return parallel_rows<L2NormBwdRow>(outer, outer * C, dinp, dout, inp, norm, C, eps);
 #pragma omp parallel for schedule(static) collapse(2) if (outer * C * inner > kParallelMin)
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
