@@ -1,8 +1,7 @@
 // device.cu: device discovery, memory, copies and launch checks of the CUDA layer.
 //
-// This is the skeleton of the GPU backend: it proves the structure (allocation,
-// host<->device copies, a kernel launch with error checks).  The caching
-// allocator and the op kernels grow here in later work.
+// Memory comes from the caching allocator (cuda/allocator.cu); the op kernels
+// live in one file per family (elementwise.cu, reduce.cu, gemm.cu, ...).
 #include <cstdlib>
 #include <string>
 
@@ -58,24 +57,6 @@ void check_launch(const char* kernel) {
         err = cudaDeviceSynchronize();
         if (err != cudaSuccess) ENG_FAIL("CUDA kernel ", kernel, " failed: ", cudaGetErrorString(err));
     }
-}
-
-void* alloc(size_t nbytes) {
-    require_available("CUDA allocation");
-    void* p = nullptr;
-    cudaError_t err = cudaMalloc(&p, nbytes);
-    if (err != cudaSuccess) {
-        cudaGetLastError();
-        size_t free_b = 0, total_b = 0;
-        cudaMemGetInfo(&free_b, &total_b);
-        ENG_FAIL("CUDA out of memory: requested ", nbytes, " bytes with ", free_b, " of ", total_b,
-                 " free. HINT: use a smaller micro-batch, activation checkpointing or bf16");
-    }
-    return p;
-}
-
-void free(void* ptr) {
-    if (ptr) cudaFree(ptr);
 }
 
 void copy_host_to_device(void* dst, const void* src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice)); }

@@ -1,0 +1,141 @@
+// gemm.cu: the engine's GEMM on the GPU, through cuBLAS.
+//
+// The engine is row-major, cuBLAS column-major.  A row-major [R, C] matrix with
+// row stride ld is, read column-major, its transpose [C, R] with the same ld.
+// So the row-major product C = op(A)·op(B) is computed as the column-major
+//   Cᵀ = op(B)ᵀ·op(A)ᵀ
+// by passing B first and A second, with m = N, n = M, and each operand's own
+// transpose flag unchanged (a stored row-major [K, N] B is, column-major, the
+// [N, K] matrix Bᵀ that the product wants as its first factor: op N; a stored
+// [N, K] B with trans_b is read column-major as [K, N] = B, whose transpose
+// is wanted: op T).  No operand is ever copied.
+//
+// One cuBLAS handle per device, created on first use.  f32 GEMMs use plain
+// FP32 maths by default (CUBLAS_DEFAULT_MATH: no TF32), so results agree with the
+// CPU GEMM to f32 rounding; set_allow_tf32(true) selects the TF32 tensor cores.
+// bf16 GEMMs take bf16 A and B, accumulate and write f32 (cublasGemmStridedBatchedEx
+// with CUBLAS_COMPUTE_32F).
+#include <cublas_v2.h>
+
+#include <climits>
+#include <mutex>
+
+#include "cuda/common.cuh"
+#include "tensor/cuda_backend.h"
+
+namespace eng::cuda {
+
+static const char* cublas_status_name(cublasStatus_t s) {
+    switch (s) {
+        case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+        case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+        case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+        case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+        case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+        case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+        case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+        case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+        case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+        case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
+        default: return "unknown cuBLAS status";
+    }
+}
+
+#define CUBLAS_CHECK(call)                                                                          \
+    do {                                                                                            \
+        cublasStatus_t st_ = (call);                                                                \
+        if (st_ != CUBLAS_STATUS_SUCCESS) ENG_FAIL("cuBLAS error in ", #call, ": ", cublas_status_name(st_)); \
+    } while (0)
+
+static bool g_allow_tf32 = false;
+void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
+bool allow_tf32() { return g_allow_tf32; }
+
+static cublasHandle_t handle() {
+    constexpr int kMaxDevices = 16;
+    static cublasHandle_t handles[kMaxDevices] = {};
+    static std::mutex mu;
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    ENG_CHECK(dev >= 0 && dev < kMaxDevices, "cuBLAS: device index ", dev, " is beyond the supported ", kMaxDevices);
+    std::lock_guard<std::mutex> lock(mu);
+    if (!handles[dev]) CUBLAS_CHECK(cublasCreate(&handles[dev]));
+    // Default stream, like every kernel of the backend (so ordering is implicit).
+    CUBLAS_CHECK(cublasSetStream(handles[dev], 0));
+    CUBLAS_CHECK(cublasSetMathMode(handles[dev], g_allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    return handles[dev];
+}
+
+static int to_int(int64_t v, const char* what) {
+    ENG_CHECK(v >= 0 && v <= INT_MAX, "gemm: ", what, " = ", v, " does not fit cuBLAS's 32-bit int");
+    return int(v);
+}
+
+// C = beta·C for a K == 0 product (cuBLAS would do the same, but being explicit
+// avoids relying on its handling of k = 0).
+__global__ void scale_matrices_kernel(float* C, int64_t batch, int64_t M, int64_t N, int64_t ldc, int64_t stride_c,
+                                      float beta) {
+    CUDA_KERNEL_LOOP(i, batch * M * N) {
+        int64_t b = i / (M * N), r = (i / N) % M, c = i % N;
+        float* p = C + b * stride_c + r * ldc + c;
+        *p = beta == 0.0f ? 0.0f : beta * *p;
+    }
+}
+
+struct GemmArgs {
+    cublasOperation_t op_first, op_second;  // for B, then A (see the file comment)
+    int m, n, k, lda, ldb, ldc;
+};
+
+static bool prepare(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float beta, float* C,
+                    int64_t ldc, int64_t stride_c, int64_t lda, int64_t ldb, GemmArgs* g) {
+    if (batch == 0 || M == 0 || N == 0) return false;
+    ENG_CHECK(batch == 1 || stride_c != 0, "gemm: the output stride of a batched GEMM must not be 0");
+    if (K == 0) {
+        scale_matrices_kernel<<<blocks_for(batch * M * N, kThreads), kThreads>>>(C, batch, M, N, ldc, stride_c, beta);
+        check_launch("gemm (K = 0)");
+        return false;
+    }
+    g->op_first = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    g->op_second = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    g->m = to_int(N, "N");
+    g->n = to_int(M, "M");
+    g->k = to_int(K, "K");
+    g->lda = to_int(lda, "lda");
+    g->ldb = to_int(ldb, "ldb");
+    g->ldc = to_int(ldc, "ldc");
+    to_int(batch, "batch");
+    return true;
+}
+
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
+                  float beta, float* C, int64_t ldc, int64_t stride_c) {
+    GemmArgs g;
+    if (!prepare(trans_a, trans_b, batch, M, N, K, beta, C, ldc, stride_c, lda, ldb, &g)) return;
+    cublasHandle_t h = handle();
+    if (batch == 1) {
+        CUBLAS_CHECK(cublasSgemm(h, g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, g.ldb, A, g.lda, &beta, C,
+                                 g.ldc));
+    } else {
+        CUBLAS_CHECK(cublasSgemmStridedBatched(h, g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, g.ldb,
+                                               (long long)stride_b, A, g.lda, (long long)stride_a, &beta, C, g.ldc,
+                                               (long long)stride_c, int(batch)));
+    }
+    check_launch("gemm_batched (cublasSgemm)");
+}
+
+void gemm_batched_bf16(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                       const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b,
+                       float beta, float* C, int64_t ldc, int64_t stride_c) {
+    GemmArgs g;
+    if (!prepare(trans_a, trans_b, batch, M, N, K, beta, C, ldc, stride_c, lda, ldb, &g)) return;
+    cublasHandle_t h = handle();
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, CUDA_R_16BF, g.ldb,
+                                            (long long)stride_b, A, CUDA_R_16BF, g.lda, (long long)stride_a, &beta, C,
+                                            CUDA_R_32F, g.ldc, (long long)stride_c, int(batch), CUBLAS_COMPUTE_32F,
+                                            CUBLAS_GEMM_DEFAULT));
+    check_launch("gemm_batched_bf16 (cublasGemmStridedBatchedEx)");
+}
+
+}  // namespace eng::cuda

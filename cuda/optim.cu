@@ -1,0 +1,58 @@
+// optim.cu: fused CUDA AdamW and SGD parameter updates, one thread per element,
+// with exactly the formulas of tensor/cpu/optim.cpp (see tensor/cpu/optim.h).
+// The bias corrections are computed once on the host in double, as on the CPU.
+#include <cmath>
+
+#include "cuda/common.cuh"
+#include "tensor/cuda_backend.h"
+
+namespace eng::cuda {
+
+__global__ void adamw_kernel(float* p, float* m, float* v, const float* g, int64_t n, float beta1, float beta2,
+                             float eps, float step_size, float inv_sqrt_bc2, float decay) {
+    CUDA_KERNEL_LOOP(i, n) {
+        float gi = g[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float denom = sqrtf(vi) * inv_sqrt_bc2 + eps;
+        p[i] = p[i] * decay - step_size * mi / denom;
+    }
+}
+
+void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, int64_t step) {
+    if (n == 0) return;
+    double bc1 = 1.0 - std::pow(double(beta1), double(step));
+    double bc2 = 1.0 - std::pow(double(beta2), double(step));
+    float step_size = float(lr / bc1);
+    float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
+    float decay = 1.0f - lr * weight_decay;
+    adamw_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, m, v, g, n, beta1, beta2, eps, step_size, inv_sqrt_bc2,
+                                                        decay);
+    check_launch("adamw_update");
+}
+
+__global__ void sgd_kernel(float* p, float* buf, const float* g, int64_t n, float lr, float momentum, float dampening,
+                           float weight_decay, bool nesterov, bool first_step) {
+    CUDA_KERNEL_LOOP(i, n) {
+        float d = g[i] + weight_decay * p[i];
+        if (momentum != 0.0f) {
+            float b = first_step ? d : momentum * buf[i] + (1.0f - dampening) * d;
+            buf[i] = b;
+            d = nesterov ? d + momentum * b : b;
+        }
+        p[i] -= lr * d;
+    }
+}
+
+void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float momentum, float dampening,
+                float weight_decay, bool nesterov, bool first_step) {
+    if (n == 0) return;
+    sgd_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, buf, g, n, lr, momentum, dampening, weight_decay, nesterov,
+                                                      first_step);
+    check_launch("sgd_update");
+}
+
+}  // namespace eng::cuda

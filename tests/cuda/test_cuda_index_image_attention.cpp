@@ -1,0 +1,111 @@
+// test_cuda_index_image_attention.cpp: CUDA against CPU for the index ops
+// (concat, stack, index_select / index_add, gather / scatter_add: bit-identical,
+// since each output element is summed by one thread in the CPU's order),
+// patchify, bicubic resizing (as GEMMs with the dense axis weights; 1e-5), and
+// the tiled attention kernels (causal, key padding, score divisor, T != S,
+// sizes off the tile grid, strided q/k/v, fully masked rows; 1e-4 relative:
+// the summation order differs from the CPU's tiles).  Skipped without a GPU.
+#include "tests/cuda/cuda_testing.h"
+
+using namespace eng;
+using cudatest::check_devices;
+using cudatest::randn;
+using V = std::vector<Tensor>;
+
+TEST_CASE("cuda index ops: concat, stack, index_select, gather, scatter_add (exact)") {
+    SKIP_WITHOUT_CUDA();
+    cudatest::Tolerance exact{0, 0, 0, 0};
+    Tensor a = randn({3, 4, 5}, 70), b = randn({3, 2, 5}, 71), c = randn({3, 6, 5}, 72);
+    check_devices([](const V& v) { return concat({v[0], v[1], v[2]}, 1); }, {a, b, c}, exact);
+    check_devices([](const V& v) { return stack({v[0], v[0] * 2.0f}, 2); }, {a}, {0, 0, 1e-6, 1e-6});
+    Tensor idx = from_ivector({4, 0, 4, 2, 4, 1}, {6});  // repeats: index_add sums them
+    check_devices([](const V& v) { return index_select(v[0], 1, v[1]); }, {a, idx}, exact, {true, false});
+    check_devices([](const V& v) { return index_select(v[0], 0, v[1]); }, {randn({5, 3}, 73), idx}, exact,
+                  {true, false});
+    // gather along dim 1 of [3, 4, 5] with an index of shape [3, 7, 2] (repeats everywhere)
+    std::vector<int32_t> gi(3 * 7 * 2);
+    for (size_t i = 0; i < gi.size(); ++i) gi[i] = int32_t((i * 5 + 3) % 4);
+    Tensor gidx = from_ivector(gi, {3, 7, 2});
+    check_devices([](const V& v) { return gather(v[0], 1, v[1]); }, {a, gidx}, exact, {true, false});
+    Tensor src = randn({3, 7, 3}, 74);  // larger than index in the last dim: the extra part is unused
+    check_devices([](const V& v) { return scatter_add(v[0], 1, v[1], v[2]); }, {a, gidx, src}, exact,
+                  {true, false, true});
+    // bf16 and i32 gathers move raw words
+    Tensor ai = from_ivector({1, 2, 3, 4, 5, 6}, {2, 3});
+    Tensor sel = from_ivector({2, 2, 0}, {3});
+    CHECK(index_select(ai.to(Device::CUDA), 1, sel.to(Device::CUDA)).to_ivector() ==
+          index_select(ai, 1, sel).to_ivector());
+    Tensor a16 = a.to(DType::bf16);
+    CHECK(gather(a16.to(Device::CUDA), 1, gidx.to(Device::CUDA)).to_vector() == gather(a16, 1, gidx).to_vector());
+    Tensor bad = from_ivector({0, 9}, {2}, Device::CUDA);
+    CHECK_THROWS_CONTAINING(index_select(a.to(Device::CUDA), 1, bad), "out of range");
+}
+
+TEST_CASE("cuda image ops: patchify and bicubic resizing, forward and backward") {
+    SKIP_WITHOUT_CUDA();
+    Tensor img = randn({2, 3, 28, 42}, 75);
+    check_devices([](const V& v) { return patchify(v[0], 14); }, {img}, {0, 0, 0, 0});
+    Tensor grid = randn({1, 8, 7, 7}, 76);  // a position-embedding grid
+    cudatest::Tolerance tol{1e-5, 1e-5, 1e-5, 1e-5};
+    check_devices([](const V& v) { return interpolate_bicubic(v[0], 12, 9, false); }, {grid}, tol);
+    check_devices([](const V& v) { return interpolate_bicubic(v[0], 5, 4, true); }, {grid}, tol);
+    check_devices([](const V& v) { return interpolate_bicubic(v[0], 16, 10, true); }, {grid}, tol);
+    check_devices([](const V& v) { return interpolate_bicubic_scale(v[0], 1.5, 2.0, false); }, {grid}, tol);
+}
+
+namespace {
+
+Tensor mask_tensor(int64_t B, int64_t S, int64_t masked_from) {
+    std::vector<float> m(size_t(B * S), 1.0f);
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = masked_from + b; j < S; ++j) m[size_t(b * S + j)] = 0.0f;
+    return from_vector(m, {B, S});
+}
+
+}  // namespace
+
+TEST_CASE("cuda attention: tiled kernels match the CPU (masks, divisor, T != S, strided inputs)") {
+    SKIP_WITHOUT_CUDA();
+    cudatest::Tolerance tol{1e-5, 1e-4, 1e-5, 1e-4};
+    struct Case {
+        int64_t B, H, T, S, d, dv;
+        bool causal, padded;
+        float divisor;
+    };
+    std::vector<Case> cases = {
+        {2, 3, 37, 37, 16, 16, false, false, 1.0f},  {1, 2, 70, 70, 64, 64, true, false, 1.0f},
+        {2, 2, 33, 45, 40, 24, false, true, 3.0f},   {2, 1, 45, 33, 8, 72, true, true, 1.0f},
+        {1, 1, 5, 129, 128, 128, false, true, 2.0f}, {1, 2, 9, 9, 200, 8, true, false, 1.0f},
+    };
+    for (const Case& c : cases) {
+        INFO("B H T S d dv = " << c.B << " " << c.H << " " << c.T << " " << c.S << " " << c.d << " " << c.dv
+                                << (c.causal ? " causal" : "") << (c.padded ? " padded" : ""));
+        Tensor q = randn({c.B, c.H, c.T, c.d}, 80), k = randn({c.B, c.H, c.S, c.d}, 81);
+        Tensor v = randn({c.B, c.H, c.S, c.dv}, 82);
+        Tensor mask = c.padded ? mask_tensor(c.B, c.S, c.S / 2) : Tensor();
+        bool causal = c.causal;
+        float div = c.divisor;
+        check_devices(
+            [=](const V& in) {
+                Tensor m = mask.defined() ? mask.to(in[0].device()) : Tensor();
+                return scaled_dot_product_attention(in[0], in[1], in[2], causal, m, div);
+            },
+            {q, k, v}, tol);
+    }
+    // q, k, v as permuted views of a packed [B, T, H, d] tensor (the fused-qkv layout).
+    Tensor qkv = randn({2, 21, 3, 3, 32}, 83);
+    check_devices(
+        [](const V& in) {
+            Tensor t = in[0];
+            Tensor q = permute(select(t, 2, 0), {0, 2, 1, 3}), k = permute(select(t, 2, 1), {0, 2, 1, 3});
+            Tensor v = permute(select(t, 2, 2), {0, 2, 1, 3});
+            return scaled_dot_product_attention(q, k, v, true);
+        },
+        {qkv}, tol);
+    // A fully masked query row (padding removes every key it may see): zeros and zero gradients.
+    Tensor q = randn({1, 1, 4, 8}, 84), k = randn({1, 1, 4, 8}, 85), v = randn({1, 1, 4, 8}, 86);
+    Tensor mask = from_vector({0, 1, 1, 1}, {1, 4});
+    check_devices(
+        [=](const V& in) { return scaled_dot_product_attention(in[0], in[1], in[2], true, mask.to(in[0].device())); },
+        {q, k, v}, tol);
+}

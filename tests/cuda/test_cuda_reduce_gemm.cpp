@@ -1,0 +1,119 @@
+// test_cuda_reduce_gemm.cpp: CUDA against CPU for the reductions (sum, mean,
+// max/min with indices, logsumexp, var; long and short rows, full and per-dim)
+// and for matmul through cuBLAS (every transpose combination as views, batch
+// broadcasting, 1-D operands, K = 0), plus the bf16 GEMM and the TF32 switch.
+// Tolerances: 1e-5 relative for reductions (double accumulation on both sides),
+// 1e-4 relative for f32 GEMMs; bf16 GEMM: exact-input products accumulated in
+// f32, so 1e-4 relative against an f32 GEMM of the bf16-rounded inputs.
+// Skipped without a GPU.
+#include "tensor/cpu/gemm.h"
+#include "tests/cuda/cuda_testing.h"
+
+using namespace eng;
+using cudatest::check_devices;
+using cudatest::randn;
+
+TEST_CASE("cuda reduce: sum, mean, logsumexp, var over dims and in full") {
+    SKIP_WITHOUT_CUDA();
+    using V = std::vector<Tensor>;
+    Tensor x = randn({6, 70, 5}, 20, 2.0f);  // rows of 70 (block per row) and of 5 or 6 (thread per row)
+    for (std::vector<int64_t> dims : std::vector<std::vector<int64_t>>{{}, {0}, {1}, {2}, {0, 2}, {-1, 1}}) {
+        INFO("dims of size " << dims.size());
+        check_devices([dims](const V& v) { return sum(v[0], dims); }, {x}, {1e-5, 1e-5, 1e-6, 1e-5});
+        check_devices([dims](const V& v) { return mean(v[0], dims, true); }, {x}, {1e-6, 1e-5, 1e-6, 1e-5});
+        if (!dims.empty()) {
+            check_devices([dims](const V& v) { return logsumexp(v[0], dims); }, {x}, {1e-5, 1e-5, 1e-6, 1e-5});
+            check_devices([dims](const V& v) { return var(v[0], dims); }, {x}, {1e-5, 1e-5, 1e-6, 1e-5});
+        }
+    }
+    // A long row (many elements per thread) on a strided view.
+    Tensor y = randn({3, 100000}, 21);
+    check_devices([](const V& v) { return sum(transpose(v[0], 0, 1), {0}); }, {y}, {1e-4, 1e-5, 1e-6, 1e-5});
+}
+
+TEST_CASE("cuda reduce: max and min with indices (ties and NaN as on the CPU)") {
+    SKIP_WITHOUT_CUDA();
+    using V = std::vector<Tensor>;
+    Tensor x = randn({9, 300}, 22);
+    for (int64_t dim : {0, 1}) {
+        check_devices([dim](const V& v) { return eng::max(v[0], dim).values; }, {x});
+        check_devices([dim](const V& v) { return eng::min(v[0], dim, true).values; }, {x});
+        ValuesIndices a = eng::max(x.to(Device::CUDA), dim), b = eng::max(x, dim);
+        CHECK(a.indices.is_cuda());
+        CHECK(a.indices.to_ivector() == b.indices.to_ivector());
+        ValuesIndices c = eng::min(x.to(Device::CUDA), dim), d = eng::min(x, dim);
+        CHECK(c.indices.to_ivector() == d.indices.to_ivector());
+    }
+    check_devices([](const V& v) { return eng::max(v[0]); }, {x});
+    // Ties: the first position wins; a NaN wins over everything (first NaN).
+    std::vector<float> row(200, 1.0f);
+    row[7] = 5.0f;
+    row[150] = 5.0f;
+    std::vector<float> vals = row;
+    std::vector<float> nanrow(200, 0.0f);
+    nanrow[120] = NAN;
+    nanrow[190] = NAN;
+    nanrow[3] = 9.0f;
+    vals.insert(vals.end(), nanrow.begin(), nanrow.end());
+    Tensor t = from_vector(vals, {2, 200});
+    for (Device dev : {Device::CPU, Device::CUDA}) {
+        ValuesIndices r = eng::max(t.to(dev), 1);
+        CHECK(r.indices.to_ivector() == std::vector<int32_t>({7, 120}));
+    }
+    Tensor small = from_vector({2, 2, 1, NAN, 3, NAN}, {2, 3});  // short rows: thread per row
+    CHECK(eng::max(small.to(Device::CUDA), 1).indices.to_ivector() == eng::max(small, 1).indices.to_ivector());
+}
+
+TEST_CASE("cuda matmul: every transpose combination, batch broadcasting, 1-D operands") {
+    SKIP_WITHOUT_CUDA();
+    using V = std::vector<Tensor>;
+    cudatest::Tolerance tol{1e-4, 1e-4, 1e-4, 1e-4};
+    Tensor a = randn({2, 3, 17, 33}, 23), b = randn({2, 3, 33, 9}, 24);
+    check_devices([](const V& v) { return matmul(v[0], v[1]); }, {a, b}, tol);
+    // transposed views of stored [.., K, M] and [.., N, K] matrices (no copies)
+    Tensor at = randn({2, 3, 33, 17}, 25), bt = randn({2, 3, 9, 33}, 26);
+    check_devices([](const V& v) { return matmul(transpose(v[0], -1, -2), v[1]); }, {at, b}, tol);
+    check_devices([](const V& v) { return matmul(v[0], transpose(v[1], -1, -2)); }, {a, bt}, tol);
+    check_devices([](const V& v) { return matmul(transpose(v[0], -1, -2), transpose(v[1], -1, -2)); }, {at, bt}, tol);
+    // batch broadcasting: a shared right operand (stride 0) and [1, 3] x [2, 1]
+    Tensor w = randn({33, 9}, 27);
+    check_devices([](const V& v) { return matmul(v[0], v[1]); }, {a, w}, tol);
+    Tensor p = randn({1, 3, 5, 4}, 28), q = randn({2, 1, 4, 6}, 29);
+    check_devices([](const V& v) { return matmul(v[0], v[1]); }, {p, q}, tol);
+    // 1-D operands
+    Tensor vec = randn({33}, 30);
+    check_devices([](const V& v) { return matmul(v[0], v[1]); }, {a, vec}, tol);
+    check_devices([](const V& v) { return matmul(v[1], v[0]); }, {b, vec}, tol);
+    // a larger single GEMM
+    Tensor m1 = randn({300, 500}, 31), m2 = randn({500, 200}, 32);
+    check_devices([](const V& v) { return matmul(v[0], v[1]); }, {m1, m2}, tol);
+    // K = 0: zeros
+    Tensor e1 = zeros({4, 0}, {DType::f32, Device::CUDA}), e2 = zeros({0, 3}, {DType::f32, Device::CUDA});
+    CHECK(matmul(e1, e2).to_vector() == std::vector<float>(12, 0.0f));
+}
+
+TEST_CASE("cuda gemm: bf16 inputs with f32 accumulation, and the TF32 switch") {
+    SKIP_WITHOUT_CUDA();
+    const int64_t batch = 3, M = 40, N = 24, K = 70;
+    Tensor a = randn({batch, M, K}, 33), b = randn({batch, N, K}, 34);  // B stored [N, K]: trans_b
+    Tensor a16 = a.to(DType::bf16), b16 = b.to(DType::bf16);
+    // Reference: the CPU f32 GEMM of the bf16-rounded values.
+    Tensor ar = a16.to(DType::f32), br = b16.to(DType::f32);
+    Tensor ref = zeros({batch, M, N});
+    cpu::gemm_batched(false, true, batch, M, N, K, 1.0f, ar.data<float>(), K, M * K, br.data<float>(), K, N * K, 0.0f,
+                      ref.data<float>(), N, M * N);
+    Tensor a16g = a16.to(Device::CUDA), b16g = b16.to(Device::CUDA);
+    Tensor out = zeros({batch, M, N}, {DType::f32, Device::CUDA});
+    cuda::gemm_batched_bf16(false, true, batch, M, N, K, 1.0f, a16g.raw_data(), K, M * K, b16g.raw_data(), K, N * K,
+                            0.0f, out.data<float>(), N, M * N);
+    CHECK_CLOSE(out, ref, 1e-4, 1e-4);
+    // TF32 on: still close (10-bit mantissa products), then off again gives f32 accuracy.
+    Tensor x = randn({64, 128}, 35), y = randn({128, 32}, 36);
+    Tensor exact = matmul(x, y);
+    cuda::set_allow_tf32(true);
+    Tensor fast = matmul(x.to(Device::CUDA), y.to(Device::CUDA));
+    cuda::set_allow_tf32(false);
+    CHECK(!cuda::allow_tf32());
+    CHECK_CLOSE(fast, exact, 0.05, 0.01);
+    CHECK_CLOSE(matmul(x.to(Device::CUDA), y.to(Device::CUDA)), exact, 1e-4, 1e-4);
+}
