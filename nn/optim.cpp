@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "tensor/cpu/optim.h"
+#include "tensor/cuda_backend.h"
+#include "tensor/kernels.h"
 
 namespace eng::nn {
 
@@ -25,9 +27,8 @@ void Optimizer::set_lr(float lr) {
     for (auto& g : groups_) g.lr = lr;
 }
 
-static void require_cpu_param(const Tensor& p, const char* opt) {
-    ENG_CHECK(p.device() == Device::CPU, opt, ": GPU parameters are not supported yet");
-    ENG_CHECK(p.is_contiguous(), opt, ": parameters must be packed");
+static void require_packed_f32(const Tensor& p, const char* opt) {
+    ENG_CHECK(p.is_contiguous() && p.dtype() == DType::f32, opt, ": parameters must be packed f32 (master weights)");
 }
 
 static std::string slot_name(size_t g, size_t i, const char* slot) {
@@ -53,17 +54,19 @@ void AdamW::step() {
             Tensor& p = *group.params[i];
             Tensor grad = p.grad();
             if (!grad.defined()) continue;
-            require_cpu_param(p, "AdamW");
+            require_packed_f32(p, "AdamW");
             ENG_CHECK(grad.shape() == p.shape(), "AdamW: gradient ", shape_str(grad.shape()), " vs parameter ",
                       shape_str(p.shape()));
             if (!m_[gi][i].defined()) {
-                m_[gi][i] = zeros(p.shape());
-                v_[gi][i] = zeros(p.shape());
+                m_[gi][i] = zeros(p.shape(), {DType::f32, p.device()});
+                v_[gi][i] = zeros(p.shape(), {DType::f32, p.device()});
             }
             Tensor g = grad.contiguous();
             int64_t t = ++t_[gi][i];
-            cpu::adamw_update(p.data<float>(), m_[gi][i].data<float>(), v_[gi][i].data<float>(), g.data<float>(),
-                              p.numel(), group.lr, beta1_, beta2_, eps_, group.weight_decay, t);
+            // The same fused update on either device (tensor/cpu/optim.h, cuda/optim.cu).
+            auto update = p.device() == Device::CUDA ? cuda::adamw_update : cpu::adamw_update;
+            update(p.data<float>(), m_[gi][i].data<float>(), v_[gi][i].data<float>(), g.data<float>(),
+                   p.numel(), group.lr, beta1_, beta2_, eps_, group.weight_decay, t);
         }
     }
 }
@@ -121,15 +124,16 @@ void SGD::step() {
             Tensor& p = *group.params[i];
             Tensor grad = p.grad();
             if (!grad.defined()) continue;
-            require_cpu_param(p, "SGD");
+            require_packed_f32(p, "SGD");
             Tensor g = grad.contiguous();
             bool first = false;
             if (momentum_ != 0.0f && !buf_[gi][i].defined()) {
-                buf_[gi][i] = zeros(p.shape());
+                buf_[gi][i] = zeros(p.shape(), {DType::f32, p.device()});
                 first = true;
             }
-            cpu::sgd_update(p.data<float>(), momentum_ != 0.0f ? buf_[gi][i].data<float>() : nullptr, g.data<float>(),
-                            p.numel(), group.lr, momentum_, dampening_, group.weight_decay, nesterov_, first);
+            auto update = p.device() == Device::CUDA ? cuda::sgd_update : cpu::sgd_update;
+            update(p.data<float>(), momentum_ != 0.0f ? buf_[gi][i].data<float>() : nullptr, g.data<float>(),
+                   p.numel(), group.lr, momentum_, dampening_, group.weight_decay, nesterov_, first);
         }
     }
 }
@@ -161,7 +165,7 @@ float clip_grad_norm(const std::vector<Tensor*>& params, float max_norm) {
     for (Tensor* p : params) {
         Tensor g = p->grad();
         if (!g.defined()) continue;
-        for (float x : g.to_vector()) sq += double(x) * x;
+        for (float x : g.to_vector()) sq += double(x) * x;  // to_vector copies a GPU tensor to the host
     }
     float norm = float(std::sqrt(sq));
     if (!std::isfinite(norm)) return norm;
@@ -169,11 +173,7 @@ float clip_grad_norm(const std::vector<Tensor*>& params, float max_norm) {
     if (factor >= 1.0f) return norm;
     for (Tensor* p : params) {
         Tensor g = p->grad();
-        if (!g.defined()) continue;
-        Tensor gc = g.contiguous();
-        float* d = gc.data<float>();
-        for (int64_t i = 0; i < gc.numel(); ++i) d[i] *= factor;
-        if (gc.impl() != g.impl()) p->set_grad(gc);
+        if (g.defined()) p->set_grad(kernels::scale(g, factor));  // on the gradient's own device
     }
     return norm;
 }
