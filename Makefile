@@ -6,6 +6,7 @@
 #   make DEBUG=1      -O1 -g with AddressSanitizer and UBSan, into build-debug/
 #   make deps         install missing Debian packages (or print the command)
 #   make GPU_ARCH=80  compile the CUDA code for another architecture
+#   make demo         synthetic data -> pretraining -> evaluation (tools/demo.sh)
 #   make clean
 
 CXX      ?= g++
@@ -63,12 +64,45 @@ else
   CUDA_SRCS   := cuda/stub.cpp
 endif
 
+# ---- MPI and NCCL (optional): make MPI=1 --------------------------------------
+# Data-parallel training (mpirun -np N build-mpi/pretrain ...).  Flags come from
+# Open MPI's compiler wrapper (mpicc --showme); for another MPI give MPI_CFLAGS
+# and MPI_LIBS yourself.  NCCL is used when CUDA is on and nccl.h is found.
+# The objects differ from the plain build's, so they go to build-mpi/ (or
+# build-debug-mpi/) unless BUILD is given.
+MPI ?= 0
+ifeq ($(MPI),1)
+  MPICC := $(shell command -v mpicc 2>/dev/null)
+  ifeq ($(MPI_CFLAGS)$(MPI_LIBS),)
+    ifeq ($(MPICC),)
+      $(error MPI=1 but mpicc was not found: install Open MPI (apt-get install libopenmpi-dev openmpi-bin), or give MPI_CFLAGS and MPI_LIBS)
+    endif
+    MPI_CFLAGS := $(shell $(MPICC) --showme:compile)
+    MPI_LIBS   := $(shell $(MPICC) --showme:link)
+    MPI_VER    := $(shell $(MPICC) --showme:version 2>&1 | awk '{print $$2, $$3, $$4}')
+  endif
+  ifneq ($(filter file,$(origin BUILD)),)
+    BUILD := $(BUILD)-mpi
+  endif
+  CXXFLAGS += -DENG_MPI=1 $(MPI_CFLAGS)
+  LDLIBS   += $(MPI_LIBS)
+  ifeq ($(CUDA),1)
+    NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+    ifneq ($(NCCL_H),)
+      NCCL_VER := $(shell awk '/define NCCL_(MAJOR|MINOR|PATCH) /{print $$3}' $(NCCL_H) | paste -sd.)
+      CXXFLAGS += -DENG_NCCL=1
+      LDLIBS   += -lnccl
+    endif
+  endif
+endif
+
 # ---- sources -----------------------------------------------------------------
 LIB_SRCS  := $(wildcard tensor/*.cpp tensor/cpu/*.cpp autograd/*.cpp nn/*.cpp mama/*.cpp) $(CUDA_SRCS)
 LIB_OBJS  := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
 TOOL_SRCS := $(wildcard tools/*.cpp)
 PROGRAMS  := $(patsubst tools/%.cpp,$(BUILD)/%,$(TOOL_SRCS))
-TEST_SRCS := $(wildcard tests/*.cpp tests/*/*.cpp)
+TEST_SRCS := $(filter-out tests/mpi/%,$(wildcard tests/*.cpp tests/*/*.cpp))
+MPI_TEST_SRCS := $(wildcard tests/mpi/*.cpp)
 TEST_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(TEST_SRCS))
 LIB       := $(BUILD)/libengine.a
 DEPS_OK   := $(BUILD)/.deps-ok
@@ -76,13 +110,15 @@ DEPS_OK   := $(BUILD)/.deps-ok
 # Keep the programs' object files (make would delete them as intermediates).
 .SECONDARY:
 
-.PHONY: all test deps clean banner
+.PHONY: all test deps clean banner demo
 all: banner $(LIB) $(PROGRAMS)
 
 banner:
 	@echo "== build: $(CXX) $$($(CXX) -dumpversion), OpenMP on, DEBUG=$(DEBUG), into $(BUILD)/"
 	@if [ "$(CUDA)" = 1 ]; then echo "== CUDA: on  (nvcc $(NVCC_VER) at $(NVCC), toolkit $(CUDA_HOME), sm_$(GPU_ARCH) + PTX)"; \
 	 else echo "== CUDA: off (stub linked$(if $(NVCC),; CUDA=0 given,; nvcc not found))"; fi
+	@if [ "$(MPI)" = 1 ]; then echo "== MPI: on  ($(or $(MPI_VER),MPI_CFLAGS/MPI_LIBS given)), NCCL: $(if $(NCCL_VER),on ($(NCCL_VER)),off ($(if $(filter 1,$(CUDA)),nccl.h not found,CUDA off)))"; \
+	 else echo "== MPI: off (make MPI=1 for multi-process training with mpirun)"; fi
 
 # The dependency check runs once per build directory; `make deps` forces it.
 $(DEPS_OK):
@@ -113,7 +149,27 @@ $(BUILD)/test_all: $(TEST_OBJS) $(LIB)
 test: banner $(BUILD)/test_all $(PROGRAMS)
 	$(BUILD)/test_all $(TEST_ARGS)
 
-clean:
-	rm -rf build build-debug
+# make test-mpi: the MPI tests (tests/mpi/) on MPI_NP ranks, in the MPI=1 build
+# (with DEBUG=1 the leak checker is off: Open MPI keeps allocations until exit).
+MPI_NP ?= 2
+MPIRUN ?= mpirun --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root) -np $(MPI_NP)
+.PHONY: test-mpi
+ifeq ($(MPI),1)
+$(BUILD)/test_mpi: $(patsubst %,$(BUILD)/obj/%.o,$(MPI_TEST_SRCS)) $(LIB)
+	$(CXX) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+test-mpi: banner $(BUILD)/test_mpi
+	OMP_NUM_THREADS=1 $(if $(filter 1,$(DEBUG)),ASAN_OPTIONS=detect_leaks=0) timeout 900 $(MPIRUN) $(BUILD)/test_mpi $(TEST_ARGS)
+else
+test-mpi:
+	$(MAKE) MPI=1 test-mpi
+endif
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst %,$(BUILD)/obj/%.o,$(TOOL_SRCS:.cpp=.cpp.d))
+# The main job: synthetic data -> pretraining (cpu-small) -> zero-shot and linear
+# probing for density.  About 10 minutes on 2 cores; see tools/demo.sh.
+demo: all
+	@sh tools/demo.sh $(BUILD)
+
+clean:
+	rm -rf build build-debug build-mpi build-debug-mpi
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst %,$(BUILD)/obj/%.d,$(MPI_TEST_SRCS)) $(patsubst %,$(BUILD)/obj/%.o,$(TOOL_SRCS:.cpp=.cpp.d))

@@ -24,7 +24,9 @@ struct TrainConfig {
     int64_t workers = 0;                 // 0 = one per core
     std::string tokenizer_vocab, tokenizer_merges, tokenizer_json;  // BioMedLM files, when available
     int64_t tokenizer_train_vocab = 4096;  // else: a BPE trained on the training captions
-    // optimisation (per optimiser step)
+    // optimisation (per optimiser step).  micro_batch is per rank: one optimiser
+    // step sees micro_batch x accumulate x ranks images (the global batch; the
+    // lr applies to it).  Keep that product fixed when changing the ranks.
     int64_t micro_batch = 36;
     int64_t accumulate = 8;
     int64_t steps = 40000;
@@ -33,6 +35,10 @@ struct TrainConfig {
     std::string schedule = "cosine";
     double clip_grad = 0.0;  // 0 = off (the reference does not clip)
     uint64_t seed = 42;
+    // data parallel (mpirun): false = each rank's contrastive losses use only its
+    // own micro-batch as negatives (the reference, as published); true = the
+    // global embeddings of all ranks are gathered (the full-batch loss).
+    bool gather_negatives = false;
     // initialisation
     std::string init_dinov2, init_text;
     // logging, validation, checkpoints

@@ -144,7 +144,10 @@ MamaLosses MamaModel::forward(const MamaBatch& batch, int64_t step) {
     Tensor Z = text.forward(batch.input_ids, batch.attention_mask);
     Tensor z_pool = pool_text(Z, batch.input_ids, batch.pad_token_id, config.text_pool_mean ? "mean" : "first_pad");
     out.text_emb = l2_normalize(text_proj.forward(z_pool));
-    out.clip = clip_loss(out.image_emb, out.text_emb, logit_scale);
+    // Per-rank negatives, or every rank's rows (nn::all_gather_rows, see negatives_comm).
+    auto all = [&](const Tensor& x) { return negatives_comm ? nn::all_gather_rows(*negatives_comm, x) : x; };
+    Tensor text_all = all(out.text_emb);
+    out.clip = clip_loss(all(out.image_emb), text_all, logit_scale);
     out.total = out.clip;
     if (!config.schedule.active(step)) return out;
 
@@ -154,9 +157,14 @@ MamaLosses MamaModel::forward(const MamaBatch& batch, int64_t step) {
     auto partner = image.forward(batch.partner_images, config.grayscale_input);
     Tensor pv_pool = config.image_pool_mean ? mean(partner.prenorm, {1}) : partner.cls;
     Tensor pv = l2_normalize(image_proj.forward(pv_pool));
-    out.partner_clip = partner_clip_loss(pv, out.text_emb, logit_scale);
+    out.partner_clip = partner_clip_loss(all(pv), text_all, logit_scale);
     // g is called separately on each view, so each call has its own BN statistics.
-    out.mv = nt_xent_loss(mv_head.forward(pv_pool), mv_head.forward(v_pool), config.nt_xent_temperature) *
+    // Sequenced explicitly (anchor view first, the order g++ evaluated the call's
+    // arguments in before): BatchNorm's running statistics and, when gathering,
+    // the order of the collectives must be the same on every rank.
+    Tensor mv_anchor = all(mv_head.forward(v_pool));
+    Tensor mv_partner = all(mv_head.forward(pv_pool));
+    out.mv = nt_xent_loss(mv_partner, mv_anchor, config.nt_xent_temperature) *
              config.schedule.mv_weight;
     // SLA: patch tokens through φ_v (BN over all B·N tokens), sentences through φ_t per caption.
     int64_t N = img.patch_tokens.size(1), Dv = img.patch_tokens.size(2);

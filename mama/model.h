@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mama/objectives.h"
+#include "nn/comm.h"
 #include "nn/gpt2.h"
 #include "nn/vit.h"
 
@@ -98,6 +99,13 @@ public:
     LocalHead image_local, text_local;
     MultiViewHead mv_head;
     eng::Tensor logit_scale, local_scale;
+
+    // Gathered negatives (train.gather_negatives under mpirun): when set, the
+    // global image, partner and caption embeddings and the multi-view head
+    // outputs of every rank are all-gathered (with gradient) before the CLIP,
+    // partner CLIP and NT-Xent losses, which then cover the W·B rows of the
+    // global micro-batch.  SLA stays per rank.  Null = per-rank negatives.
+    eng::nn::Communicator* negatives_comm = nullptr;
 
 private:
     eng::Tensor pool_text(const eng::Tensor& hidden, const eng::Tensor& ids, int32_t pad_token_id,

@@ -2,6 +2,9 @@
 // the cosine schedule, gradient accumulation, the late start, validation with
 // retrieval accuracy, atomic checkpoints (last and best), exact resume, a
 // progress line, a JSONL log of every step, and a guard against NaN losses.
+// Under mpirun it trains data-parallel (mama/pretrain_dist.h): the sharded
+// loader, the gradient averaging and the gathered negatives come from there;
+// only rank 0 writes the log, the progress, the checkpoints and validates.
 #include "mama/pretrain.h"
 
 #include <sys/resource.h>
@@ -17,6 +20,7 @@
 #include "autograd/ops.h"
 #include "mama/bpe_train.h"
 #include "mama/loader.h"
+#include "mama/pretrain_dist.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
@@ -135,8 +139,11 @@ std::string fmt(double v, int prec = 4) {
 
 }  // namespace
 
-int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
+int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     const TrainConfig& t = rc.train;
+    DataParallel dp = options.comm ? DataParallel(options.comm) : DataParallel();  // one rank, or mpirun's
+    PretrainOptions opt = options;
+    if (!dp.main()) opt.quiet = true;
     fs::create_directories(t.out_dir);
     std::string last_path = t.out_dir + "/last.safetensors", best_path = t.out_dir + "/best.safetensors";
     std::string log_path = t.out_dir + "/log.jsonl";
@@ -146,8 +153,13 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
     eo.data_dir = t.data_dir;
     eo.image_suffix = t.image_suffix;
     EmbedData data = load_embed(eo);
-    std::cerr << "== data: " << data.summary.text() << "\n";
-    BpeTokenizer tok = make_run_tokenizer(t, data);
+    if (dp.main()) std::cerr << "== data: " << data.summary.text() << "\n";
+    // Rank 0 trains and saves the tokenizer first; the others then load it (or,
+    // without a shared out_dir, train the same one: BPE training is deterministic).
+    BpeTokenizer tok;
+    if (dp.main()) tok = make_run_tokenizer(t, data);
+    dp.comm().barrier();
+    if (!dp.main()) tok = make_run_tokenizer(t, data);
     MamaSpecialIds special = tok.add_mama_special_tokens();
     LoaderDataset train_ds = embed_dataset(data, Split::Train, EmbedTask::Birads);
     LoaderDataset valid_ds = embed_dataset(data, Split::Valid, EmbedTask::Birads);
@@ -160,13 +172,14 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
     lo.with_partners = true;
     lo.num_workers = int(t.workers > 0 ? t.workers : -1);
     lo.seed = t.seed;
+    LoaderOptions vo = lo;  // validation: rank 0 alone, the whole split
+    dp.shard(lo);
     BatchLoader train_loader(train_ds, &tok, lo);
-    LoaderOptions vo = lo;
     vo.transform = LoaderTransform::Eval;
     vo.shuffle = false;
     vo.seed = t.seed + 1;
     std::unique_ptr<BatchLoader> valid_loader;
-    if (valid_ds.size() >= 2) valid_loader = std::make_unique<BatchLoader>(valid_ds, &tok, vo);
+    if (valid_ds.size() >= 2 && dp.main()) valid_loader = std::make_unique<BatchLoader>(valid_ds, &tok, vo);
 
     // ---- model and optimiser ----
     MamaConfig mc = rc.model;
@@ -186,16 +199,21 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
         ENG_CHECK(fs::exists(last_path), "--resume: no checkpoint at ", last_path, ". HINT: start without --resume");
         nn::TrainingState st = nn::load_checkpoint(last_path, model, &optimizer, rngs);
         start = st.step;
-        train_loader.set_position(LoaderPosition::parse(st.extra.at("loader")));
+        train_loader.set_position(dp.adapt_position(LoaderPosition::parse(st.extra.at("loader")), train_loader));
         if (st.extra.count("best")) best = std::stod(st.extra.at("best"));
-        std::cerr << "== resumed from " << last_path << " at step " << start << "\n";
+        if (dp.main()) std::cerr << "== resumed from " << last_path << " at step " << start << "\n";
     }
-    std::cerr << "== model: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
-              << " trainable now; " << t.steps << " steps of " << t.accumulate << " x " << t.micro_batch
-              << " images; late losses from step " << mc.schedule.late_start_step << "\n";
+    dp.start(model, t);
+    if (dp.main())
+        std::cerr << "== model: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
+                  << " trainable now; " << t.steps << " steps; late losses from step " << mc.schedule.late_start_step
+                  << "\n== data parallel: " << dp.summary(t) << "\n";
 
-    std::ofstream log(log_path, opt.resume ? std::ios::app : std::ios::trunc);
-    ENG_CHECK(log, "pretrain: cannot write the log ", log_path);
+    std::ofstream log;  // rank 0 only
+    if (dp.main()) {
+        log.open(log_path, opt.resume ? std::ios::app : std::ios::trunc);
+        ENG_CHECK(log, "pretrain: cannot write the log ", log_path);
+    }
     auto save = [&](const std::string& path, int64_t next_step) {
         nn::TrainingState st;
         st.step = next_step;
@@ -209,6 +227,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
     for (int64_t step = start; step < t.steps; ++step) {
         model.train();
         model.apply_schedule(step);
+        dp.begin_step(t.seed, step);
         float lr = float(sched.lr_at(step));
         optimizer.set_lr(lr);
         double total = 0, clip = 0, mv = 0, partner = 0, sla = 0;
@@ -221,14 +240,18 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
             total += l.total.item() / n;
             clip += l.clip.item() / n;
             if (l.mv.defined()) mv += l.mv.item() / n, partner += l.partner_clip.item() / n, sla += l.sla.item() / n;
-            images += b.size();
+            images += b.size() * dp.world();
         }
-        if (!std::isfinite(total)) {
-            std::cerr << "\nerror: the loss became " << total << " at step " << step << " (clip " << clip << ", mv " << mv
-                      << ", partner " << partner << ", sla " << sla << "); training stopped. The last good checkpoint is "
-                      << last_path << ".\nHINT: lower train.lr, or check the data of this step\n";
+        dp.mean({&total, &clip, &mv, &partner, &sla});  // the losses of the whole global batch
+        if (!std::isfinite(total)) {  // the same decision on every rank (the losses are the ranks' means)
+            if (dp.main())
+                std::cerr << "\nerror: the loss became " << total << " at step " << step << " (clip " << clip << ", mv "
+                          << mv << ", partner " << partner << ", sla " << sla
+                          << "); training stopped. The last good checkpoint is " << last_path
+                          << ".\nHINT: lower train.lr, or check the data of this step\n";
             return 3;
         }
+        dp.reduce_gradients(model);  // the mean of the ranks' gradients
         if (t.clip_grad > 0) nn::clip_grad_norm(model.trainable_parameters(), float(t.clip_grad));
         optimizer.step();
         optimizer.zero_grad();
@@ -251,7 +274,9 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
         }
         bool validate_now = valid_loader && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
         bool checkpoint_now = validate_now || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step;
+        if (!dp.main()) continue;  // the other ranks go on to the next step's collectives
         if (validate_now) {
+            DataParallel::LocalOnly alone(model);
             ValResult v = validate(model, *valid_loader, special, step, t.val_batches);
             std::cerr << "\n== validation at step " << step + 1 << ": loss " << fmt(v.loss) << ", i2t top1/5 "
                       << fmt(v.i2t1, 3) << "/" << fmt(v.i2t5, 3) << ", t2i top1/5 " << fmt(v.t2i1, 3) << "/"
@@ -268,7 +293,8 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& opt) {
         }
         if (checkpoint_now) save(last_path, step + 1);
     }
-    std::cerr << "\n== done: " << t.steps << " steps; checkpoints in " << t.out_dir << ", log " << log_path << "\n";
+    if (dp.main())
+        std::cerr << "\n== done: " << t.steps << " steps; checkpoints in " << t.out_dir << ", log " << log_path << "\n";
     return 0;
 }
 

@@ -5,12 +5,16 @@
 #include "mama/bpe.h"
 #include "mama/config.h"
 #include "mama/embed.h"
+#include "nn/comm.h"
 
 namespace mama {
 
 struct PretrainOptions {
     bool resume = false;  // continue from OUT/last.safetensors (bit-exact on the CPU)
     bool quiet = false;   // no progress bar (the JSONL log is still written)
+    // The ranks to train with; null = nn::make_communicator() (MPI under mpirun,
+    // else one process).  Tests pass a SingleProcess to run alone under mpirun.
+    std::shared_ptr<eng::nn::Communicator> comm;
 };
 
 // Runs (or resumes) the training described by `config`; returns the process exit code.

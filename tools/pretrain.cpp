@@ -2,6 +2,7 @@
 //
 //   build/pretrain --config mama/configs/cpu-small.json [--train.steps 100 ...] [--resume]
 //   build/pretrain --config C --init W.safetensors --check-batch B.safetensors --dump D.safetensors
+//   mpirun -np 4 build-mpi/pretrain --config C ...   (data parallel; make MPI=1)
 #include <iostream>
 #include <string>
 #include <vector>
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
         return mama::run_pretrain(rc, opt);
     } catch (const std::exception& e) {
         std::cerr << "\nerror: " << e.what() << "\n";
+        eng::nn::abort_world(1);  // under mpirun: end the other ranks too (they would wait forever)
         return 1;
     }
 }

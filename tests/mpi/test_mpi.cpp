@@ -1,0 +1,403 @@
+// test_mpi.cpp: data parallelism on real ranks (make test-mpi: mpirun -np 2).
+//
+//  - the collectives' values (all_reduce, all_gather, broadcast), and that a
+//    shape mismatch fails on every rank alike instead of hanging;
+//  - the gathered-negatives gradient: CLIP + partner CLIP + NT-Xent over
+//    all_gather_rows, averaged over the ranks, equals one process computing
+//    the same losses on the full batch; and per-rank negatives equal one
+//    process averaging the per-shard losses;
+//  - end to end: W ranks of build/pretrain's loop end with the parameters of
+//    one process that sees the same global batch.  Which single-process run is
+//    "the same" depends on the negatives:
+//      per-rank negatives: each rank's micro-batch is its own contrastive batch
+//        (and its own BatchNorm batch, and SLA batch), so W ranks × accumulate A
+//        equal ONE process with the same micro-batch and accumulate W·A (the
+//        loader's global order puts rank r's shard of global batch k at
+//        single-process batch W·k + r, and both average W·A micro-batch
+//        gradients).  A single process with micro-batch W·B would NOT match:
+//        its negatives and BatchNorm statistics span W·B rows.
+//      gathered negatives: with only the CLIP loss active (model.late_start
+//        beyond the run), the loss covers the W·B gathered rows, so W ranks ×
+//        micro-batch B equal one process with micro-batch W·B.  (Once the late
+//        losses start, SLA and the BatchNorm statistics of the heads stay per
+//        rank, so no single-process run is identical; the gradient test above
+//        covers the gathered NT-Xent and partner CLIP.)
+//    Tolerance: the runs differ only in floating-point summation order (the
+//    gradient mean over ranks vs over micro-batches, the MPI reduction), so
+//    after 3 AdamW steps parameters agree to |Δ| ≤ 1e-6 + 1e-5·|p|.  The
+//    exceptions are the elements whose exact gradient is 0: a bias right
+//    before a BatchNorm (the local heads' fc1/fc2) and the key part of an
+//    attention bias (adding a constant to all of a row's logits leaves the
+//    softmax unchanged).  Their computed gradient is rounding noise, which
+//    Adam normalises into steps of up to lr, so they are bounded by steps × lr.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "autograd/ops.h"
+#include "mama/objectives.h"
+#include "mama/pretrain.h"
+#include "mama/synth.h"
+#include "nn/json.h"
+#include "nn/linear.h"
+#include "nn/safetensors.h"
+#include "tensor/cuda_backend.h"
+#include "tests/mpi/mpi_testing.h"
+#include "tests/testing.h"
+
+using namespace eng;
+namespace fs = std::filesystem;
+using mpitest::world;
+
+namespace {
+
+// A directory every rank names alike (rank 0's pid), created by rank 0.
+struct SharedDir {
+    fs::path path;
+    explicit SharedDir(const std::string& name) {
+        Tensor pid = from_ivector({int32_t(::getpid())}, {1});
+        world().broadcast(pid, 0);
+        path = fs::temp_directory_path() / ("mama_test_mpi_" + std::to_string(pid.to_ivector()[0]) + "_" + name);
+        if (world().is_main()) {
+            fs::remove_all(path);
+            fs::create_directories(path);
+        }
+        world().barrier();
+    }
+    ~SharedDir() {
+        world().barrier();
+        if (world().is_main()) fs::remove_all(path);
+    }
+};
+
+const std::string& dataset_dir() {
+    static SharedDir dir("data");
+    static bool made = false;
+    if (!made) {
+        if (world().is_main()) {
+            mama::SynthOptions o;
+            o.patients = 14;
+            o.seed = 5;
+            o.size = 64;
+            o.contact_exams = 0;
+            mama::write_synth_dataset(o, dir.path.string());
+        }
+        world().barrier();
+        made = true;
+    }
+    static std::string s = dir.path.string();
+    return s;
+}
+
+mama::RunConfig tiny(const std::string& out, std::vector<std::pair<std::string, std::string>> more) {
+    std::vector<std::pair<std::string, std::string>> o = {{"train.data_dir", "\"" + dataset_dir() + "\""},
+                                                          {"train.out_dir", "\"" + out + "\""},
+                                                          {"train.steps", "3"},
+                                                          {"train.workers", "1"}};
+    o.insert(o.end(), more.begin(), more.end());
+    return mama::load_run_config("mama/configs/tiny.json", o);
+}
+
+std::vector<double> logged_losses(const fs::path& log) {
+    std::vector<double> out;
+    std::ifstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+        json::Value v = json::parse(line, log.string());
+        if (v.find("loss")) out.push_back(v.find("loss")->as_number());
+    }
+    return out;
+}
+
+// Rank 0 compares the parameters of two checkpoints (see the tolerance above).
+void compare_checkpoints(const fs::path& dist, const fs::path& ref, double lr, int steps) {
+    auto a = nn::load_safetensors(dist.string()), b = nn::load_safetensors(ref.string());
+    int compared = 0;
+    double worst = 0;
+    std::string worst_name;
+    for (auto& [k, v] : b) {
+        if (k.rfind("model.", 0) != 0) continue;
+        // BatchNorm running statistics: rank 0 keeps those of its own shards only
+        // (like DDP without buffer syncing); they are not used in training mode.
+        if (k.find("running_") != std::string::npos || k.find("num_batches_tracked") != std::string::npos) continue;
+        REQUIRE_MESSAGE(a.count(k), k);
+        std::vector<float> x = a.at(k).to_vector(), y = v.to_vector();
+        REQUIRE(x.size() == y.size());
+        // Elements whose exact gradient is 0 (see the top of this file).
+        const bool bias_before_bn = k.find("_local.fc") != std::string::npos && k.find(".bias") != std::string::npos;
+        const bool qkv_bias = k.find("attn.qkv.bias") != std::string::npos || k.find("attn.c_attn.bias") != std::string::npos;
+        const size_t width = x.size() / 3;
+        for (size_t i = 0; i < x.size(); ++i) {
+            const bool zero_grad = bias_before_bn || (qkv_bias && i >= width && i < 2 * width);
+            double d = std::fabs(double(x[i]) - double(y[i]));
+            double tol = zero_grad ? steps * lr * 1.01 : 1e-6 + 1e-5 * std::fabs(double(y[i]));
+            if (!zero_grad && d / tol > worst) worst = d / tol, worst_name = k;
+            if (!(d <= tol)) {
+                FAIL_CHECK(k, "[", i, "]: ", x[i], " (ranks) vs ", y[i], " (one process), |diff| ", d, " > ", tol);
+                break;
+            }
+        }
+        ++compared;
+    }
+    CHECK(compared > 50);
+    MESSAGE("largest difference relative to the tolerance: ", worst, " (", worst_name, ")");
+}
+
+}  // namespace
+
+TEST_CASE("mpi: all_reduce, all_gather and broadcast values") {
+    auto& c = world();
+    const int W = c.world_size(), r = c.rank();
+    // Rank r holds r + 1 + i: the sum is W(W+1)/2 + W·i.
+    std::vector<float> v;
+    for (int i = 0; i < 5; ++i) v.push_back(float(r + 1 + i));
+    Tensor t = from_vector(v, {5});
+    c.all_reduce_sum(t);
+    for (int i = 0; i < 5; ++i) CHECK(t.to_vector()[size_t(i)] == float(W * (W + 1) / 2 + W * i));
+    Tensor m = from_vector(v, {5});
+    c.all_reduce_mean(m);
+    for (int i = 0; i < 5; ++i) CHECK(m.to_vector()[size_t(i)] == doctest::Approx((W + 1) / 2.0 + i));
+    Tensor n = from_ivector({r, 10 * r}, {2});
+    c.all_reduce_sum(n);
+    CHECK(n.to_ivector() == std::vector<int32_t>{W * (W - 1) / 2, 10 * W * (W - 1) / 2});
+    // all_gather: rows in rank order.
+    Tensor rows = from_vector({float(r), float(r) + 0.5f, float(-r), 7.0f}, {2, 2});
+    Tensor g = c.all_gather(rows);
+    REQUIRE(g.shape() == Shape{2 * W, 2});
+    std::vector<float> gv = g.to_vector();
+    for (int q = 0; q < W; ++q) {
+        CHECK(gv[size_t(4 * q + 0)] == float(q));
+        CHECK(gv[size_t(4 * q + 1)] == float(q) + 0.5f);
+        CHECK(gv[size_t(4 * q + 2)] == float(-q));
+        CHECK(gv[size_t(4 * q + 3)] == 7.0f);
+    }
+    // broadcast from the last rank.
+    Tensor b = from_ivector({r, r * r, 3}, {3});
+    c.broadcast(b, W - 1);
+    CHECK(b.to_ivector() == std::vector<int32_t>{W - 1, (W - 1) * (W - 1), 3});
+    c.barrier();
+    // A module broadcast: every rank ends with rank 0's initialisation.
+    Generator gen(100 + uint64_t(r));
+    nn::Linear lin(3, 2, true, &gen);
+    nn::broadcast_module(c, lin);
+    Generator gen0(100);
+    nn::Linear lin0(3, 2, true, &gen0);
+    CHECK(lin.weight.to_vector() == lin0.weight.to_vector());
+    CHECK(lin.bias.to_vector() == lin0.bias.to_vector());
+}
+
+TEST_CASE("mpi: mismatched shapes fail on every rank, without hanging") {
+    auto& c = world();
+    if (c.world_size() < 2) return;
+    Tensor rows = zeros({1 + c.rank(), 2});  // rank 1 passes 2 rows, rank 0 one
+    CHECK_THROWS_WITH_AS(c.all_gather(rows), doctest::Contains("different shapes"), eng::Error);
+    Tensor t = zeros({1 + c.rank()});
+    CHECK_THROWS_WITH_AS(c.broadcast(t, 0), doctest::Contains("element counts"), eng::Error);
+    c.barrier();  // still in step
+}
+
+TEST_CASE("mpi: bucketed gradient averaging over the ranks") {
+    auto& c = world();
+    const int W = c.world_size(), r = c.rank();
+    // Gradients r·k + j: the mean is k·(W−1)/2 + j.  p2 has a gradient only on rank 0.
+    Tensor p0 = zeros({4, 3}).set_requires_grad(true), p1 = zeros({7}).set_requires_grad(true);
+    Tensor p2 = zeros({2}).set_requires_grad(true), p3 = zeros({2}).set_requires_grad(true);
+    auto fill = [&](Tensor& p, float k) {
+        std::vector<float> g;
+        for (int64_t j = 0; j < p.numel(); ++j) g.push_back(float(r) * k + float(j));
+        p.set_grad(from_vector(g, p.shape()));
+    };
+    fill(p0, 1.0f);
+    fill(p1, 3.0f);
+    if (r == 0) fill(p2, 0.0f);
+    nn::average_gradients(c, {&p0, &p1, &p2, &p3}, 10 * sizeof(float));
+    auto expect = [&](const Tensor& p, float k) {
+        std::vector<float> g = p.grad().to_vector();
+        for (int64_t j = 0; j < p.numel(); ++j)
+            CHECK(g[size_t(j)] == doctest::Approx(k * (W - 1) / 2.0 + double(j)));
+    };
+    expect(p0, 1.0f);
+    expect(p1, 3.0f);
+    std::vector<float> g2 = p2.grad().to_vector();  // rank 0's (0, 1), zeros elsewhere, averaged
+    CHECK(g2[0] == doctest::Approx(0.0));
+    CHECK(g2[1] == doctest::Approx(1.0 / W));
+    CHECK_FALSE(p3.grad().defined());
+}
+
+TEST_CASE("mpi: gathered negatives give the full-batch gradient; per-rank negatives the mean of the shards'") {
+    auto& c = world();
+    const int W = c.world_size(), r = c.rank();
+    const int64_t B = 3, D = 5, E = 4;
+    Generator g(21);  // every rank draws the full batch, then uses its rows
+    Tensor A = randn({W * B, D}, &g), P = randn({W * B, D}, &g), C = randn({W * B, D}, &g);
+    Tensor M0 = randn({D, E}, &g), N0 = randn({D, E}, &g), H0 = randn({D, E}, &g);
+    struct Params {
+        Tensor M, N, H, th;
+        std::vector<Tensor*> list() { return {&M, &N, &H, &th}; }
+    };
+    auto fresh = [&]() {
+        return Params{M0.clone().set_requires_grad(true), N0.clone().set_requires_grad(true),
+                      H0.clone().set_requires_grad(true), full({}, 1.7f).set_requires_grad(true)};
+    };
+    // The three gathered losses of the model: v = norm(A·M), ṽ = norm(P·M), u = norm(C·N),
+    // multi-view heads A·H and P·H.
+    auto losses = [&](Params& p, int64_t first, int64_t rows, nn::Communicator* comm) {
+        auto all = [&](const Tensor& x) { return comm ? nn::all_gather_rows(*comm, x) : x; };
+        Tensor a = raw_narrow(A, 0, first, rows).contiguous(), pp = raw_narrow(P, 0, first, rows).contiguous();
+        Tensor cc = raw_narrow(C, 0, first, rows).contiguous();
+        Tensor u_all = all(l2_normalize(matmul(cc, p.N)));
+        Tensor l = mama::clip_loss(all(l2_normalize(matmul(a, p.M))), u_all, p.th);
+        l = l + mama::partner_clip_loss(all(l2_normalize(matmul(pp, p.M))), u_all, p.th);
+        Tensor mv_a = all(matmul(a, p.H));
+        Tensor mv_p = all(matmul(pp, p.H));
+        return l + mama::nt_xent_loss(mv_p, mv_a, 0.5f);
+    };
+    auto check_same = [](Params& got, Params& want, const char* what) {
+        const char* names[] = {"M", "N", "H", "theta"};
+        std::vector<Tensor*> x = got.list(), y = want.list();
+        for (size_t i = 0; i < x.size(); ++i) {
+            std::string err = testing::compare(x[i]->grad().to_vector(), y[i]->grad().to_vector(), 1e-5, 1e-4);
+            CHECK_MESSAGE(err.empty(), what, " d/d", names[i], ": ", err);
+        }
+    };
+    // Gathered: every rank's loss is the full-batch loss; averaged gradients = its gradient.
+    Params ref = fresh();
+    Tensor L_full = losses(ref, 0, W * B, nullptr);
+    backward(L_full);
+    Params mine = fresh();
+    Tensor L = losses(mine, r * B, B, &c);
+    CHECK(L.item() == doctest::Approx(L_full.item()).epsilon(1e-5));
+    backward(L);
+    nn::average_gradients(c, mine.list());
+    check_same(mine, ref, "gathered");
+    // Per-rank: the applied gradient is that of the mean of the W shard losses.
+    Params ref2 = fresh();
+    Tensor L_mean;
+    for (int q = 0; q < W; ++q) {
+        Tensor lq = mul(losses(ref2, q * B, B, nullptr), 1.0f / float(W));
+        L_mean = L_mean.defined() ? L_mean + lq : lq;
+    }
+    backward(L_mean);
+    Params mine2 = fresh();
+    backward(losses(mine2, r * B, B, nullptr));
+    nn::average_gradients(c, mine2.list());
+    check_same(mine2, ref2, "per-rank");
+    if (W > 1) {  // and the two really differ (the test can tell them apart)
+        std::string err = testing::compare(mine.M.grad().to_vector(), mine2.M.grad().to_vector(), 1e-5, 1e-4);
+        CHECK_FALSE(err.empty());
+    }
+}
+
+TEST_CASE("mpi: pretraining on the ranks equals one process on the same global batch") {
+    auto& c = world();
+    const int W = c.world_size();
+    const double lr = 1e-3;  // tiny.json
+    mama::PretrainOptions quiet;
+    quiet.quiet = true;
+    mama::PretrainOptions alone = quiet;
+    alone.comm = std::make_shared<nn::SingleProcess>();
+    SUBCASE("per-rank negatives: W ranks x accumulate 1 == one process x accumulate W; resume on 1 rank") {
+        SharedDir dist("dist"), ref("ref"), half("half");
+        // 3 steps of W·4 images stay inside the first epoch for both runs (the
+        // epoch's last partial global batch is dropped differently otherwise).
+        auto ranks = [&](const fs::path& out, int steps) {
+            return tiny(out.string(), {{"train.micro_batch", "4"}, {"train.accumulate", "1"},
+                                       {"train.steps", std::to_string(steps)}});
+        };
+        auto one = [&](const fs::path& out) {
+            return tiny(out.string(), {{"train.micro_batch", "4"}, {"train.accumulate", std::to_string(W)}});
+        };
+        REQUIRE(mama::run_pretrain(ranks(dist.path, 3), quiet) == 0);
+        REQUIRE(mama::run_pretrain(ranks(half.path, 2), quiet) == 0);
+        if (c.is_main()) {
+            REQUIRE(mama::run_pretrain(one(ref.path), alone) == 0);
+            compare_checkpoints(dist.path / "last.safetensors", ref.path / "last.safetensors", lr, 3);
+            std::vector<double> a = logged_losses(dist.path / "log.jsonl"), b = logged_losses(ref.path / "log.jsonl");
+            REQUIRE(a.size() == 3);
+            REQUIRE(b.size() == 3);
+            for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-5));
+            // The W-rank checkpoint after 2 steps, resumed by ONE process with
+            // accumulate W (the same global batch): its loader position (2 global
+            // micro-batches of 4W) becomes 2W batches of 4, and step 3 matches.
+            mama::PretrainOptions resume = alone;
+            resume.resume = true;
+            REQUIRE(mama::run_pretrain(one(half.path), resume) == 0);
+            compare_checkpoints(half.path / "last.safetensors", ref.path / "last.safetensors", lr, 3);
+        }
+        c.barrier();
+    }
+    SUBCASE("gathered negatives (CLIP only): W ranks x micro-batch 4 == one process x micro-batch 4W") {
+        SharedDir dist("gdist"), ref("gref");
+        std::vector<std::pair<std::string, std::string>> common = {{"model.late_start", "100"}, {"train.accumulate", "2"}};
+        auto with = [&](std::vector<std::pair<std::string, std::string>> x) {
+            x.insert(x.end(), common.begin(), common.end());
+            return x;
+        };
+        REQUIRE(mama::run_pretrain(tiny(dist.path.string(), with({{"train.micro_batch", "4"},
+                                                                   {"train.gather_negatives", "true"}})),
+                                   quiet) == 0);
+        if (c.is_main()) {
+            REQUIRE(mama::run_pretrain(tiny(ref.path.string(), with({{"train.micro_batch", std::to_string(4 * W)}})),
+                                       alone) == 0);
+            compare_checkpoints(dist.path / "last.safetensors", ref.path / "last.safetensors", lr, 3);
+            std::vector<double> a = logged_losses(dist.path / "log.jsonl"), b = logged_losses(ref.path / "log.jsonl");
+            REQUIRE(a.size() == b.size());
+            for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-5));
+        }
+        c.barrier();
+    }
+}
+
+TEST_CASE("nccl: collectives on CUDA tensors and gradient averaging equal the MPI/CPU results") {
+    // Runs where the build has NCCL and every rank can have its own GPU: on a
+    // one-GPU machine `build-mpi/test_mpi -tc="nccl*"` (one rank, no mpirun
+    // needed).  Elsewhere it says why it skips.
+    auto& c = world();
+    if (!nn::built_with_nccl() || !cuda::is_available() || cuda::device_count() < c.world_size()) {
+        MESSAGE("skipped: needs a build with NCCL (make MPI=1 with CUDA) and one GPU per rank");
+        return;
+    }
+    std::shared_ptr<nn::Communicator> nc = nn::make_nccl_communicator();
+    const int W = nc->world_size(), r = nc->rank();
+    REQUIRE(W == c.world_size());
+    MESSAGE("NCCL communicator: ", nc->name());
+    std::vector<float> v;
+    for (int i = 0; i < 6; ++i) v.push_back(float(r) * 0.25f + float(i));
+    Tensor t = from_vector(v, {2, 3}).to(Device::CUDA);
+    nc->all_reduce_sum(t);
+    Tensor t_cpu = from_vector(v, {2, 3});
+    c.all_reduce_sum(t_cpu);  // the MPI/CPU reference (the identity with one rank)
+    CHECK(t.to_vector() == t_cpu.to_vector());
+    Tensor m = from_vector(v, {6}).to(Device::CUDA);
+    nc->all_reduce_mean(m);
+    for (int i = 0; i < 6; ++i) CHECK(m.to_vector()[size_t(i)] == doctest::Approx((W - 1) * 0.125 + i));
+    Tensor ids = from_ivector({r, 5}, {2}, Device::CUDA);
+    nc->all_reduce_sum(ids);
+    CHECK(ids.to_ivector() == std::vector<int32_t>{W * (W - 1) / 2, 5 * W});
+    Tensor g = nc->all_gather(from_vector(v, {2, 3}).to(Device::CUDA));
+    CHECK(g.shape() == Shape{2 * W, 3});
+    CHECK(g.to_vector() == c.all_gather(from_vector(v, {2, 3})).to_vector());
+    Tensor b = from_vector({float(r), 1.0f}, {2}).to(Device::CUDA);
+    nc->broadcast(b, 0);
+    CHECK(b.to_vector() == std::vector<float>{0.0f, 1.0f});
+    nc->barrier();
+    // Gradient averaging through NCCL (CUDA gradients) == through MPI (CPU).
+    Generator gen(7 + uint64_t(r));
+    Tensor grads = randn({1000}, &gen);
+    Tensor pc = zeros({10, 100}).set_requires_grad(true), pg = zeros({10, 100}, {DType::f32, Device::CUDA});
+    pg.set_requires_grad(true);
+    pc.set_grad(raw_reshape(grads, {10, 100}));
+    pg.set_grad(raw_reshape(grads, {10, 100}).to(Device::CUDA));
+    nn::average_gradients(c, {&pc}, 256);
+    nn::average_gradients(*nc, {&pg}, 256);
+    std::string err = testing::compare(pg.grad().to_vector(), pc.grad().to_vector(), 1e-6, 1e-6);
+    CHECK_MESSAGE(err.empty(), err);
+    if (W == 1) CHECK(pg.grad().to_vector() == grads.to_vector());  // one rank: the identity, bit for bit
+    // A module broadcast through the GPU (CPU module, copied over and back).
+    Generator g1(100 + uint64_t(r)), g0(100);
+    nn::Linear lin(3, 2, true, &g1), lin0(3, 2, true, &g0);
+    nn::broadcast_module(*nc, lin);
+    CHECK(lin.weight.to_vector() == lin0.weight.to_vector());
+}
