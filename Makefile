@@ -165,7 +165,7 @@ test-mpi:
 endif
 
 # The main job: synthetic data -> pretraining (cpu-small) -> zero-shot and linear
-# probing for density.  About 10 minutes on 2 cores; see tools/demo.sh.
+# probing for density.  About 2 minutes on 2 cores; see tools/demo.sh.
 demo: all
 	@sh tools/demo.sh $(BUILD)
 
