@@ -95,7 +95,8 @@ else
     fi
 fi
 
-# ---- hook: the MPI/NCCL one-rank check goes here (its `step ...` lines are inserted below this one) ----
+# ---- data parallel: the one-rank NCCL communicator check (issue 8) ----
+step "NCCL one-rank check" 300 sh tools/gpu_check_mpi.sh
 
 echo
 echo "== GPU check summary"
