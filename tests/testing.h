@@ -51,6 +51,19 @@ inline std::string compare(const eng::Tensor& actual, const eng::Tensor& expecte
     return compare(actual.to_vector(), expected.to_vector(), atol, rtol);
 }
 
+// Reference linear layer for tests: y[r, o] = Σ_i x[r, i]·w(o, i) + b[o], in double; `w` reads either layout.
+template <typename W>
+inline std::vector<float> ref_affine(const std::vector<float>& x, int64_t rows, int64_t in, int64_t out, W w, const std::vector<float>& b) {
+    std::vector<float> y(size_t(rows * out));
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t o = 0; o < out; ++o) {
+            double s = b.empty() ? 0.0 : b[size_t(o)];
+            for (int64_t i = 0; i < in; ++i) s += double(x[size_t(r * in + i)]) * w(o, i);
+            y[size_t(r * out + o)] = float(s);
+        }
+    return y;
+}
+
 }  // namespace testing
 
 // CHECK_CLOSE(actual, expected[, atol, rtol]): tensors or float vectors.

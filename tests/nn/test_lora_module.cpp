@@ -17,18 +17,7 @@ namespace {
 
 using Vec = std::vector<float>;
 
-// y[r, o] = Σ_i x[r, i]·w(o, i) + b[o], in double; `w` reads either layout.
-template <typename W>
-Vec ref_affine(const Vec& x, int64_t rows, int64_t in, int64_t out, W w, const Vec& b) {
-    Vec y(size_t(rows * out));
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t o = 0; o < out; ++o) {
-            double s = b.empty() ? 0.0 : b[size_t(o)];
-            for (int64_t i = 0; i < in; ++i) s += double(x[size_t(r * in + i)]) * w(o, i);
-            y[size_t(r * out + o)] = float(s);
-        }
-    return y;
-}
+using testing::ref_affine;
 
 Tensor rnd(const Shape& s, Generator& g, float lo = -1.0f, float hi = 1.0f) { return uniform(s, lo, hi, &g); }
 Tensor leaf(const Shape& s, Generator& g, float lo = -1.0f, float hi = 1.0f) {
