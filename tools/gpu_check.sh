@@ -3,14 +3,20 @@
 # GPU is available (GPU time is scarce: the whole run stays well under 10 minutes).
 #
 #   tools/gpu_check.sh            build for sm_90 (GPU_ARCH overrides), then:
-#     1. the CUDA tests (build/test_all -tc="cuda*"), skipped nowhere on a GPU machine
-#     2. the same with ENG_CUDA_SYNC=1 (a sync after every kernel: faults name their kernel)
-#     3. compute-sanitizer memcheck over the CUDA tests, racecheck over attention (if installed)
-#     4. the GPU GEMM benchmark (build/bench gemm --device cuda), when bench supports it
+#     1. every CUDA test case in its own process with ENG_CUDA_SYNC=1 (a sync after every
+#        kernel, so a fault names its kernel and cannot poison the other cases)
+#     2. all CUDA cases in one process without the syncs
+#     3. the GPU benchmarks: bench gpu (GEMM in fp32/tf32/bf16, fused attention), and
+#        bench step --device cuda on bench-cpu.json and paper.json (bf16), each compared
+#        with tools/reference/bench_step_torch.py on the same GPU when PyTorch is there
+#     4. the one-rank NCCL check of the data-parallel code (tools/gpu_check_mpi.sh)
+#     5. compute-sanitizer memcheck over the CUDA tests, racecheck over attention
 #   and prints a table of pass/fail and times at the end.  Logs go to $LOG_DIR
 #   (default build/gpu-check/).  Exit status 0 only when every step that ran passed.
 #
-# Environment: GPU_ARCH (default 90), JOBS (default 16), LOG_DIR, BUILD (default build).
+# Environment: GPU_ARCH (default 90), JOBS (default 16), LOG_DIR, BUILD (default build),
+# SKIP_BUILD=1 (use programs built elsewhere for this GPU, e.g. carried to the machine),
+# SKIP="memcheck racecheck bench nccl" (any of these words: leave those steps out).
 set -u
 cd "$(dirname "$0")/.."
 
@@ -40,7 +46,7 @@ step() {
     local res=PASS
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then res="TIMEOUT"; failed=1
     elif [ $rc -ne 0 ]; then res="FAIL($rc)"; failed=1; fi
-    tail -n 5 "$log" | cut -c1-160 | sed 's/^/   | /'
+    tail -n "${TAIL:-5}" "$log" | cut -c1-160 | sed 's/^/   | /'
     names+=("$name")
     results+=("$res")
     times+=("$dt")
@@ -54,6 +60,8 @@ require_gpu_ran() {
         failed=1
     fi
 }
+
+skipped() { case " ${SKIP:-} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 skip() {
     echo "== $1: skipped ($2)"
@@ -69,34 +77,78 @@ else
     echo "   nvidia-smi not found"
 fi
 
-step "build (sm_$GPU_ARCH)" 420 make -j"$JOBS" GPU_ARCH="$GPU_ARCH" BUILD="$BUILD" all "$BUILD/test_all"
+if [ "${SKIP_BUILD:-0}" = 1 ]; then
+    skip "build (sm_$GPU_ARCH)" "SKIP_BUILD=1: using the programs already in $BUILD/"
+else
+    step "build (sm_$GPU_ARCH)" 420 make -j"$JOBS" GPU_ARCH="$GPU_ARCH" BUILD="$BUILD" all "$BUILD/test_all"
+fi
 if [ ! -x "$BUILD/test_all" ]; then
     echo "build failed: nothing to test"
 else
-    step "cuda tests" 180 "$BUILD/test_all" -tc="cuda*"
-    require_gpu_ran
-    step "cuda tests, ENG_CUDA_SYNC=1" 180 env ENG_CUDA_SYNC=1 "$BUILD/test_all" -tc="cuda*"
-    require_gpu_ran
-
-    SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-    if [ -n "$SAN" ]; then
-        step "compute-sanitizer memcheck" 240 "$SAN" --tool memcheck --leak-check no --error-exitcode 9 \
-            "$BUILD/test_all" -tc="cuda*"
-        step "compute-sanitizer racecheck (attention)" 120 "$SAN" --tool racecheck --error-exitcode 9 \
-            "$BUILD/test_all" -tc="cuda attention*"
+    # Each CUDA case in its own process with ENG_CUDA_SYNC=1: a kernel fault leaves the
+    # CUDA context unusable, so one bad kernel must not hide the results of the others.
+    "$BUILD/test_all" -ltc -tc="cuda*" 2>/dev/null | grep -v '^\[doctest\]' | grep -v '^=*$' >"$LOG_DIR/cases.txt"
+    ncase=$(wc -l <"$LOG_DIR/cases.txt")
+    echo "== cuda tests, one process per case ($ncase cases, ENG_CUDA_SYNC=1)"
+    pass=0; fails=""
+    t0=$(date +%s.%N)
+    i=0
+    while IFS= read -r name; do
+        i=$((i + 1))
+        filter=$(printf '%s' "$name" | sed 's/,/?/g')  # doctest splits filters at commas
+        log="$LOG_DIR/case_$i.log"
+        if ENG_CUDA_SYNC=1 timeout --kill-after=5 90 "$BUILD/test_all" -tc="$filter" >"$log" 2>&1; then
+            pass=$((pass + 1))
+            grep -q "skipped: no CUDA device" "$log" && fails="$fails\n   SKIPPED(no GPU) $name"
+        else
+            fails="$fails\n   FAIL $name (log $log)"
+            grep -E "ERROR|error|CHECK|what\(\)|fault|values: " "$log" | head -n 12 | cut -c1-220 | sed 's/^/      /'
+        fi
+    done <"$LOG_DIR/cases.txt"
+    t1=$(date +%s.%N)
+    [ -n "$fails" ] && printf "$fails\n"
+    names+=("cuda tests, per case, ENG_CUDA_SYNC=1")
+    if [ "$pass" -eq "$ncase" ] && [ "$ncase" -gt 0 ] && ! printf "$fails" | grep -q SKIPPED; then
+        results+=("PASS $pass/$ncase")
     else
-        skip "compute-sanitizer" "not installed"
+        results+=("FAIL $pass/$ncase passed"); failed=1
     fi
+    times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')")
 
-    if [ -x "$BUILD/bench" ] && "$BUILD/bench" gemm --help 2>&1 | grep -q -- "--device"; then
-        step "bench gemm --device cuda" 120 "$BUILD/bench" gemm --device cuda
-    else
-        skip "bench gemm --device cuda" "bench lacks --device"
+    step "cuda tests, one process" 180 "$BUILD/test_all" -tc="cuda*"
+    require_gpu_ran
+
+    # ---- benchmarks (issue 6): kernels against their rooflines, then the MaMA step
+    # against PyTorch eager with bf16 autocast on the same GPU in the same run.
+    # The torch script needs python3 with PyTorch; without it the step runs alone.
+    if ! skipped bench; then
+        TAIL=24 step "bench gpu (GEMM, attention)" 120 "$BUILD/bench" gpu --reps 10
+        cmp=""
+        python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && cmp="--compare-torch"
+        TAIL=30 step "bench step bench-cpu.json, bf16 $cmp" 180 "$BUILD/bench" step --device cuda \
+            --config mama/configs/bench-cpu.json --steps 10 --warmup 3 $cmp
+        TAIL=30 step "bench step paper.json, bf16 $cmp" 360 "$BUILD/bench" step --device cuda \
+            --config mama/configs/paper.json --steps 3 --warmup 1 $cmp
     fi
 fi
 
 # ---- data parallel: the one-rank NCCL communicator check (issue 8) ----
-step "NCCL one-rank check" 300 sh tools/gpu_check_mpi.sh
+if skipped nccl; then skip "NCCL one-rank check" "SKIP"; else step "NCCL one-rank check" 300 sh tools/gpu_check_mpi.sh; fi
+
+# ---- sanitizers last: slow, and the results above matter more when time runs out
+if [ -x "$BUILD/test_all" ]; then
+    SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+    if [ -n "$SAN" ] && ! skipped memcheck; then
+        # The allocator's out-of-memory case provokes cudaMalloc errors on purpose: API errors are not reported.
+        step "compute-sanitizer memcheck" 150 "$SAN" --tool memcheck --leak-check no --report-api-errors no \
+            --error-exitcode 9 "$BUILD/test_all" -tc="cuda*" -tce="cuda mama*"
+    fi
+    if [ -n "$SAN" ] && ! skipped racecheck; then
+        step "compute-sanitizer racecheck (attention)" 120 "$SAN" --tool racecheck \
+            --error-exitcode 9 "$BUILD/test_all" -tc="cuda attention*"
+    fi
+    [ -z "$SAN" ] && skip "compute-sanitizer" "not installed"
+fi
 
 echo
 echo "== GPU check summary"

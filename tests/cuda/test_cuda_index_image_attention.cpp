@@ -2,9 +2,9 @@
 // (concat, stack, index_select / index_add, gather / scatter_add: bit-identical,
 // since each output element is summed by one thread in the CPU's order),
 // patchify, bicubic resizing (as GEMMs with the dense axis weights; 1e-5), and
-// the tiled attention kernels (causal, key padding, score divisor, T != S,
-// sizes off the tile grid, strided q/k/v, fully masked rows; 1e-4 relative:
-// the summation order differs from the CPU's tiles).  Skipped without a GPU.
+// both CUDA attention kernels, the cuBLAS path and the fused tiled one (causal,
+// key padding, score divisor, T != S, sizes off the tile grid, strided q/k/v,
+// fully masked rows; 1e-4 relative: the summation order differs from the CPU's).  Skipped without a GPU.
 #include "tests/cuda/cuda_testing.h"
 
 using namespace eng;
@@ -18,7 +18,7 @@ TEST_CASE("cuda index ops: concat, stack, index_select, gather, scatter_add (exa
     Tensor a = randn({3, 4, 5}, 70), b = randn({3, 2, 5}, 71), c = randn({3, 6, 5}, 72);
     check_devices([](const V& v) { return concat({v[0], v[1], v[2]}, 1); }, {a, b, c}, exact);
     check_devices([](const V& v) { return stack({v[0], v[0] * 2.0f}, 2); }, {a}, {0, 0, 1e-6, 1e-6});
-    Tensor idx = from_ivector({4, 0, 4, 2, 4, 1}, {6});  // repeats: index_add sums them
+    Tensor idx = from_ivector({3, 0, 3, 2, 3, 1}, {6});  // repeats: index_add sums them
     check_devices([](const V& v) { return index_select(v[0], 1, v[1]); }, {a, idx}, exact, {true, false});
     check_devices([](const V& v) { return index_select(v[0], 0, v[1]); }, {randn({5, 3}, 73), idx}, exact,
                   {true, false});
@@ -64,8 +64,8 @@ Tensor mask_tensor(int64_t B, int64_t S, int64_t masked_from) {
 
 }  // namespace
 
-TEST_CASE("cuda attention: tiled kernels match the CPU (masks, divisor, T != S, strided inputs)") {
-    SKIP_WITHOUT_CUDA();
+// Every case on the current CUDA attention kernel (cuda::set_attention_kernel).
+static void check_attention_cases() {
     cudatest::Tolerance tol{1e-5, 1e-4, 1e-5, 1e-4};
     struct Case {
         int64_t B, H, T, S, d, dv;
@@ -108,4 +108,14 @@ TEST_CASE("cuda attention: tiled kernels match the CPU (masks, divisor, T != S, 
     check_devices(
         [=](const V& in) { return scaled_dot_product_attention(in[0], in[1], in[2], true, mask.to(in[0].device())); },
         {q, k, v}, tol);
+}
+
+TEST_CASE("cuda attention: both CUDA kernels (gemm, fused) match the CPU (masks, divisor, T != S, strided inputs)") {
+    SKIP_WITHOUT_CUDA();
+    for (auto kernel : {cuda::AttentionKernel::gemm, cuda::AttentionKernel::fused}) {
+        INFO("kernel " << (kernel == cuda::AttentionKernel::gemm ? "gemm" : "fused"));
+        cuda::set_attention_kernel(kernel);
+        check_attention_cases();
+    }
+    cuda::set_attention_kernel(cuda::AttentionKernel::gemm);
 }
