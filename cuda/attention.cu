@@ -21,6 +21,7 @@
 // A fully masked query row gives O = 0, lse = -inf and zero gradients, as on the CPU.
 #include <cmath>
 
+#include "cuda/attention.cuh"
 #include "cuda/common.cuh"
 #include "tensor/cpu/attention.h"
 #include "tensor/cuda_backend.h"
@@ -297,8 +298,8 @@ void allow_smem(Kernel kernel, size_t bytes) {
 
 }  // namespace
 
-void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
-                       const cpu::AttnOperand& v, const cpu::AttnDims& n) {
+void attention_forward_fused(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
+                             const cpu::AttnOperand& v, const cpu::AttnDims& n) {
     check_dims(n);
     if (n.B * n.H * n.T == 0) return;
     size_t bytes = sizeof(float) * size_t(kRows * n.d + kTile * (n.d + 1) + kTile * n.dv);
@@ -308,9 +309,9 @@ void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const 
     check_launch("scaled_dot_product_attention (forward)");
 }
 
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                        const cpu::AttnOperand& q, const cpu::AttnOperand& k, const cpu::AttnOperand& v,
-                        const cpu::AttnDims& n) {
+void attention_backward_fused(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                              const float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
+                              const cpu::AttnOperand& v, const cpu::AttnDims& n) {
     check_dims(n);
     if (n.B * n.H * n.T * n.S == 0) return;
     const int64_t rows = n.B * n.H * n.T;
@@ -332,6 +333,26 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                                                          to_dev(n));
     check_launch("scaled_dot_product_attention (backward, dk and dv)");
     free(D);
+}
+
+// ---- the public entry points: one of the two implementations ----------------------------------
+
+static AttentionKernel g_attention_kernel = AttentionKernel::gemm;
+void set_attention_kernel(AttentionKernel kernel) { g_attention_kernel = kernel; }
+AttentionKernel attention_kernel() { return g_attention_kernel; }
+
+void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
+                       const cpu::AttnOperand& v, const cpu::AttnDims& n) {
+    if (g_attention_kernel == AttentionKernel::gemm) attention_forward_gemm(out, lse, q, k, v, n);
+    else attention_forward_fused(out, lse, q, k, v, n);
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        const cpu::AttnOperand& q, const cpu::AttnOperand& k, const cpu::AttnOperand& v,
+                        const cpu::AttnDims& n) {
+    // Either backward pairs with either forward: both save the same lse.
+    if (g_attention_kernel == AttentionKernel::gemm) attention_backward_gemm(dq, dk, dv, dout, lse, q, k, v, n);
+    else attention_backward_fused(dq, dk, dv, dout, out, lse, q, k, v, n);
 }
 
 }  // namespace eng::cuda

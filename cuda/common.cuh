@@ -157,4 +157,12 @@ __device__ __forceinline__ void strided_offsets(const StridedDims<K>& v, int64_t
     }
 }
 
+// Row-major C_i = alpha·op(A_i)·op(B_i) + beta·C_i for i < batch, where A_i, B_i,
+// C_i come from DEVICE arrays of pointers (cuBLAS's GemmBatchedEx; the f32
+// precision mode of set_matmul_precision applies).  For operands that no single
+// stride describes, e.g. attention heads of views [B, H, T, d] (cuda/gemm.cu).
+void gemm_batched_pointers(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float* const* A, int64_t lda, const float* const* B, int64_t ldb, float beta,
+                           float* const* C, int64_t ldc);
+
 }  // namespace eng::cuda

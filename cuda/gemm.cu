@@ -11,8 +11,10 @@
 // is wanted: op T).  No operand is ever copied.
 //
 // One cuBLAS handle per device, created on first use.  f32 GEMMs use plain
-// FP32 maths by default (CUBLAS_DEFAULT_MATH: no TF32), so results agree with the
-// CPU GEMM to f32 rounding; set_allow_tf32(true) selects the TF32 tensor cores.
+// FP32 maths by default (CUBLAS_COMPUTE_32F: no TF32), so results agree with the
+// CPU GEMM to f32 rounding; set_matmul_precision(tf32 | bf16) selects the tensor
+// cores through the compute types CUBLAS_COMPUTE_32F_FAST_TF32 / _FAST_16BF,
+// which round the f32 operands inside cuBLAS (no bf16 copies of them in memory).
 // bf16 GEMMs take bf16 A and B, accumulate and write f32 (cublasGemmStridedBatchedEx
 // with CUBLAS_COMPUTE_32F).
 #include <cublas_v2.h>
@@ -47,9 +49,17 @@ static const char* cublas_status_name(cublasStatus_t s) {
         if (st_ != CUBLAS_STATUS_SUCCESS) ENG_FAIL("cuBLAS error in ", #call, ": ", cublas_status_name(st_)); \
     } while (0)
 
-static bool g_allow_tf32 = false;
-void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
-bool allow_tf32() { return g_allow_tf32; }
+static MatmulPrecision g_precision = MatmulPrecision::fp32;
+void set_matmul_precision(MatmulPrecision p) { g_precision = p; }
+MatmulPrecision matmul_precision() { return g_precision; }
+
+static cublasComputeType_t compute_type() {
+    switch (g_precision) {
+        case MatmulPrecision::tf32: return CUBLAS_COMPUTE_32F_FAST_TF32;
+        case MatmulPrecision::bf16: return CUBLAS_COMPUTE_32F_FAST_16BF;
+        default: return CUBLAS_COMPUTE_32F;
+    }
+}
 
 static cublasHandle_t handle() {
     constexpr int kMaxDevices = 16;
@@ -62,7 +72,6 @@ static cublasHandle_t handle() {
     if (!handles[dev]) CUBLAS_CHECK(cublasCreate(&handles[dev]));
     // Default stream, like every kernel of the backend (so ordering is implicit).
     CUBLAS_CHECK(cublasSetStream(handles[dev], 0));
-    CUBLAS_CHECK(cublasSetMathMode(handles[dev], g_allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     return handles[dev];
 }
 
@@ -114,15 +123,11 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
     GemmArgs g;
     if (!prepare(trans_a, trans_b, batch, M, N, K, beta, C, ldc, stride_c, lda, ldb, &g)) return;
     cublasHandle_t h = handle();
-    if (batch == 1) {
-        CUBLAS_CHECK(cublasSgemm(h, g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, g.ldb, A, g.lda, &beta, C,
-                                 g.ldc));
-    } else {
-        CUBLAS_CHECK(cublasSgemmStridedBatched(h, g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, g.ldb,
-                                               (long long)stride_b, A, g.lda, (long long)stride_a, &beta, C, g.ldc,
-                                               (long long)stride_c, int(batch)));
-    }
-    check_launch("gemm_batched (cublasSgemm)");
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, CUDA_R_32F, g.ldb,
+                                            (long long)stride_b, A, CUDA_R_32F, g.lda, (long long)stride_a, &beta, C,
+                                            CUDA_R_32F, g.ldc, (long long)stride_c, int(batch), compute_type(),
+                                            CUBLAS_GEMM_DEFAULT));
+    check_launch("gemm_batched (cublasGemmStridedBatchedEx, f32)");
 }
 
 void gemm_batched_bf16(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
@@ -136,6 +141,20 @@ void gemm_batched_bf16(bool trans_a, bool trans_b, int64_t batch, int64_t M, int
                                             CUDA_R_32F, g.ldc, (long long)stride_c, int(batch), CUBLAS_COMPUTE_32F,
                                             CUBLAS_GEMM_DEFAULT));
     check_launch("gemm_batched_bf16 (cublasGemmStridedBatchedEx)");
+}
+
+void gemm_batched_pointers(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float* const* A, int64_t lda, const float* const* B, int64_t ldb, float beta,
+                           float* const* C, int64_t ldc) {
+    ENG_CHECK(K > 0, "gemm_batched_pointers: K must be positive");
+    GemmArgs g;
+    if (!prepare(trans_a, trans_b, batch, M, N, K, beta, nullptr, ldc, 1, lda, ldb, &g)) return;
+    CUBLAS_CHECK(cublasGemmBatchedEx(handle(), g.op_first, g.op_second, g.m, g.n, g.k, &alpha,
+                                     reinterpret_cast<const void* const*>(B), CUDA_R_32F, g.ldb,
+                                     reinterpret_cast<const void* const*>(A), CUDA_R_32F, g.lda, &beta,
+                                     reinterpret_cast<void* const*>(C), CUDA_R_32F, g.ldc, int(batch), compute_type(),
+                                     CUBLAS_GEMM_DEFAULT));
+    check_launch("gemm_batched_pointers (cublasGemmBatchedEx)");
 }
 
 }  // namespace eng::cuda

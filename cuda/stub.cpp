@@ -59,9 +59,12 @@ void gemm_batched_bf16(bool, bool, int64_t, int64_t, int64_t, int64_t, float, co
                        const void*, int64_t, int64_t, float, float*, int64_t, int64_t) {
     no_cuda();
 }
-static bool g_allow_tf32 = false;
-void set_allow_tf32(bool allow) { g_allow_tf32 = allow; }
-bool allow_tf32() { return g_allow_tf32; }
+static MatmulPrecision g_precision = MatmulPrecision::fp32;  // recorded, unused: no GPU here
+static AttentionKernel g_attention = AttentionKernel::gemm;  // likewise
+void set_attention_kernel(AttentionKernel k) { g_attention = k; }
+AttentionKernel attention_kernel() { return g_attention; }
+void set_matmul_precision(MatmulPrecision p) { g_precision = p; }
+MatmulPrecision matmul_precision() { return g_precision; }
 
 void softmax_forward(float*, const float*, int64_t, int64_t) { no_cuda(); }
 void log_softmax_forward(float*, const float*, int64_t, int64_t) { no_cuda(); }

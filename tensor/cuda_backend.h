@@ -103,10 +103,19 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
 void gemm_batched_bf16(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                        const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b,
                        float beta, float* C, int64_t ldc, int64_t stride_c);
-// TF32 tensor cores for f32 GEMMs: off by default (results then match the CPU
-// to f32 rounding); on gives ~8x the speed at ~1e-3 relative error.
-void set_allow_tf32(bool allow);
-bool allow_tf32();
+// Precision of f32 GEMMs (every matmul and linear of the engine on the GPU).
+// fp32 (the default): CUDA cores, results match the CPU to f32 rounding.  tf32 /
+// bf16: tensor cores, with cuBLAS rounding the f32 operands to TF32 (10-bit
+// mantissa) or bf16 (7-bit) inside the product, f32 accumulation and f32
+// output.  That is mixed precision with f32 master weights, activations and
+// reductions: relative error ~1e-3 (tf32) / ~4e-3 (bf16) per product for
+// about 8x / 15x the fp32 speed.  Training programs select bf16 on the GPU.
+enum class MatmulPrecision { fp32, tf32, bf16 };
+void set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
+// "fp32" | "tf32" | "bf16" (an error naming the choices otherwise), and back.
+MatmulPrecision parse_matmul_precision(const std::string& name);
+const char* matmul_precision_name(MatmulPrecision p);
 
 // ---- softmax family (cuda/softmax.cu): rows of a packed [N, C] -----------------------------------
 void softmax_forward(float* out, const float* inp, int64_t N, int64_t C);
@@ -159,9 +168,16 @@ void patchify_forward(float* out, const float* x, int64_t B, int64_t C, int64_t 
 void patchify_backward(float* dx, const float* dout, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);
 
 // ---- attention (cuda/attention.cu): the contract of tensor/cpu/attention.h ---------------------------
-// Operand pointers and n.keep are device pointers.  Not materialising T×S:
-// forward one warp per query row with an online softmax; backward one pass
-// per query row (dq) and one per key row (dk, dv), so no atomics.
+// Operand pointers and n.keep are device pointers.  Two implementations:
+//   gemm (default): batched cuBLAS products on the tensor cores (at the matmul
+//     precision) with the scores of a chunk of heads in a workspace of at most
+//     1 GiB (2 in backward), softmax rows in between (cuda/attention_gemm.cu);
+//   fused: tiled kernels with an online softmax that never store T×S, f32 CUDA
+//     cores, one warp per query row; backward one pass per query row (dq) and
+//     one per key row (dk, dv), no atomics (cuda/attention.cu).
+enum class AttentionKernel { gemm, fused };
+void set_attention_kernel(AttentionKernel kernel);
+AttentionKernel attention_kernel();
 void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                        const cpu::AttnOperand& v, const cpu::AttnDims& n);
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
