@@ -108,4 +108,13 @@ Tensor contiguous(const Tensor& x) {
     return autograd::record("contiguous", out, {x}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
 }
 
+Tensor to_device(const Tensor& x, Device d) {
+    if (x.device() == d) return x;
+    Tensor out = x.to(d);
+    if (!autograd::any_requires_grad({x})) return out;
+    const Device src = x.device();
+    return autograd::record("to_device", out.detach(), {x},
+                            [=](const Tensor& g) -> std::vector<Tensor> { return {g.to(src)}; });
+}
+
 }  // namespace eng

@@ -1,5 +1,6 @@
 // views.h: differentiable views (no copies): reshape, permute, transpose,
-// narrow, unsqueeze, squeeze, expand, and contiguous/detach.
+// narrow, unsqueeze, squeeze, expand, and contiguous/detach; and the copy to
+// another device, which is not a view but belongs with contiguous.
 #pragma once
 #include <vector>
 
@@ -20,5 +21,7 @@ Tensor squeeze(const Tensor& x, int64_t dim);
 Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a size
 Tensor contiguous(const Tensor& x);
 inline Tensor detach(const Tensor& x) { return x.detach(); }
+// A copy on device d (x itself if it is there); the gradient is copied back to x's device.
+Tensor to_device(const Tensor& x, Device d);
 
 }  // namespace eng

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/views.h"
 #include "mama/objectives.h"
 
 namespace mama::detail {
@@ -49,8 +50,7 @@ float scale_value(const eng::Tensor& t, const char* op, const char* arg) {
     ENG_CHECK(t.numel() == 1, op, ": ", arg, " must hold one element (the log scale), got shape ",
               eng::shape_str(t.shape()));
     eng::check_dtype(t, eng::DType::f32, op, arg);
-    ENG_CHECK(t.device() == eng::Device::CPU, op, ": not implemented on CUDA yet (", arg,
-              " is on CUDA). HINT: compute the loss on CPU tensors");
+    ENG_CHECK(t.device() == eng::Device::CPU, op, ": ", arg, " must be on the CPU here (internal: any_on_cuda routes GPU inputs)");
     return t.item();
 }
 
@@ -58,8 +58,15 @@ void check_input(const eng::Tensor& t, int64_t dims, const char* op, const char*
     ENG_CHECK(t.defined(), op, ": ", arg, " is undefined (expected ", layout, ")");
     ENG_CHECK(t.dim() == dims, op, ": ", arg, " must be ", layout, ", got shape ", eng::shape_str(t.shape()));
     eng::check_dtype(t, eng::DType::f32, op, arg);
-    ENG_CHECK(t.device() == eng::Device::CPU, op, ": not implemented on CUDA yet (", arg,
-              " is on CUDA). HINT: compute the loss on CPU tensors");
+    ENG_CHECK(t.device() == eng::Device::CPU, op, ": ", arg, " must be on the CPU here (internal: any_on_cuda routes GPU inputs)");
 }
+
+bool any_on_cuda(std::initializer_list<const eng::Tensor*> ts) {
+    for (const eng::Tensor* t : ts)
+        if (t->defined() && t->device() == eng::Device::CUDA) return true;
+    return false;
+}
+
+eng::Tensor host(const eng::Tensor& t) { return t.defined() ? eng::to_device(t, eng::Device::CPU) : t; }
 
 }  // namespace mama::detail

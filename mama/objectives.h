@@ -20,11 +20,15 @@
 //     belong to the model).
 // The scale parameters (logit_scale θ, local_scale θ_l) are one-element tensors
 // (shape [] or [1]) holding the LOG scale: the ops use exp(θ), no clamp, and
-// return dL/dθ (shaped like the input).  All inputs f32 on the CPU (CUDA not
-// implemented yet: the ops throw a clear error).  Each op returns a scalar [].
+// return dL/dθ (shaped like the input).  All inputs f32.  The ops have CPU
+// kernels only: when an input is on the GPU, the inputs are copied to the host
+// (differentiably, eng::to_device: they are embeddings, at most a few hundred MB
+// for SLA's patches at 518 px) and the loss is copied back, so a model on the
+// GPU trains unchanged.  Each op returns a scalar [] on the inputs' device.
 // The formulas and their gradients are derived in the objective_*.cpp files.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -100,6 +104,10 @@ double symmetric_ce(const float* M, int64_t n, float* grad);
 float scale_value(const eng::Tensor& t, const char* op, const char* arg);
 // Checks t is a defined f32 CPU tensor with `dims` dimensions.
 void check_input(const eng::Tensor& t, int64_t dims, const char* op, const char* arg, const char* layout);
+// Is any of the (defined) tensors on the GPU?  Then the op runs on host copies.
+bool any_on_cuda(std::initializer_list<const eng::Tensor*> ts);
+// t on the host, differentiably (undefined stays undefined).
+eng::Tensor host(const eng::Tensor& t);
 }  // namespace detail
 
 }  // namespace mama

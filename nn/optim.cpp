@@ -102,8 +102,10 @@ void AdamW::load_state_dict(const std::map<std::string, Tensor>& s) {
             ENG_CHECK(m->second.shape() == groups_[g].params[i]->shape(), "AdamW.load_state_dict: state ",
                       slot_name(g, i, "exp_avg"), " has shape ", shape_str(m->second.shape()), " but the parameter is ",
                       shape_str(groups_[g].params[i]->shape()));
-            m_[g][i] = m->second.to(DType::f32).clone();
-            v_[g][i] = v->second.to(DType::f32).clone();
+            // On the parameter's device (a checkpoint is read on the host).
+            const Device dev = groups_[g].params[i]->device();
+            m_[g][i] = m->second.to(DType::f32).to(dev).clone();
+            v_[g][i] = v->second.to(DType::f32).to(dev).clone();
             t_[g][i] = int64_t(t->second.item());
         }
 }
@@ -154,7 +156,7 @@ void SGD::load_state_dict(const std::map<std::string, Tensor>& s) {
     for (size_t g = 0; g < buf_.size(); ++g)
         for (size_t i = 0; i < buf_[g].size(); ++i) {
             auto b = s.find(slot_name(g, i, "momentum_buffer"));
-            buf_[g][i] = b == s.end() ? Tensor() : b->second.to(DType::f32).clone();
+            buf_[g][i] = b == s.end() ? Tensor() : b->second.to(DType::f32).to(groups_[g].params[i]->device()).clone();
         }
 }
 
