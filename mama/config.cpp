@@ -3,6 +3,8 @@
 
 #include <set>
 
+#include "tensor/cuda_backend.h"
+
 namespace mama {
 
 using eng::json::Value;
@@ -144,11 +146,16 @@ RunConfig run_config_from_json(const Value& json) {
     t.read("val_batches", c.val_batches);
     t.read("checkpoint_every", c.checkpoint_every);
     t.read("best_metric", c.best_metric);
+    t.read("device", c.device);
+    t.read("precision", c.precision);
     t.finish();
     for (const char* k : {"comment", "description"}) top.get(k);
     top.finish();
     ENG_CHECK(c.micro_batch >= 2, "config: train.micro_batch must be at least 2 (contrastive losses), got ", c.micro_batch);
     ENG_CHECK(c.accumulate >= 1 && c.steps >= 1, "config: train.accumulate and train.steps must be positive");
+    ENG_CHECK(c.device == "cpu" || c.device == "cuda", "config: train.device must be \"cpu\" or \"cuda\", got \"",
+              c.device, "\"");
+    eng::cuda::parse_matmul_precision(c.precision);  // an error naming the choices
     ENG_CHECK(c.image_size % rc.model.vit.patch == 0, "config: train.image_size ", c.image_size,
               " is not a multiple of the patch size ", rc.model.vit.patch);
     return rc;

@@ -48,6 +48,11 @@ struct TrainConfig {
     int64_t val_batches = 4;     // micro-batches of the valid split per validation
     int64_t checkpoint_every = 0;  // 0 = at validations and at the end
     std::string best_metric = "val_loss";  // or "val_i2t_top1", ...
+    // where to train: "cpu" or "cuda" (the first GPU; under mpirun, the rank's GPU)
+    std::string device = "cpu";
+    // GEMM precision on the GPU (tensor/cuda_backend.h): "bf16" (default: tensor
+    // cores, f32 master weights and activations), "tf32", or "fp32" (exact).
+    std::string precision = "bf16";
 };
 
 struct RunConfig {

@@ -25,6 +25,7 @@
 #include "nn/optim.h"
 #include "nn/safetensors.h"
 #include "nn/schedule.h"
+#include "tensor/cuda_backend.h"
 
 namespace mama {
 
@@ -65,12 +66,13 @@ BpeTokenizer make_run_tokenizer(const TrainConfig& t, const EmbedData& data) {
 
 namespace {
 
-MamaBatch to_model_batch(const Batch& b, const MamaSpecialIds& ids) {
+MamaBatch to_model_batch(const Batch& b, const MamaSpecialIds& ids, Device device) {
     MamaBatch m;
-    m.images = b.images;
-    m.partner_images = b.partner_images;
-    m.input_ids = b.input_ids;
-    m.attention_mask = b.attention_mask;
+    auto put = [&](const Tensor& t) { return t.defined() ? t.to(device) : t; };
+    m.images = put(b.images);
+    m.partner_images = put(b.partner_images);
+    m.input_ids = put(b.input_ids);
+    m.attention_mask = put(b.attention_mask);
     m.sep_token_id = ids.sep;
     m.pad_token_id = ids.pad;
     return m;
@@ -106,7 +108,7 @@ ValResult validate(MamaModel& model, BatchLoader& loader, const MamaSpecialIds& 
         if (b.size() < 2) break;
         // The same loss as training at this step (the reference's val_loss), in eval
         // mode as Lightning validates: no dropout, BatchNorm with running statistics.
-        MamaLosses l = model.forward(to_model_batch(b, ids), step);
+        MamaLosses l = model.forward(to_model_batch(b, ids, model.logit_scale.device()), step);
         r.loss += l.total.item();
         Tensor S = matmul(l.image_emb, transpose(l.text_emb, 0, 1));
         Tensor St = transpose(S, 0, 1).contiguous();
@@ -141,7 +143,13 @@ std::string fmt(double v, int prec = 4) {
 
 int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     const TrainConfig& t = rc.train;
-    DataParallel dp = options.comm ? DataParallel(options.comm) : DataParallel();  // one rank, or mpirun's
+    const Device device = t.device == "cuda" ? Device::CUDA : Device::CPU;
+    if (device == Device::CUDA) {
+        cuda::require_available("pretrain with train.device cuda");
+        cuda::set_matmul_precision(cuda::parse_matmul_precision(t.precision));
+    }
+    // One rank, or mpirun's (before any GPU allocation: NCCL picks this rank's GPU).
+    DataParallel dp = options.comm ? DataParallel(options.comm) : DataParallel(device);
     PretrainOptions opt = options;
     if (!dp.main()) opt.quiet = true;
     fs::create_directories(t.out_dir);
@@ -188,6 +196,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     Generator init_gen(t.seed);
     MamaModel model(mc, tok.vocab_size(), &init_gen);
     model.load_pretrained(t.init_dinov2, t.init_text);
+    model.to(device);  // before the optimiser, whose state follows the parameters' device
     nn::AdamW optimizer({nn::ParamGroup{model.parameters(), float(t.lr), float(t.weight_decay)}});
     nn::Schedule sched{nn::Schedule::parse_kind(t.schedule), t.lr, t.min_lr, t.warmup, t.steps};
     nn::NamedGenerators rngs = {{"default", &default_generator()}};
@@ -207,7 +216,8 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     if (dp.main())
         std::cerr << "== model: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
                   << " trainable now; " << t.steps << " steps; late losses from step " << mc.schedule.late_start_step
-                  << "\n== data parallel: " << dp.summary(t) << "\n";
+                  << "\n== data parallel: " << dp.summary(t) << "\n== device: "
+                  << (device == Device::CUDA ? cuda::device_summary() + ", " + t.precision + " matmuls" : "cpu") << "\n";
 
     std::ofstream log;  // rank 0 only
     if (dp.main()) {
@@ -233,7 +243,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         double total = 0, clip = 0, mv = 0, partner = 0, sla = 0;
         for (int64_t a = 0; a < t.accumulate; ++a) {
             Batch b = train_loader.next();
-            MamaLosses l = model.forward(to_model_batch(b, special), step);
+            MamaLosses l = model.forward(to_model_batch(b, special, device), step);
             // The applied gradient is the mean of the micro-batch gradients.
             backward(mul(l.total, 1.0f / float(t.accumulate)));
             double n = double(t.accumulate);

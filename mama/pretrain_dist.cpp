@@ -9,7 +9,7 @@ namespace mama {
 
 using namespace eng;
 
-DataParallel::DataParallel() : DataParallel(nn::make_communicator(Device::CPU)) {}
+DataParallel::DataParallel(Device device) : DataParallel(nn::make_communicator(device)) {}
 
 DataParallel::DataParallel(std::shared_ptr<nn::Communicator> comm) : comm_(std::move(comm)) {
     ENG_CHECK(comm_ != nullptr, "DataParallel: no communicator");
@@ -64,7 +64,7 @@ void DataParallel::mean(std::vector<double*> values) {
     if (!distributed() || values.empty()) return;
     std::vector<float> v;
     for (double* x : values) v.push_back(float(*x));
-    Tensor t = from_vector(v, {int64_t(v.size())});
+    Tensor t = from_vector(v, {int64_t(v.size())}).to(comm_->device());  // NCCL reduces GPU tensors
     comm_->all_reduce_mean(t);
     std::vector<float> r = t.to_vector();
     for (size_t i = 0; i < values.size(); ++i) *values[i] = double(r[i]);

@@ -34,8 +34,9 @@ namespace mama {
 
 class DataParallel {
 public:
-    // The communicator of this process (nn::make_communicator: MPI under mpirun).
-    DataParallel();
+    // The communicator of this process (nn::make_communicator: MPI under mpirun;
+    // NCCL for a CUDA run, which also picks this rank's GPU: construct it first).
+    explicit DataParallel(eng::Device device = eng::Device::CPU);
     explicit DataParallel(std::shared_ptr<eng::nn::Communicator> comm);
 
     eng::nn::Communicator& comm() { return *comm_; }
