@@ -92,7 +92,7 @@ TEST_CASE("cuda matmul: every transpose combination, batch broadcasting, 1-D ope
     CHECK(matmul(e1, e2).to_vector() == std::vector<float>(12, 0.0f));
 }
 
-TEST_CASE("cuda gemm: bf16 inputs with f32 accumulation, and the TF32 switch") {
+TEST_CASE("cuda gemm: bf16 inputs with f32 accumulation, and the tf32/bf16 precision modes") {
     SKIP_WITHOUT_CUDA();
     const int64_t batch = 3, M = 40, N = 24, K = 70;
     Tensor a = randn({batch, M, K}, 33), b = randn({batch, N, K}, 34);  // B stored [N, K]: trans_b
@@ -110,10 +110,13 @@ TEST_CASE("cuda gemm: bf16 inputs with f32 accumulation, and the TF32 switch") {
     // TF32 on: still close (10-bit mantissa products), then off again gives f32 accuracy.
     Tensor x = randn({64, 128}, 35), y = randn({128, 32}, 36);
     Tensor exact = matmul(x, y);
-    cuda::set_allow_tf32(true);
-    Tensor fast = matmul(x.to(Device::CUDA), y.to(Device::CUDA));
-    cuda::set_allow_tf32(false);
-    CHECK(!cuda::allow_tf32());
-    CHECK_CLOSE(fast, exact, 0.05, 0.01);
+    for (auto p : {cuda::MatmulPrecision::tf32, cuda::MatmulPrecision::bf16}) {
+        cuda::set_matmul_precision(p);
+        Tensor fast = matmul(x.to(Device::CUDA), y.to(Device::CUDA));
+        // Operands rounded to 10 (tf32) or 7 (bf16) mantissa bits, K = 128 products summed in f32.
+        CHECK_CLOSE(fast, exact, p == cuda::MatmulPrecision::tf32 ? 0.02 : 0.15, 0.01);
+    }
+    cuda::set_matmul_precision(cuda::MatmulPrecision::fp32);
+    CHECK(cuda::matmul_precision() == cuda::MatmulPrecision::fp32);
     CHECK_CLOSE(matmul(x.to(Device::CUDA), y.to(Device::CUDA)), exact, 1e-4, 1e-4);
 }

@@ -172,5 +172,11 @@ TEST_CASE("mama config: files parse, overrides apply, unknown keys are rejected"
     CHECK(t.train.out_dir == "runs/x y");
     CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.stpes", "9"}}), "unknown key 'train.stpes'");
     CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.micro_batch", "1"}}), "at least 2");
+    CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.device", "tpu"}}),
+                            "train.device must be \"cpu\" or \"cuda\"");
+    CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.precision", "fp8"}}),
+                            "unknown matmul precision 'fp8'");
+    CHECK(load_run_config("mama/configs/tiny.json", {{"train.device", "cuda"}}).train.device == "cuda");
+    CHECK(load_run_config("mama/configs/tiny.json").train.precision == "bf16");
     for (const char* f : {"mama/configs/cpu-small.json", "mama/configs/bench-cpu.json"}) CHECK_NOTHROW(load_run_config(f));
 }

@@ -9,9 +9,10 @@
 
 #include "autograd/ops.h"
 #include "mama/pretrain.h"
-#include "mama/synth.h"
 #include "nn/safetensors.h"
+#include "tensor/cuda_backend.h"
 #include "tests/testing.h"
+#include "tests/mama/pretrain_testing.h"
 #include "tests/temp_dir.h"
 
 using namespace eng;
@@ -22,29 +23,7 @@ namespace {
 
 using testing::TempDir;
 
-// One shared tiny dataset for the cases below.
-const std::string& dataset_dir() {
-    static TempDir dir("data");
-    static bool made = false;
-    if (!made) {
-        SynthOptions o;
-        o.patients = 14;
-        o.seed = 5;
-        o.size = 64;
-        o.contact_exams = 0;
-        write_synth_dataset(o, dir.path.string());
-        made = true;
-    }
-    static std::string s = dir.path.string();
-    return s;
-}
-
-RunConfig tiny(const std::string& out, int64_t steps) {
-    return load_run_config("mama/configs/tiny.json", {{"train.data_dir", "\"" + dataset_dir() + "\""},
-                                                      {"train.out_dir", "\"" + out + "\""},
-                                                      {"train.steps", std::to_string(steps)},
-                                                      {"train.workers", "2"}});
-}
+RunConfig tiny(const std::string& out, int64_t steps) { return testing::tiny_run_config(out, steps); }
 
 }  // namespace
 
@@ -79,6 +58,15 @@ TEST_CASE("pretrain: 2N steps equal N steps + resume + N steps, bit for bit") {
         }
     CHECK(steps == 4);
     CHECK(fs::exists(a.path / "tokenizer" / "vocab.json"));
+}
+
+TEST_CASE("pretrain: train.device cuda without a usable GPU is a clear error") {
+    if (cuda::is_available()) return;  // tests/cuda/test_cuda_mama.cpp trains there
+    TempDir out("nogpu");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    CHECK_THROWS_CONTAINING(run_pretrain(testing::tiny_run_config(out.path.string(), 1, {{"train.device", "cuda"}}), quiet),
+                            "pretrain with train.device cuda");
 }
 
 TEST_CASE("pretrain: reference-check mode dumps losses, embeddings and every trainable gradient") {
