@@ -5,7 +5,9 @@
 //   bench op NAME|list|all      one op (or all) forward and backward at its
 //                               bench-cpu shape: ms and GB/s or GFLOP/s (bench_op.h)
 //   bench step --config FILE    full MaMA training steps: per-phase times, GFLOP/s,
-//                               peak memory, optional PyTorch comparison (bench_step.h)
+//                               peak memory, optional PyTorch comparison (bench_step.h;
+//                               --device cuda: bench_step_gpu.h)
+//   bench gpu                   GPU GEMM and fused attention vs their rooflines (bench_gpu.h)
 //
 // OpenBLAS is loaded with dlopen at run time, for comparison only: it is never
 // a build or link dependency, and `bench gemm` still reports our numbers when
@@ -28,7 +30,9 @@
 #include "tensor/cpu/gemm.h"
 #include "tools/bench_common.h"
 #include "tools/bench_op.h"
+#include "tools/bench_gpu.h"
 #include "tools/bench_step.h"
+#include "tools/bench_step_gpu.h"
 
 namespace {
 
@@ -220,11 +224,16 @@ int bench_step(int argc, char** argv) {
             o.torch_ms = std::atof(argv[++i]);
         else if (a == "--compare-torch")
             o.compare_torch = true;
+        else if (a == "--device" && has)
+            o.device = argv[++i];
+        else if (a == "--precision" && has)
+            o.precision = argv[++i];
         else
             ENG_FAIL("bench step: unknown option '", a, "'. HINT: bench step --config FILE [--steps N] [--warmup W] "
-                     "[--threads N] [--torch-ms X] [--compare-torch]");
+                     "[--threads N] [--torch-ms X] [--compare-torch] [--device cpu|cuda] [--precision fp32|tf32|bf16]");
     }
-    return bench::run_step(o);
+    ENG_CHECK(o.device == "cpu" || o.device == "cuda", "bench step: --device must be cpu or cuda, got '", o.device, "'");
+    return o.device == "cuda" ? bench::run_step_gpu(o) : bench::run_step(o);
 }
 
 void usage() {
@@ -234,7 +243,9 @@ void usage() {
         "  op list | all | NAME...  ops forward and backward at their bench-cpu shapes\n"
         "     [--batch B] [--reps N] [--threads N]\n"
         "  step --config FILE       full MaMA training steps (forward, backward, AdamW)\n"
-        "     [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]\n");
+        "     [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]\n"
+        "     [--device cpu|cuda] [--precision fp32|tf32|bf16]   (GPU: bf16 GEMMs by default)\n"
+        "  gpu [--reps N]           GPU GEMM (fp32/tf32/bf16) and fused attention vs their rooflines\n");
 }
 
 }  // namespace
@@ -249,6 +260,13 @@ int main(int argc, char** argv) {
         if (cmd == "gemm") return bench_gemm(argc - 2, argv + 2);
         if (cmd == "op") return bench_op(argc - 2, argv + 2);
         if (cmd == "step") return bench_step(argc - 2, argv + 2);
+        if (cmd == "gpu") {
+            int reps = 10;
+            for (int i = 2; i < argc; ++i)
+                if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+                else ENG_FAIL("bench gpu: unknown option '", argv[i], "'. HINT: bench gpu [--reps N]");
+            return bench::run_gpu_kernels(reps);
+        }
         std::fprintf(stderr, "bench: unknown subcommand '%s'\n", cmd.c_str());
         usage();
         return 1;

@@ -41,7 +41,22 @@ struct StepOptions {
     double torch_ms = 0;  // > 0: print our time as a ratio of this one
     bool compare_torch = false;
     std::string torch_script = "tools/reference/bench_step_torch.py";
+    std::string device = "cpu";      // or "cuda" (tools/bench_step_gpu.h)
+    std::string precision = "bf16";  // GPU GEMM precision: fp32 | tf32 | bf16
 };
+
+// Runs a shell command, echoes its output, and returns it; a failure is an error.
+inline std::string run_command(const std::string& cmd) {
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    ENG_CHECK(p, "bench: cannot run '", cmd, "'");
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int status = pclose(p);
+    std::fputs(out.c_str(), stdout);
+    ENG_CHECK(status == 0, "bench step --compare-torch: the PyTorch script failed (status ", status, ")");
+    return out;
+}
 
 // The synthetic micro-batch.  Token ids: the top four ids of the vocabulary are
 // the specials (pad V-1, separator V-2, bos V-3, eos V-4); a caption is bos,
@@ -200,14 +215,7 @@ inline int run_step(const StepOptions& o) {
                                 std::to_string(o.warmup) + " --threads " + std::to_string(threads) + " 2>&1";
         std::printf("\n$ %s\n", cmd.c_str());
         std::fflush(stdout);
-        std::string out;
-        if (FILE* p = popen(cmd.c_str(), "r")) {
-            char buf[4096];
-            while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-            const int rc_torch = pclose(p);
-            std::fputs(out.c_str(), stdout);
-            ENG_CHECK(rc_torch == 0, "bench step --compare-torch: the PyTorch script failed (status ", rc_torch, ")");
-        }
+        const std::string out = run_command(cmd);
         auto r = parse_result_line(out);
         ENG_CHECK(r.count("step_ms"), "bench step --compare-torch: no 'result:' line in the script's output");
         torch_ms = r["step_ms"], torch_cpu_ms = r.count("cpu_ms") ? r["cpu_ms"] : 0, torch_rss = r["peak_rss_mib"];
