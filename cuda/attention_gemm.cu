@@ -45,30 +45,63 @@ __device__ __forceinline__ bool visible(const uint8_t* keep, bool causal, int64_
     return !(causal && j > i) && !(keep && !keep[b * S + j]);
 }
 
+// Rows of up to kCached keys stay in registers between the passes of the row
+// kernels below (each thread always touches the same columns j = tid + t·blockDim),
+// so a row is read once and written once; longer rows are re-read from memory.
+constexpr int kPerThread = 8;
+constexpr int64_t kCached = int64_t(kPerThread) * kThreads;
+
 // One block per score row (bh − first, i) of W [count, T, S]: in place,
 // W = softmax over the visible keys (0 elsewhere) and lse = log Σ exp(W).
+template <bool CACHED>
 __global__ void softmax_rows_kernel(float* W, float* lse, const uint8_t* keep, bool causal, int64_t H, int64_t T,
                                     int64_t S, int64_t first) {
     __shared__ float red[32];
     const int64_t r = blockIdx.x, bh = first + r / T, b = bh / H, i = r % T;
     float* w = W + r * S;
+    float x[CACHED ? kPerThread : 1];
     float m = -INFINITY;
-    for (int64_t j = threadIdx.x; j < S; j += blockDim.x)
-        if (visible(keep, causal, S, b, i, j)) m = fmaxf(m, w[j]);
+    if (CACHED) {
+#pragma unroll
+        for (int t = 0; t < kPerThread; ++t) {
+            const int64_t j = threadIdx.x + int64_t(t) * blockDim.x;
+            x[t] = j < S && visible(keep, causal, S, b, i, j) ? w[j] : -INFINITY;
+            m = fmaxf(m, x[t]);
+        }
+    } else {
+        for (int64_t j = threadIdx.x; j < S; j += blockDim.x)
+            if (visible(keep, causal, S, b, i, j)) m = fmaxf(m, w[j]);
+    }
     m = block_max(m, red, -INFINITY);
     float l = 0.0f;
-    if (m != -INFINITY)
+    if (CACHED) {
+#pragma unroll
+        for (int t = 0; t < kPerThread; ++t) {
+            x[t] = (m != -INFINITY && x[t] != -INFINITY) ? expf(x[t] - m) : 0.0f;
+            l += x[t];
+        }
+    } else if (m != -INFINITY) {
         for (int64_t j = threadIdx.x; j < S; j += blockDim.x)
             if (visible(keep, causal, S, b, i, j)) l += expf(w[j] - m);
+    }
     l = block_sum(l, red);
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    for (int64_t j = threadIdx.x; j < S; j += blockDim.x)
-        w[j] = (m != -INFINITY && visible(keep, causal, S, b, i, j)) ? expf(w[j] - m) * inv : 0.0f;
+    if (CACHED) {
+#pragma unroll
+        for (int t = 0; t < kPerThread; ++t) {
+            const int64_t j = threadIdx.x + int64_t(t) * blockDim.x;
+            if (j < S) w[j] = x[t] * inv;
+        }
+    } else {
+        for (int64_t j = threadIdx.x; j < S; j += blockDim.x)
+            w[j] = (m != -INFINITY && visible(keep, causal, S, b, i, j)) ? expf(w[j] - m) * inv : 0.0f;
+    }
     if (threadIdx.x == 0) lse[bh * T + i] = l > 0.0f ? m + logf(l) : -INFINITY;
 }
 
 // One block per row: P = exp(W − lse) on visible keys (in W), then
 // dS = P ⊙ (dP − D) with D = Σ_j P_ij dP_ij (in dP).
+template <bool CACHED>
 __global__ void softmax_grad_rows_kernel(float* W, float* dP, const float* lse, const uint8_t* keep, bool causal,
                                          int64_t H, int64_t T, int64_t S, int64_t first) {
     __shared__ float red[32];
@@ -76,14 +109,34 @@ __global__ void softmax_grad_rows_kernel(float* W, float* dP, const float* lse, 
     float* w = W + r * S;
     float* g = dP + r * S;
     const float L = lse[bh * T + i];
+    float p[CACHED ? kPerThread : 1], gv[CACHED ? kPerThread : 1];
     float D = 0.0f;
-    for (int64_t j = threadIdx.x; j < S; j += blockDim.x) {
-        const float p = (L != -INFINITY && visible(keep, causal, S, b, i, j)) ? expf(w[j] - L) : 0.0f;
-        w[j] = p;
-        D += p * g[j];
+    if (CACHED) {
+#pragma unroll
+        for (int t = 0; t < kPerThread; ++t) {
+            const int64_t j = threadIdx.x + int64_t(t) * blockDim.x;
+            p[t] = (j < S && L != -INFINITY && visible(keep, causal, S, b, i, j)) ? expf(w[j] - L) : 0.0f;
+            gv[t] = j < S ? g[j] : 0.0f;
+            if (j < S) w[j] = p[t];
+            D += p[t] * gv[t];
+        }
+    } else {
+        for (int64_t j = threadIdx.x; j < S; j += blockDim.x) {
+            const float pj = (L != -INFINITY && visible(keep, causal, S, b, i, j)) ? expf(w[j] - L) : 0.0f;
+            w[j] = pj;
+            D += pj * g[j];
+        }
     }
     D = block_sum(D, red);
-    for (int64_t j = threadIdx.x; j < S; j += blockDim.x) g[j] = w[j] * (g[j] - D);
+    if (CACHED) {
+#pragma unroll
+        for (int t = 0; t < kPerThread; ++t) {
+            const int64_t j = threadIdx.x + int64_t(t) * blockDim.x;
+            if (j < S) g[j] = p[t] * (gv[t] - D);
+        }
+    } else {
+        for (int64_t j = threadIdx.x; j < S; j += blockDim.x) g[j] = w[j] * (g[j] - D);
+    }
 }
 
 // Device pointer arrays for one chunk: the operands' heads and the workspace slices.
@@ -134,7 +187,10 @@ void attention_forward_gemm(float* out, float* lse, const cpu::AttnOperand& q, c
         fill(pw, W, n.T * n.S, 0, 1, 0, c);  // slice i of the workspace
         gemm_batched_pointers(false, true, c, n.T, n.S, n.d, n.scale, pq, q.st, pk, k.st, 0.0f,
                               const_cast<float* const*>(pw), n.S);
-        softmax_rows_kernel<<<unsigned(c * n.T), kThreads>>>(W, lse, n.keep, n.causal, n.H, n.T, n.S, first);
+        if (n.S <= kCached)
+            softmax_rows_kernel<true><<<unsigned(c * n.T), kThreads>>>(W, lse, n.keep, n.causal, n.H, n.T, n.S, first);
+        else
+            softmax_rows_kernel<false><<<unsigned(c * n.T), kThreads>>>(W, lse, n.keep, n.causal, n.H, n.T, n.S, first);
         check_launch("attention (softmax rows)");
         gemm_batched_pointers(false, false, c, n.T, n.dv, n.S, 1.0f, pw, n.S, pv, v.st, 0.0f,
                               const_cast<float* const*>(po), n.dv);
@@ -169,7 +225,12 @@ void attention_backward_gemm(float* dq, float* dk, float* dv, const float* dout,
         fill(pdv, dv, n.H * n.S * n.dv, n.S * n.dv, n.H, first, c);
         gemm_batched_pointers(false, true, c, n.T, n.S, n.d, n.scale, pq, q.st, pk, k.st, 0.0f, out_ptrs(pw), n.S);
         gemm_batched_pointers(false, true, c, n.T, n.S, n.dv, 1.0f, pdo, n.dv, pv, v.st, 0.0f, out_ptrs(pg), n.S);
-        softmax_grad_rows_kernel<<<unsigned(c * n.T), kThreads>>>(W, G, lse, n.keep, n.causal, n.H, n.T, n.S, first);
+        if (n.S <= kCached)
+            softmax_grad_rows_kernel<true>
+                <<<unsigned(c * n.T), kThreads>>>(W, G, lse, n.keep, n.causal, n.H, n.T, n.S, first);
+        else
+            softmax_grad_rows_kernel<false>
+                <<<unsigned(c * n.T), kThreads>>>(W, G, lse, n.keep, n.causal, n.H, n.T, n.S, first);
         check_launch("attention (softmax gradient rows)");
         gemm_batched_pointers(true, false, c, n.S, n.dv, n.T, 1.0f, pw, n.S, pdo, n.dv, 1.0f, out_ptrs(pdv), n.dv);
         gemm_batched_pointers(false, false, c, n.T, n.d, n.S, n.scale, pg, n.S, pk, k.st, 1.0f, out_ptrs(pdq), n.d);

@@ -57,6 +57,7 @@ void check_launch(const char* kernel) {
         err = cudaDeviceSynchronize();
         if (err != cudaSuccess) ENG_FAIL("CUDA kernel ", kernel, " failed: ", cudaGetErrorString(err));
     }
+    if (profiling()) profile_kernel(kernel);
 }
 
 void copy_host_to_device(void* dst, const void* src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice)); }

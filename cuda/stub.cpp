@@ -17,6 +17,10 @@ bool is_available() { return false; }
 std::string device_summary() { return "none (built without CUDA)"; }
 void require_available(const char* what) { ENG_FAIL(what, ": ", kNoCuda); }
 void synchronize() {}
+bool profiling() { return false; }
+void profile_kernel(const char*) {}
+void profile_reset() {}
+std::string profile_report(int) { return "  (no CUDA support: nothing profiled)\n"; }
 
 void* alloc(size_t) { ENG_FAIL("CUDA tensor requested: ", kNoCuda); }
 void free(void*) {}

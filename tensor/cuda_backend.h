@@ -34,6 +34,12 @@ std::string device_summary();  // "NVIDIA H200, 139 GiB, sm_90" or why none
 void require_available(const char* what);  // throws with a HINT when CUDA cannot be used
 void synchronize();
 
+// ---- profile (cuda/profile.cu): ENG_CUDA_PROFILE=1 times every kernel ----------------------
+bool profiling();                     // ENG_CUDA_PROFILE=1 in the environment
+void profile_kernel(const char* name);  // called by each launch check: synchronises and records
+void profile_reset();
+std::string profile_report(int top);  // the `top` most expensive kernels and the host time, a table
+
 // ---- memory (cuda/allocator.cu: the caching allocator of cuda/caching_allocator.h) ----------
 void* alloc(size_t nbytes);  // out of memory: eng::Error with the request, in use, peak and hints
 void free(void* ptr);        // back to the cache (not to the device)

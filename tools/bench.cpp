@@ -228,9 +228,12 @@ int bench_step(int argc, char** argv) {
             o.device = argv[++i];
         else if (a == "--precision" && has)
             o.precision = argv[++i];
+        else if (a == "--attention" && has)
+            o.attention = argv[++i];
         else
             ENG_FAIL("bench step: unknown option '", a, "'. HINT: bench step --config FILE [--steps N] [--warmup W] "
-                     "[--threads N] [--torch-ms X] [--compare-torch] [--device cpu|cuda] [--precision fp32|tf32|bf16]");
+                     "[--threads N] [--torch-ms X] [--compare-torch] [--device cpu|cuda] [--precision fp32|tf32|bf16] "
+                     "[--attention gemm|fused]");
     }
     ENG_CHECK(o.device == "cpu" || o.device == "cuda", "bench step: --device must be cpu or cuda, got '", o.device, "'");
     return o.device == "cuda" ? bench::run_step_gpu(o) : bench::run_step(o);
@@ -244,7 +247,8 @@ void usage() {
         "     [--batch B] [--reps N] [--threads N]\n"
         "  step --config FILE       full MaMA training steps (forward, backward, AdamW)\n"
         "     [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]\n"
-        "     [--device cpu|cuda] [--precision fp32|tf32|bf16]   (GPU: bf16 GEMMs by default)\n"
+        "     [--device cpu|cuda] [--precision fp32|tf32|bf16] [--attention gemm|fused]\n"
+        "     (GPU: bf16 GEMMs and the cuBLAS attention by default; ENG_CUDA_PROFILE=1: per-kernel times)\n"
         "  gpu [--reps N]           GPU GEMM (fp32/tf32/bf16) and fused attention vs their rooflines\n");
 }
 

@@ -43,6 +43,7 @@ struct StepOptions {
     std::string torch_script = "tools/reference/bench_step_torch.py";
     std::string device = "cpu";      // or "cuda" (tools/bench_step_gpu.h)
     std::string precision = "bf16";  // GPU GEMM precision: fp32 | tf32 | bf16
+    std::string attention = "gemm";  // GPU attention kernel: gemm | fused
 };
 
 // Runs a shell command, echoes its output, and returns it; a failure is an error.

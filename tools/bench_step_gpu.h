@@ -12,6 +12,8 @@
 // high-water mark of blocks in use, and what it reserved from the device).
 // --compare-torch runs tools/reference/bench_step_torch.py with --device cuda
 // (and --bf16 unless --precision fp32) in the same run and prints the ratios.
+// With ENG_CUDA_PROFILE=1 it also prints where the timed steps' time went, per
+// kernel (cuda/profile.cu).
 #pragma once
 #include <cstdio>
 #include <string>
@@ -34,6 +36,10 @@ inline int run_step_gpu(const StepOptions& o) {
     eng::cuda::require_available("bench step --device cuda");
     const eng::cuda::MatmulPrecision precision = eng::cuda::parse_matmul_precision(o.precision);
     eng::cuda::set_matmul_precision(precision);
+    ENG_CHECK(o.attention == "gemm" || o.attention == "fused", "bench step: --attention must be gemm or fused, got '",
+              o.attention, "'");
+    eng::cuda::set_attention_kernel(o.attention == "gemm" ? eng::cuda::AttentionKernel::gemm
+                                                          : eng::cuda::AttentionKernel::fused);
     mama::RunConfig rc = mama::load_run_config(o.config);
     mama::MamaConfig mc = rc.model;
     const int64_t B = rc.train.micro_batch, S = rc.train.image_size, T = rc.train.max_len, V = mc.text.vocab;
@@ -58,8 +64,9 @@ inline int run_step_gpu(const StepOptions& o) {
     std::printf("bench step --device cuda: %s; %ld samples (%ld images) of %ld px, %ld text tokens, %ld sentences; "
                 "%d timed steps after %d warm-up\n",
                 o.config.c_str(), long(B), long(2 * B), long(S), long(T), long(shape.sentences), o.steps, o.warmup);
-    std::printf("GPU: %s; matmuls %s; activation checkpointing: ViT every %ld blocks, text every %ld (0 = off)\n",
-                gpu.c_str(), eng::cuda::matmul_precision_name(precision), long(mc.vit.checkpoint_every),
+    std::printf("GPU: %s; matmuls %s; attention %s; activation checkpointing: ViT every %ld blocks, text every %ld "
+                "(0 = off)\n",
+                gpu.c_str(), eng::cuda::matmul_precision_name(precision), o.attention.c_str(), long(mc.vit.checkpoint_every),
                 long(mc.text.checkpoint_every));
     std::printf("model: %ld parameters, %ld trainable; built and moved in %.1f s\n", long(model.num_parameters()),
                 long(model.num_parameters(true)), now_s() - t_build);
@@ -69,7 +76,7 @@ inline int run_step_gpu(const StepOptions& o) {
     PhaseTimes fwd, bwd, upd, all;
     double first_loss = 0, last_loss = 0;
     for (int i = 0; i < o.warmup + o.steps; ++i) {
-        if (i == o.warmup) eng::cuda::reset_peak_memory();  // the peak of the timed steps
+        if (i == o.warmup) eng::cuda::reset_peak_memory(), eng::cuda::profile_reset();  // the timed steps only
         eng::cuda::synchronize();
         const double w0 = now_s();
         mama::MamaLosses l = model.forward(batch, step);
@@ -94,6 +101,9 @@ inline int run_step_gpu(const StepOptions& o) {
         fwd.cpu.push_back(0), bwd.cpu.push_back(0), upd.cpu.push_back(0), all.cpu.push_back(0);
     }
     const eng::cuda::MemoryStats mem = eng::cuda::memory_stats();
+    if (eng::cuda::profiling())
+        std::printf("where the timed steps went (kernels synchronised one by one):\n%s",
+                    eng::cuda::profile_report(25).c_str());
     const double t_med = median_of(all.wall), tflops = flops.total() / t_med * 1e-12;
     const double peak = gpu_bf16_peak_tflops(gpu), mib = 1.0 / (1024.0 * 1024.0);
     std::printf("loss %.4f at the first step, %.4f at the last\n", first_loss, last_loss);

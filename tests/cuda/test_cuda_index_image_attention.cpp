@@ -76,6 +76,9 @@ static void check_attention_cases() {
         {2, 3, 37, 37, 16, 16, false, false, 1.0f},  {1, 2, 70, 70, 64, 64, true, false, 1.0f},
         {2, 2, 33, 45, 40, 24, false, true, 3.0f},   {2, 1, 45, 33, 8, 72, true, true, 1.0f},
         {1, 1, 5, 129, 128, 128, false, true, 2.0f}, {1, 2, 9, 9, 200, 8, true, false, 1.0f},
+        // rows longer than one block's width (the gemm path keeps up to 2048 keys in
+        // registers per row, longer rows take its second, re-reading branch)
+        {1, 2, 6, 700, 16, 16, false, true, 1.0f},   {1, 1, 3, 2100, 16, 8, true, true, 1.0f},
     };
     for (const Case& c : cases) {
         INFO("B H T S d dv = " << c.B << " " << c.H << " " << c.T << " " << c.S << " " << c.d << " " << c.dv
