@@ -48,6 +48,7 @@ Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs) {
     // record() checks the inputs; so we attach the node directly.
     auto n = std::make_shared<autograd::Node>();
     n->name = "checkpoint";
+    n->nested = true;  // its backward runs one of its own (see LeafGradHook)
     n->backward = node;
     for (const Tensor& t : inputs) {
         autograd::Edge e;

@@ -11,7 +11,14 @@
 //      leaf's .grad (accumulated, never overwritten).
 // Unless retain_graph is set, each node's closure (and with it the tensors it
 // saved) is released as soon as it has run.
+//
+// Gradient-ready reports (LeafGradHook): step 1 also counts the edges into
+// every leaf and the nested nodes (checkpoint segments); a leaf is reported
+// when its count reaches zero and no nested node is pending, else when the
+// last nested node has run, together with the leaves the nested passes
+// touched (those passes record them, since the outer graph does not see them).
 #include <unordered_map>
+#include <unordered_set>
 
 #include "autograd/node.h"
 #include "tensor/kernels.h"
@@ -70,8 +77,42 @@ Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, B
     return out;
 }
 
+// ---- gradient-ready hook -------------------------------------------------------------------
+static thread_local LeafReadyFn* g_leaf_hook = nullptr;
+static thread_local int g_backward_depth = 0;  // 1 inside the outermost backward
+static thread_local std::vector<TensorImpl*>* g_nested_leaves = nullptr;  // leaves touched by nested passes
+
+LeafGradHook::LeafGradHook(LeafReadyFn fn) : previous_(g_leaf_hook), fn_(std::move(fn)) { g_leaf_hook = &fn_; }
+LeafGradHook::~LeafGradHook() { g_leaf_hook = previous_; }
+
+namespace {
+// The outermost pass's bookkeeping for the hook.
+struct ReadyTracker {
+    std::unordered_map<TensorImpl*, int> leaf_uses;  // edges not yet delivered
+    std::unordered_set<TensorImpl*> reported;
+    std::vector<TensorImpl*> deferred, nested_leaves;
+    int nested_pending = 0;
+    void report(TensorImpl* leaf) {
+        if (reported.insert(leaf).second) (*g_leaf_hook)(leaf);
+    }
+    void edge_delivered(TensorImpl* leaf) {
+        if (--leaf_uses[leaf] > 0) return;
+        if (nested_pending == 0) report(leaf);
+        else deferred.push_back(leaf);
+    }
+    void nested_done() {
+        if (--nested_pending > 0) return;
+        for (TensorImpl* l : deferred) report(l);
+        for (TensorImpl* l : nested_leaves)
+            if (leaf_uses[l] == 0) report(l);  // else its last outer edge reports it
+        deferred.clear();
+    }
+};
+}  // namespace
+
 // ---- backward -------------------------------------------------------------------------
 static void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
+    if (g_nested_leaves && g_backward_depth > 1) g_nested_leaves->push_back(leaf);
     if (!leaf->grad) {
         // First contribution: store a private packed copy, so later in-place
         // accumulation never writes into a tensor someone else holds.
@@ -95,8 +136,24 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     ENG_CHECK(grad.shape() == root.shape(), "backward: gradient shape ", shape_str(grad.shape()),
               " differs from the root's ", shape_str(root.shape()));
     NoGradGuard no_grad;  // gradients are computed without recording a graph
+    struct Depth {
+        Depth() { ++g_backward_depth; }
+        ~Depth() { --g_backward_depth; }
+    } depth;
+    const bool track = g_leaf_hook && g_backward_depth == 1;
+    ReadyTracker ready_leaves;
+    std::vector<TensorImpl*>* outer_nested = g_nested_leaves;
+    if (track) g_nested_leaves = &ready_leaves.nested_leaves;
+    struct RestoreNested {
+        std::vector<TensorImpl*>* saved;
+        bool on;
+        ~RestoreNested() {
+            if (on) g_nested_leaves = saved;
+        }
+    } restore_nested{outer_nested, track};
     if (!root.grad_fn()) {
         accumulate_leaf(root.impl(), grad);
+        if (track) ready_leaves.report(root.impl());
         return;
     }
     // 1. dependency counts.
@@ -106,7 +163,9 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
     while (!stack.empty()) {
         Node* n = stack.back();
         stack.pop_back();
+        if (track && n->nested) ++ready_leaves.nested_pending;
         for (const Edge& e : n->next) {
+            if (track && e.leaf) ++ready_leaves.leaf_uses[e.leaf.get()];
             if (!e.fn) continue;
             auto it = pending_uses.find(e.fn.get());
             if (it == pending_uses.end()) {
@@ -138,6 +197,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
                       input_grads.size(), " gradients for ", n->next.size(), " inputs");
         }
         if (!retain_graph) n->backward = nullptr;
+        if (track && n->nested) ready_leaves.nested_done();
         for (size_t i = 0; i < n->next.size(); ++i) {
             const Edge& e = n->next[i];
             const Tensor& gi = input_grads[i];
@@ -148,6 +208,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
                           shape_str(n->input_shapes[i]));
             if (e.leaf) {
                 if (gi.defined()) accumulate_leaf(e.leaf.get(), gi);
+                if (track) ready_leaves.edge_delivered(e.leaf.get());
                 continue;
             }
             Node* p = e.fn.get();

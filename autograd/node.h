@@ -35,6 +35,7 @@ struct Node {
     std::vector<Edge> next;           // one per input
     std::vector<Shape> input_shapes;  // to check returned gradients
     BackwardFn backward;              // null once the graph has been freed
+    bool nested = false;              // its backward runs a backward of its own (checkpoint)
     ~Node();                          // releases long chains without recursion
 };
 
@@ -51,6 +52,28 @@ Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, B
 // ---- running backward ----------------------------------------------------------------
 // Back-propagates from `root`.  grad defaults to 1 for a one-element root.
 void backward(const Tensor& root, const Tensor& grad = Tensor(), bool retain_graph = false);
+
+// Gradient-ready hook (data parallelism starts averaging a bucket of
+// gradients while backward goes on).  While a LeafGradHook is alive on this
+// thread, the outermost backward() calls it once for every leaf whose .grad
+// will receive nothing more in this pass: all edges into the leaf have
+// delivered, and no nested backward (activation checkpointing, whose
+// recomputed graphs are unknown until they run) is still pending.  Leaves
+// reached only inside nested passes are reported when the last nested node
+// has run.  A leaf that received no gradient in this pass is reported too
+// (its .grad is whatever it was).
+using LeafReadyFn = std::function<void(TensorImpl* leaf)>;
+class LeafGradHook {
+public:
+    explicit LeafGradHook(LeafReadyFn fn);
+    ~LeafGradHook();
+    LeafGradHook(const LeafGradHook&) = delete;
+    LeafGradHook& operator=(const LeafGradHook&) = delete;
+
+private:
+    LeafReadyFn* previous_;
+    LeafReadyFn fn_;
+};
 
 // dL/d(inputs) of `outputs` (with upstream grads) without touching any .grad:
 // used by activation checkpointing and tests.  Leaves not in `inputs` still

@@ -1,6 +1,9 @@
 // test_engine.cpp: the backward engine itself: accumulation, shared
 // sub-expressions, deep graphs, graph freeing, no-grad mode, checkpointing,
 // and a small MLP that must learn.
+#include <algorithm>
+#include <map>
+
 #include "autograd/ops.h"
 #include "tests/testing.h"
 
@@ -136,4 +139,44 @@ TEST_CASE("engine: a two-layer MLP trained with SGD fits a synthetic classificat
     }
     CHECK(first > 0.5f);
     CHECK(last < 0.02f);
+}
+
+TEST_CASE("engine: the gradient-ready hook reports each leaf once, after its last contribution (checkpointing too)") {
+    Generator g(21);
+    Tensor x = randn({4, 3}, &g);
+    Tensor w_twice = mul(randn({3, 3}, &g), 0.5f).set_requires_grad(true);   // two uses in the outer graph
+    Tensor w_inside = mul(randn({3, 3}, &g), 0.5f).set_requires_grad(true);  // inside both checkpoint segments
+    Tensor w_head = randn({3, 2}, &g).set_requires_grad(true);               // used once, at the end
+    Tensor w_unused = randn({2}, &g).set_requires_grad(true);
+    std::map<TensorImpl*, std::string> name = {{w_twice.impl(), "twice"}, {w_inside.impl(), "inside"},
+                                               {w_head.impl(), "head"}, {w_unused.impl(), "unused"}};
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<float>> at_report;
+    auto segment = [&](const std::vector<Tensor>& in) { return tanh(matmul(in[0], w_inside)); };
+    {
+        autograd::LeafGradHook hook([&](TensorImpl* leaf) {
+            if (!name.count(leaf)) return;
+            order.push_back(name[leaf]);
+            at_report[name[leaf]] = Tensor(leaf->grad).to_vector();
+        });
+        Tensor h = matmul(x, w_twice) + tanh(matmul(x, w_twice));
+        h = checkpoint(segment, {h});
+        h = checkpoint(segment, {h});
+        backward(sum(matmul(h, w_head)));
+    }
+    // Every used leaf once; the checkpointed one only after both segments ran; the head first.
+    REQUIRE(order.size() == 3);
+    CHECK(order[0] == "head");
+    CHECK(std::count(order.begin(), order.end(), "twice") == 1);
+    CHECK(std::count(order.begin(), order.end(), "inside") == 1);
+    // What was there when reported is the final gradient.
+    CHECK(at_report["twice"] == w_twice.grad().to_vector());
+    CHECK(at_report["inside"] == w_inside.grad().to_vector());
+    CHECK(at_report["head"] == w_head.grad().to_vector());
+    CHECK_FALSE(w_unused.grad().defined());
+    // No hook installed: backward reports nothing (and works as before).
+    order.clear();
+    w_head.set_grad(Tensor());
+    backward(sum(matmul(x, matmul(w_twice, w_head))));
+    CHECK(order.empty());
 }
