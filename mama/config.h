@@ -39,6 +39,9 @@ struct TrainConfig {
     // own micro-batch as negatives (the reference, as published); true = the
     // global embeddings of all ranks are gathered (the full-batch loss).
     bool gather_negatives = false;
+    // data parallel: average the gradients in buckets that start during the
+    // last micro-batch's backward pass (nn/grad_overlap.h), or all after it.
+    bool overlap_gradients = true;
     // initialisation
     std::string init_dinov2, init_text;
     // logging, validation, checkpoints

@@ -22,6 +22,7 @@
 #include "mama/loader.h"
 #include "mama/pretrain_dist.h"
 #include "nn/checkpoint.h"
+#include "nn/grad_overlap.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
 #include "nn/schedule.h"
@@ -241,17 +242,25 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         float lr = float(sched.lr_at(step));
         optimizer.set_lr(lr);
         double total = 0, clip = 0, mv = 0, partner = 0, sla = 0;
+        std::unique_ptr<nn::OverlappedGradientAverager> averager;  // buckets started during the last backward
         for (int64_t a = 0; a < t.accumulate; ++a) {
             Batch b = train_loader.next();
+            std::unique_ptr<autograd::LeafGradHook> hook;
+            if (a + 1 == t.accumulate && dp.distributed() && t.overlap_gradients) {
+                averager = std::make_unique<nn::OverlappedGradientAverager>(dp.comm(), model.trainable_parameters());
+                hook = averager->hook();
+            }
             MamaLosses l = model.forward(to_model_batch(b, special, device), step);
             // The applied gradient is the mean of the micro-batch gradients.
             backward(mul(l.total, 1.0f / float(t.accumulate)));
+            hook.reset();
             double n = double(t.accumulate);
             total += l.total.item() / n;
             clip += l.clip.item() / n;
             if (l.mv.defined()) mv += l.mv.item() / n, partner += l.partner_clip.item() / n, sla += l.sla.item() / n;
             images += b.size() * dp.world();
         }
+        if (averager) averager->finish();  // the mean of the ranks' gradients
         dp.mean({&total, &clip, &mv, &partner, &sla});  // the losses of the whole global batch
         if (!std::isfinite(total)) {  // the same decision on every rank (the losses are the ranks' means)
             if (dp.main())
@@ -261,7 +270,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
                           << ".\nHINT: lower train.lr, or check the data of this step\n";
             return 3;
         }
-        dp.reduce_gradients(model);  // the mean of the ranks' gradients
+        if (!averager) dp.reduce_gradients(model);  // the mean of the ranks' gradients
         if (t.clip_grad > 0) nn::clip_grad_norm(model.trainable_parameters(), float(t.clip_grad));
         optimizer.step();
         optimizer.zero_grad();

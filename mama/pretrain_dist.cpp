@@ -21,6 +21,8 @@ std::string DataParallel::summary(const TrainConfig& t) const {
        << t.micro_batch << " x " << t.accumulate << " x " << world() << " = " << t.micro_batch * t.accumulate * world()
        << " images per step, " << (t.gather_negatives && distributed() ? "negatives gathered from all ranks"
                                                                       : "per-rank negatives");
+    if (distributed())
+        os << ", gradients averaged " << (t.overlap_gradients ? "in buckets during the last backward" : "after backward");
     return os.str();
 }
 

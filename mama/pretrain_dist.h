@@ -6,10 +6,10 @@
 //   - the loader shards each global batch: rank r takes draw positions
 //     [r·B, (r+1)·B) of every W·B (mama/loader.h), so the sample order does not
 //     depend on W;
-//   - after the micro-batches of a step, the gradients are averaged over the
-//     ranks in flat buckets (nn::average_gradients; after the backward pass,
-//     not overlapped with it); the losses that are logged are the means over
-//     the ranks;
+//   - the gradients are averaged over the ranks in flat buckets that start
+//     while the last micro-batch's backward pass is still running
+//     (nn/grad_overlap.h; train.overlap_gradients false: nn::average_gradients
+//     after it); the losses that are logged are the means over the ranks;
 //   - only rank 0 writes the log, the progress line, checkpoints and validates;
 //   - negatives: per rank (default, as the reference) or gathered from all
 //     ranks (train.gather_negatives: CLIP, partner CLIP and NT-Xent over the

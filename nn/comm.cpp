@@ -52,6 +52,17 @@ void Communicator::all_reduce_mean(Tensor& t) {
     if (world_size() > 1) scale_in_place(t, 1.0 / double(world_size()), "all_reduce_mean");
 }
 
+namespace {
+struct Done : PendingCollective {
+    void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::all_reduce_mean_async(Tensor& t) {
+    all_reduce_mean(t);
+    return std::make_unique<Done>();
+}
+
 static void check_tensor(const Tensor& t, const char* op) {
     ENG_CHECK(t.defined(), op, ": the tensor is undefined");
     ENG_CHECK(t.is_contiguous(), op, ": the tensor ", shape_str(t.shape()),

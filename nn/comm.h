@@ -28,6 +28,14 @@
 
 namespace eng::nn {
 
+// A collective that has been started and may still be running (all_reduce_mean_async).
+class PendingCollective {
+public:
+    virtual ~PendingCollective() = default;
+    virtual void wait() = 0;  // completes it: the tensor holds the result afterwards
+    virtual void poke() {}    // lets the library make progress (MPI progresses only inside its calls)
+};
+
 class Communicator {
 public:
     virtual ~Communicator() = default;
@@ -42,6 +50,11 @@ public:
     virtual void all_reduce_sum(Tensor& t) = 0;
     // t <- (1/W) Σ_ranks t.  Integer tensors are rejected (the mean is not one).
     virtual void all_reduce_mean(Tensor& t);
+    // The same, started now and completed by wait() on the result; t must stay
+    // untouched until then.  Default: done at once (MPI overrides it with a
+    // non-blocking MPI_Iallreduce; NCCL enqueues on the stream, which is
+    // already asynchronous for the host).
+    virtual std::unique_ptr<PendingCollective> all_reduce_mean_async(Tensor& t);
     // Concatenation along dim 0 of every rank's t (rank order); all ranks pass
     // the same shape.  Returns a new contiguous tensor [W·t.size(0), ...].
     virtual Tensor all_gather(const Tensor& t) = 0;

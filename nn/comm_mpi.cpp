@@ -59,6 +59,26 @@ MPI_Datatype mpi_type(const Tensor& t, const char* op) {
     }
 }
 
+// A started MPI_Iallreduce (in chunks of kChunk elements) of a mean.
+struct MpiPendingMean : PendingCollective {
+    Tensor t;  // kept alive (and untouched) until wait()
+    int world = 1;
+    std::vector<MPI_Request> requests;
+    void poke() override {
+        int done = 0;
+        if (!requests.empty()) mpi_check(MPI_Testall(int(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+    }
+    void wait() override {
+        if (!requests.empty())
+            mpi_check(MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+        requests.clear();
+        // The same scaling as Communicator::all_reduce_mean: one f32 factor.
+        const float f = float(1.0 / double(world));
+        float* p = t.data<float>();
+        for (int64_t i = 0, n = t.numel(); world > 1 && i < n; ++i) p[i] *= f;
+    }
+};
+
 class MpiCommunicator : public Communicator {
 public:
     MpiCommunicator() {
@@ -83,6 +103,23 @@ public:
             int count = int(std::min<int64_t>(kChunk, n - off));
             mpi_check(MPI_Allreduce(MPI_IN_PLACE, p + off * 4, count, type, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
         }
+    }
+
+    std::unique_ptr<PendingCollective> all_reduce_mean_async(Tensor& t) override {
+        ENG_CHECK(t.dtype() == DType::f32, "all_reduce_mean: needs an f32 tensor, got ", dtype_name(t.dtype()));
+        MPI_Datatype type = mpi_type(t, "all_reduce_mean");
+        auto pending = std::make_unique<MpiPendingMean>();
+        pending->t = t;
+        pending->world = world_;
+        char* p = static_cast<char*>(t.raw_data());
+        for (int64_t off = 0, n = t.numel(); off < n; off += kChunk) {
+            MPI_Request r;
+            const int count = int(std::min<int64_t>(kChunk, n - off));
+            mpi_check(MPI_Iallreduce(MPI_IN_PLACE, p + off * 4, count, type, MPI_SUM, MPI_COMM_WORLD, &r),
+                      "MPI_Iallreduce");
+            pending->requests.push_back(r);
+        }
+        return pending;
     }
 
     Tensor all_gather(const Tensor& t) override {

@@ -40,6 +40,7 @@
 #include "mama/objectives.h"
 #include "mama/pretrain.h"
 #include "mama/synth.h"
+#include "nn/grad_overlap.h"
 #include "nn/json.h"
 #include "nn/linear.h"
 #include "nn/safetensors.h"
@@ -226,6 +227,51 @@ TEST_CASE("mpi: bucketed gradient averaging over the ranks") {
     CHECK_FALSE(p3.grad().defined());
 }
 
+TEST_CASE("mpi: buckets averaged during backward equal averaging after it, with and without checkpointing") {
+    auto& c = world();
+    const int r = c.rank();
+    // A small network on rank-dependent data (the same graph on every rank, as
+    // in data-parallel training: the buckets start in the same order); w_none
+    // is used nowhere.
+    auto run = [&](bool overlapped, bool checkpointed) {
+        Generator g(5);
+        std::vector<Tensor> w;
+        for (int i = 0; i < 6; ++i) w.push_back(mul(randn({8, 8}, &g), 0.3f).set_requires_grad(true));
+        Tensor w_none = randn({3}, &g).set_requires_grad(true);
+        Generator gx(100 + uint64_t(r));
+        Tensor h = randn({5, 8}, &gx);
+        std::vector<Tensor*> params;
+        for (Tensor& t : w) params.push_back(&t);
+        params.push_back(&w_none);
+        nn::OverlappedGradientAverager avg(c, params, 3 * 64 * sizeof(float));  // buckets of 3 matrices
+        std::unique_ptr<autograd::LeafGradHook> hook;
+        if (overlapped) hook = avg.hook();
+        auto layer = [&](int i) {
+            return [&, i](const std::vector<Tensor>& in) { return tanh(matmul(in[0], w[size_t(i)])); };
+        };
+        for (int i = 0; i < 6; ++i) h = checkpointed && i < 4 ? checkpoint(layer(i), {h}) : layer(i)({h});
+        backward(sum(mul(h, h)));
+        hook.reset();
+        if (overlapped) {
+            avg.finish();
+            if (!checkpointed) CHECK(avg.started_during_backward() >= 1);  // the last layers' bucket
+        } else {
+            nn::average_gradients(c, params);
+        }
+        std::vector<std::vector<float>> grads;
+        for (Tensor* p : params) grads.push_back(p->grad().defined() ? p->grad().to_vector() : std::vector<float>{});
+        return grads;
+    };
+    for (bool ck : {false, true}) {
+        INFO("checkpointed " << ck);
+        auto a = run(true, ck), b = run(false, ck);
+        REQUIRE(a.size() == b.size());
+        for (size_t i = 0; i < a.size(); ++i) CHECK_MESSAGE(a[i] == b[i], "parameter " << i);
+        CHECK(a[5].size() == 64);
+        CHECK(a[6].empty());  // w_none: no gradient anywhere, none after
+    }
+}
+
 TEST_CASE("mpi: gathered negatives give the full-batch gradient; per-rank negatives the mean of the shards'") {
     auto& c = world();
     const int W = c.world_size(), r = c.rank();
@@ -326,6 +372,17 @@ TEST_CASE("mpi: pretraining on the ranks equals one process on the same global b
             REQUIRE(mama::run_pretrain(one(half.path), resume) == 0);
             compare_checkpoints(half.path / "last.safetensors", ref.path / "last.safetensors", lr, 3);
         }
+        c.barrier();
+    }
+    SUBCASE("gradients averaged during backward (the default) or after it: the same run") {
+        SharedDir on("overlap-on"), off("overlap-off");
+        auto cfg = [&](const fs::path& out, bool overlap) {
+            return tiny(out.string(), {{"train.micro_batch", "4"}, {"train.accumulate", "2"}, {"train.steps", "2"},
+                                       {"train.overlap_gradients", overlap ? "true" : "false"}});
+        };
+        REQUIRE(mama::run_pretrain(cfg(on.path, true), quiet) == 0);
+        REQUIRE(mama::run_pretrain(cfg(off.path, false), quiet) == 0);
+        if (c.is_main()) compare_checkpoints(on.path / "last.safetensors", off.path / "last.safetensors", lr, 2);
         c.barrier();
     }
     SUBCASE("gathered negatives (CLIP only): W ranks x micro-batch 4 == one process x micro-batch 4W") {
