@@ -543,7 +543,7 @@ def main():
             opt.zero_grad(set_to_none=True)
             sync()
             w3, c3 = time.perf_counter(), time.process_time()
-            last = float(loss)
+            last = float(loss.detach())
             first = last if i == 0 else first
             if i < a.warmup:
                 continue
