@@ -112,7 +112,7 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
               "--task rsna needs --data DIR (the folder with train.csv and the RSNA images)");
     const bool progress = !o.quiet;
 
-    LoadedRun run = load_run(o.checkpoint, o.config, task == EvalTask::Rsna ? "" : o.data_dir);
+    LoadedRun run = load_run(o.checkpoint, o.config, task == EvalTask::Rsna ? "" : o.data_dir, o.device, o.precision);
     EvaluateOutcome res;
     res.out_dir = o.out_dir.empty() ? run.run_dir + "/eval-" + o.task + "-" + o.mode : o.out_dir;
     fs::create_directories(res.out_dir);

@@ -44,6 +44,8 @@ struct LoadedRun {
     BpeTokenizer tokenizer;
     MamaSpecialIds special;
     std::unique_ptr<MamaModel> model;  // in eval mode, every parameter frozen
+    eng::Device device = eng::Device::CPU;  // where the model lives; inputs are moved there
+    eng::Tensor on_device(const eng::Tensor& t) const { return t.defined() ? t.to(device) : t; }
 };
 
 // Loads a checkpoint written by build/pretrain.  The config is the one stored
@@ -51,9 +53,12 @@ struct LoadedRun {
 // the BioMedLM files named in the config, else RUN/tokenizer/ (the checkpoint's
 // folder), else the config's out_dir/tokenizer/; it is an error when none
 // exists (a freshly trained BPE would not match the model's embeddings).
-// `data_dir` (optional) replaces train.data_dir.
+// `data_dir` (optional) replaces train.data_dir.  device "cuda" puts the model
+// on the GPU with GEMMs in `precision` (tensor/cuda_backend.h; "" = the
+// run's train.precision).
 LoadedRun load_run(const std::string& checkpoint, const std::string& config_path = "",
-                   const std::string& data_dir = "");
+                   const std::string& data_dir = "", const std::string& device = "cpu",
+                   const std::string& precision = "");
 
 // ---- encoders (eval mode, no gradient) -------------------------------------
 
@@ -125,6 +130,8 @@ struct EvaluateOptions {
     int64_t workers = -1;      // data-loading threads (-1: one per core)
     uint64_t seed = 42;
     bool quiet = false;        // no progress lines, no table on stdout
+    std::string device = "cpu";  // or "cuda"
+    std::string precision;       // GPU GEMMs: fp32 | tf32 | bf16 ("" = the run's train.precision)
 };
 
 struct EvaluateOutcome {
@@ -164,6 +171,7 @@ struct EmbedToolOptions {
     bool raw_text = false;            // texts are model text already (else "."/";" -> separators, bos/eos added)
     int64_t batch = 16;
     bool progress = true;
+    std::string device = "cpu", precision;  // as EvaluateOptions
 };
 // Writes "image_embeddings" [N, E] and/or "text_embeddings" [M, E] (f32, rows of
 // norm 1) with the metadata "images" / "texts" (JSON arrays of the inputs, in

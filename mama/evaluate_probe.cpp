@@ -43,6 +43,7 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
     // ---- what trains ----
     Generator g(o.seed);
     nn::Linear head(m.config.vit.width, C, true, &g);
+    head.to(run.device);
     m.requires_grad(false);
     std::vector<Tensor*> params;
     if (o.finetune) {
@@ -81,16 +82,16 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
         float lr = float(sched.lr_at(step));
         opt.set_lr(lr);
         Batch b = loader.next();
-        Tensor feat;
+        Tensor feat, images = run.on_device(b.images);
         if (o.finetune) {
             m.image.train();
-            feat = m.image_features(b.images);
+            feat = m.image_features(images);
         } else {
             NoGradGuard ng;
             m.image.eval();
-            feat = m.image_features(b.images);
+            feat = m.image_features(images);
         }
-        Tensor loss = cross_entropy(head.forward(feat), b.labels);
+        Tensor loss = cross_entropy(head.forward(feat), run.on_device(b.labels));
         double l = loss.item();
         ENG_CHECK(std::isfinite(l), name, ": the loss became ", l, " at step ", step,
                   ". HINT: lower --lr, or check the images of this step");
@@ -132,7 +133,7 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
     Batch b;
     int64_t done = 0;
     while (tl.next_in_epoch(b)) {
-        std::vector<float> z = head.forward(m.image_features(b.images)).to_vector();
+        std::vector<float> z = head.forward(m.image_features(run.on_device(b.images))).to_vector();
         for (int64_t j = 0; j < b.size(); ++j)
             std::copy(z.begin() + j * C, z.begin() + (j + 1) * C, logits.begin() + b.items[size_t(j)] * C);
         done += b.size();

@@ -15,6 +15,7 @@
 #include "nn/json.h"
 #include "nn/safetensors.h"
 #include "tensor/check.h"
+#include "tensor/cuda_backend.h"
 
 namespace mama {
 
@@ -23,7 +24,8 @@ namespace fs = std::filesystem;
 
 // ---- loading a run ---------------------------------------------------------------
 
-LoadedRun load_run(const std::string& checkpoint, const std::string& config_path, const std::string& data_dir) {
+LoadedRun load_run(const std::string& checkpoint, const std::string& config_path, const std::string& data_dir,
+                   const std::string& device, const std::string& precision) {
     ENG_CHECK(fs::exists(checkpoint), "--checkpoint ", checkpoint,
               ": no such file. HINT: give RUN/last.safetensors or RUN/best.safetensors of a build/pretrain run");
     LoadedRun run;
@@ -67,6 +69,13 @@ LoadedRun load_run(const std::string& checkpoint, const std::string& config_path
               " tokens. HINT: the tokenizer/ folder next to the checkpoint belongs to another run");
     run.model = std::make_unique<MamaModel>(mc, run.tokenizer.vocab_size());
     nn::load_checkpoint(checkpoint, *run.model, nullptr);
+    ENG_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
+    if (device == "cuda") {
+        cuda::require_available("--device cuda");
+        cuda::set_matmul_precision(cuda::parse_matmul_precision(precision.empty() ? run.config.train.precision : precision));
+        run.device = Device::CUDA;
+        run.model->to(run.device);
+    }
     run.model->eval();
     run.model->requires_grad(false);
     return run;
@@ -106,7 +115,8 @@ Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& texts, const 
         std::vector<std::string> chunk(texts.begin() + i, texts.begin() + std::min(n, i + batch));
         Tensor ids, mask;
         tokenize_texts(run.tokenizer, chunk, int(run.config.train.max_len), ids, mask);
-        std::vector<float> e = run.model->encode_texts(ids, mask, run.special.pad, pooling).to_vector();
+        std::vector<float> e =
+            run.model->encode_texts(run.on_device(ids), run.on_device(mask), run.special.pad, pooling).to_vector();
         out.insert(out.end(), e.begin(), e.end());
         progress_line(progress, "text embeddings", std::min(n, i + batch), n);
     }
@@ -144,7 +154,7 @@ Tensor embed_images(LoadedRun& run, const std::vector<std::string>& paths, int64
     for (int64_t i = 0; i < n; i += batch) {
         std::vector<std::string> chunk(paths.begin() + i, paths.begin() + std::min(n, i + batch));
         Tensor img = load_eval_images(chunk, int(run.config.train.image_size));
-        std::vector<float> e = run.model->encode_images(img).to_vector();
+        std::vector<float> e = run.model->encode_images(run.on_device(img)).to_vector();
         out.insert(out.end(), e.begin(), e.end());
         progress_line(progress, "image embeddings", std::min(n, i + batch), n);
     }
@@ -247,7 +257,7 @@ void run_embed(const EmbedToolOptions& o) {
             texts.push_back(l);
         }
     ENG_CHECK(!images.empty() || !texts.empty(), "build/embed: the inputs list no image and no text");
-    LoadedRun run = load_run(o.checkpoint, o.config);
+    LoadedRun run = load_run(o.checkpoint, o.config, "", o.device, o.precision);
     std::vector<std::pair<std::string, Tensor>> tensors;
     std::map<std::string, std::string> meta{{"checkpoint", o.checkpoint}};
     auto names = [](const std::vector<std::string>& v) {

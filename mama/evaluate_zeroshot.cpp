@@ -135,11 +135,11 @@ std::vector<float> local_similarity_map(LoadedRun& run, const Tensor& image, con
     ENG_CHECK(!sep_rows.empty(), "local_similarity_map: the text has no separator token within ",
               run.config.train.max_len, " tokens");
     int j = std::min<int>(std::max(sentence, 0), int(sep_rows.size()) - 1);
-    Tensor Z = m.text.forward(ids, mask);  // [1, T, Dt]
+    Tensor Z = m.text.forward(run.on_device(ids), run.on_device(mask));  // [1, T, Dt]
     Tensor s = index_select(reshape(Z, {Z.size(1), Z.size(2)}), 0, from_ivector({sep_rows[size_t(j)]}, {1}, Z.device()));
     std::vector<float> u = l2_normalize(m.text_local.forward(s)).to_vector();
     // Patch embeddings: the normalised patch tokens through φ_v, normalised.
-    auto out = m.image.forward(image, m.config.grayscale_input);
+    auto out = m.image.forward(run.on_device(image), m.config.grayscale_input);
     int64_t N = out.patch_tokens.size(1), D = out.patch_tokens.size(2), E = int64_t(u.size());
     std::vector<float> p = l2_normalize(m.image_local.forward(reshape(out.patch_tokens, {N, D}))).to_vector();
     int gh = int(image.size(2) / m.config.vit.patch), gw = int(image.size(3) / m.config.vit.patch);

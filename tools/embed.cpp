@@ -16,7 +16,7 @@ static int usage(const char* msg) {
         "  --texts    one text per line; '.' and ';' become separators and bos/eos are added unless --raw-text\n"
         "             or the line already starts with <|startoftext|>\n"
         "  [--pooling first_pad|mean] text pooling (first_pad: as zero-shot, the default; mean: as training)\n"
-        "  [--batch 16] [--quiet]\n"
+        "  [--batch 16] [--quiet] [--device cpu|cuda] [--precision fp32|tf32|bf16]\n"
         "Writes image_embeddings [N, E] and text_embeddings [M, E] (rows of norm 1); the metadata keys images and\n"
         "texts list the inputs in row order.\n";
     return 2;
@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
             else if (a == "--pooling") o.pooling = value();
             else if (a == "--raw-text") o.raw_text = true;
             else if (a == "--batch") o.batch = std::stoll(value());
+            else if (a == "--device") o.device = value();
+            else if (a == "--precision") o.precision = value();
             else if (a == "--quiet") o.progress = false;
             else if (a == "--help" || a == "-h") return usage(nullptr);
             else return usage(("unknown argument " + a).c_str());

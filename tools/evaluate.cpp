@@ -19,7 +19,8 @@ static int usage(const char* msg) {
         "  linear / finetune:  [--steps 8000] [--warmup W (default 100 scaled by steps/8000)] [--batch 72]\n"
         "              [--lr 5e-4] [--min-lr 1e-5] [--momentum 0.9] [--weight-decay 1e-3]\n"
         "  RSNA files: [--rsna-image-dir DIR] [--rsna-suffix _resized.jpg]\n"
-        "  [--eval-batch 32] [--max-test N] [--examples 4] [--workers N] [--seed 42] [--quiet]\n";
+        "  [--eval-batch 32] [--max-test N] [--examples 4] [--workers N] [--seed 42] [--quiet]\n"
+        "  [--device cpu|cuda] [--precision fp32|tf32|bf16 (GPU GEMMs; default: the run's train.precision)]\n";
     return 2;
 }
 
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
             else if (a == "--rsna-image-dir") o.rsna_image_dir = value();
             else if (a == "--rsna-suffix") o.rsna_image_suffix = value();
             else if (a == "--eval-batch") o.eval_batch = std::stoll(value());
+            else if (a == "--device") o.device = value();
+            else if (a == "--precision") o.precision = value();
             else if (a == "--max-test") o.max_test = std::stoll(value());
             else if (a == "--examples") o.examples = std::stoll(value());
             else if (a == "--workers") o.workers = std::stoll(value());

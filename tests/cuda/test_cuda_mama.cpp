@@ -14,8 +14,9 @@
 // AdamW's first step (≈ −lr·sign(g)) are compared element-wise within 2·lr,
 // which still catches any wrong update.  Then build/pretrain's path on the
 // GPU: a short run, checkpointed from device memory and resumed, equals the
-// uninterrupted GPU run, and its logged losses follow the CPU run's.  Skipped
-// without a GPU.
+// uninterrupted GPU run, and its logged losses follow the CPU run's; and
+// build/evaluate's zero-shot and linear-probe logits and build/embed's
+// embeddings on the GPU match the CPU's.  Skipped without a GPU.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include <map>
 
 #include "mama/config.h"
+#include "mama/evaluate.h"
 #include "mama/model.h"
 #include "mama/pretrain.h"
 #include "nn/optim.h"
@@ -209,4 +211,42 @@ TEST_CASE("cuda mama: pretrain on the GPU resumes from a checkpoint as the unint
     for (size_t i = 0; i < 4; ++i)
         CHECK_MESSAGE(std::fabs(gpu_loss[i] - cpu_loss[i]) <= 1e-3 * std::fabs(cpu_loss[i]),
                       "step " << i << ": gpu loss " << gpu_loss[i] << ", cpu " << cpu_loss[i]);
+}
+
+TEST_CASE("cuda mama: evaluation on the GPU (zero-shot, linear probe, embeddings) matches the CPU") {
+    SKIP_WITHOUT_CUDA();
+    // A 2-step run whose text length fits the zero-shot prompts (as tests/mama/test_evaluate.cpp).
+    testing::TempDir run_dir("eval-run"), out("eval-out");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    REQUIRE(run_pretrain(testing::tiny_run_config(run_dir.path.string(), 2,
+                                                  {{"train.max_len", "256"}, {"model.text.positions", "256"}}),
+                         quiet) == 0);
+    const std::string ckpt = (run_dir.path / "last.safetensors").string();
+    auto evaluate = [&](const std::string& mode, const std::string& device) {
+        EvaluateOptions o;
+        o.checkpoint = ckpt;
+        o.task = "density";
+        o.mode = mode;
+        o.out_dir = (out.path / (mode + "-" + device)).string();
+        o.steps = 3, o.batch = 4, o.max_test = 8, o.examples = 1, o.workers = 2;
+        o.quiet = true;
+        o.device = device;
+        o.precision = "fp32";
+        return run_evaluate(o);
+    };
+    for (const char* mode : {"zeroshot", "linear"}) {
+        INFO("mode " << mode);
+        EvaluateOutcome cpu = evaluate(mode, "cpu"), gpu = evaluate(mode, "cuda");
+        REQUIRE(cpu.logits.size() == gpu.logits.size());
+        REQUIRE(!cpu.logits.empty());
+        Tensor a = from_vector(gpu.logits, {int64_t(gpu.logits.size())});
+        Tensor b = from_vector(cpu.logits, {int64_t(cpu.logits.size())});
+        CHECK(rel_err(a, b) <= 1e-3);
+    }
+    // build/embed's encoders on both devices.
+    LoadedRun cpu_run = load_run(ckpt), gpu_run = load_run(ckpt, "", "", "cuda", "fp32");
+    CHECK(gpu_run.device == Device::CUDA);
+    const std::vector<std::string> texts = {"<|startoftext|>fatty breasts<|endofsentence|><|endoftext|>"};
+    CHECK(rel_err(embed_texts(gpu_run, texts, "first_pad"), embed_texts(cpu_run, texts, "first_pad")) <= 1e-4);
 }

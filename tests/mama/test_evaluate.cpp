@@ -16,6 +16,7 @@
 #include "mama/synth.h"
 #include "nn/json.h"
 #include "nn/safetensors.h"
+#include "tensor/cuda_backend.h"
 #include "tests/testing.h"
 #include "tests/temp_dir.h"
 
@@ -318,4 +319,10 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
     CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("missing.png"), eng::Error);
     bad.checkpoint = (out.path / "nothing.safetensors").string();
     CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("no such file"), eng::Error);
+}
+
+TEST_CASE("evaluate: a bad --device, or cuda without a usable GPU, is a clear error") {
+    CHECK_THROWS_CONTAINING(load_run(fixture().checkpoint, "", "", "tpu"), "--device must be cpu or cuda");
+    if (!cuda::is_available())  // tests/cuda/test_cuda_mama.cpp evaluates there
+        CHECK_THROWS_CONTAINING(load_run(fixture().checkpoint, "", "", "cuda"), "--device cuda");
 }
