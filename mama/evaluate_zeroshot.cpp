@@ -76,7 +76,7 @@ std::vector<float> zeroshot_logits(LoadedRun& run, EvalTask task, const LoaderDa
         run.model->eval();
         Batch b;
         while (loader.next_in_epoch(b)) {
-            std::vector<float> e = run.model->encode_images(b.images).to_vector();
+            std::vector<float> e = run.model->encode_images(run.on_device(b.images)).to_vector();
             for (int64_t j = 0; j < b.size(); ++j)
                 std::copy(e.begin() + j * E, e.begin() + (j + 1) * E, V.begin() + b.items[size_t(j)] * E);
             done += b.size();
