@@ -206,9 +206,9 @@ void attention_backward_gemm(float* dq, float* dk, float* dv, const float* dout,
     const int64_t chunk = chunk_heads(n, 2);
     float* W = static_cast<float*>(alloc(size_t(chunk * n.T * n.S) * sizeof(float)));
     float* G = static_cast<float*>(alloc(size_t(chunk * n.T * n.S) * sizeof(float)));
-    HeadPointers p(10, chunk);
-    const float** a[10];
-    for (int i = 0; i < 10; ++i) a[i] = p.a + i * chunk;
+    HeadPointers p(9, chunk);
+    const float** a[9];
+    for (int i = 0; i < 9; ++i) a[i] = p.a + i * chunk;
     const float **pq = a[0], **pk = a[1], **pv = a[2], **pdo = a[3], **pw = a[4], **pg = a[5], **pdq = a[6],
                 **pdk = a[7], **pdv = a[8];
     auto out_ptrs = [](const float** x) { return const_cast<float* const*>(x); };

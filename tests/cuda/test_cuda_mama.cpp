@@ -30,6 +30,7 @@
 #include "nn/optim.h"
 #include "nn/safetensors.h"
 #include "tests/cuda/cuda_testing.h"
+#include "tests/mama/model_testing.h"
 #include "tests/mama/pretrain_testing.h"
 #include "tests/temp_dir.h"
 
@@ -38,31 +39,7 @@ using namespace mama;
 
 namespace {
 
-const int32_t kSep = 5, kPad = 6;
 const float kLr = 1e-3f;
-
-// Random grayscale images (3 equal channels) and ragged captions with a
-// separator every 4 tokens, as tests/mama/test_model.cpp builds them.
-MamaBatch random_batch(int64_t B, int64_t T, int64_t image_size, Generator& g) {
-    MamaBatch b;
-    auto gray = [&] { return expand(randn({B, 1, image_size, image_size}, &g), {B, 3, image_size, image_size}).contiguous(); };
-    b.images = gray();
-    b.partner_images = gray();
-    std::vector<int32_t> ids, mask;
-    for (int64_t m = 0; m < B; ++m)
-        for (int64_t t = 0; t < T; ++t) {
-            const bool real = t < T - 2 - m;
-            int32_t id = real ? int32_t(10 + g.randint(0, 80)) : kPad;
-            if (real && t > 0 && t % 4 == 0) id = kSep;
-            ids.push_back(id);
-            mask.push_back(real ? 1 : 0);
-        }
-    b.input_ids = from_ivector(ids, {B, T});
-    b.attention_mask = from_ivector(mask, {B, T});
-    b.sep_token_id = kSep;
-    b.pad_token_id = kPad;
-    return b;
-}
 
 struct StepResult {
     std::map<std::string, double> losses;
@@ -80,7 +57,7 @@ StepResult train_step(Device d) {
     MamaModel model(c, 120, &g);
     for (auto& [name, p] : model.named_parameters())  // non-zero LoRA B: both factors get gradients
         if (name.find("lora_B") != std::string::npos) p->detach().copy_(mul(randn(p->shape(), &g), 0.05f));
-    MamaBatch batch = random_batch(6, 24, 28, g);
+    MamaBatch batch = testing::random_mama_batch(6, 24, 28, g);
     model.to(d);
     for (Tensor* t : {&batch.images, &batch.partner_images, &batch.input_ids, &batch.attention_mask}) *t = t->to(d);
     const int64_t step = c.schedule.late_start_step;

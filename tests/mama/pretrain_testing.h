@@ -11,17 +11,21 @@
 
 namespace testing {
 
-// One tiny dataset (14 synthetic patients at 64 px) made on first use and
-// shared by every case of the test binary.
+// The tiny dataset: 14 synthetic patients at 64 px, written to `dir`.
+inline void write_tiny_dataset(const std::string& dir) {
+    mama::SynthOptions o;
+    o.patients = 14;
+    o.seed = 5;
+    o.size = 64;
+    o.contact_exams = 0;
+    mama::write_synth_dataset(o, dir);
+}
+
+// One tiny dataset made on first use and shared by every case of the test binary.
 inline const std::string& tiny_dataset_dir() {
     static TempDir dir("data");
     static const std::string path = [] {
-        mama::SynthOptions o;
-        o.patients = 14;
-        o.seed = 5;
-        o.size = 64;
-        o.contact_exams = 0;
-        mama::write_synth_dataset(o, dir.path.string());
+        write_tiny_dataset(dir.path.string());
         return dir.path.string();
     }();
     return path;

@@ -6,37 +6,13 @@
 #include "autograd/ops.h"
 #include "mama/config.h"
 #include "mama/model.h"
+#include "tests/mama/model_testing.h"
 #include "tests/testing.h"
 
 using namespace eng;
 using namespace mama;
 
 namespace {
-
-const int32_t kSep = 5, kPad = 6;
-
-MamaBatch random_batch(int64_t B, int64_t T, int64_t image_size, Generator& g) {
-    MamaBatch b;
-    b.images = randn({B, 1, image_size, image_size}, &g).contiguous();
-    b.images = expand(b.images, {B, 3, image_size, image_size}).contiguous();  // grayscale, 3 equal channels
-    b.partner_images = expand(randn({B, 1, image_size, image_size}, &g), {B, 3, image_size, image_size}).contiguous();
-    std::vector<int32_t> ids, mask;
-    for (int64_t m = 0; m < B; ++m) {
-        int64_t len = T - 2 - m;  // ragged: row m has m + 2 pads at the end
-        for (int64_t t = 0; t < T; ++t) {
-            bool real = t < len;
-            int32_t id = real ? int32_t(10 + g.randint(0, 80)) : kPad;
-            if (real && t > 0 && t % 4 == 0) id = kSep;  // separators every 4 tokens
-            ids.push_back(id);
-            mask.push_back(real ? 1 : 0);
-        }
-    }
-    b.input_ids = from_ivector(ids, {B, T});
-    b.attention_mask = from_ivector(mask, {B, T});
-    b.sep_token_id = kSep;
-    b.pad_token_id = kPad;
-    return b;
-}
 
 MamaConfig tiny_config() { return load_run_config("mama/configs/tiny.json").model; }
 
@@ -73,7 +49,7 @@ TEST_CASE("mama model: before the late start only the CLIP loss runs and the loc
     Generator g(2);
     MamaConfig c = tiny_config();
     MamaModel model(c, 120, &g);
-    MamaBatch batch = random_batch(4, 24, 28, g);
+    MamaBatch batch = testing::random_mama_batch(4, 24, 28, g);
     model.apply_schedule(0);
     MamaLosses l0 = model.forward(batch, 0);
     CHECK(l0.clip.defined());
@@ -110,7 +86,7 @@ TEST_CASE("mama model: the total loss's gradient matches finite differences") {
     // Non-zero LoRA B so the adapters' gradients are exercised in both factors.
     for (auto& [name, p] : model.named_parameters())
         if (name.find("lora_B") != std::string::npos) p->detach().copy_(mul(randn(p->shape(), &g), 0.05f));
-    MamaBatch batch = random_batch(4, 24, 28, g);
+    MamaBatch batch = testing::random_mama_batch(4, 24, 28, g);
     int64_t step = model.config.schedule.late_start_step;
     model.apply_schedule(step);
     // The running statistics change on every training forward; snapshot them so each

@@ -39,12 +39,12 @@
 #include "autograd/ops.h"
 #include "mama/objectives.h"
 #include "mama/pretrain.h"
-#include "mama/synth.h"
 #include "nn/grad_overlap.h"
 #include "nn/json.h"
 #include "nn/linear.h"
 #include "nn/safetensors.h"
 #include "tensor/cuda_backend.h"
+#include "tests/mama/pretrain_testing.h"
 #include "tests/mpi/mpi_testing.h"
 #include "tests/testing.h"
 
@@ -77,14 +77,7 @@ const std::string& dataset_dir() {
     static SharedDir dir("data");
     static bool made = false;
     if (!made) {
-        if (world().is_main()) {
-            mama::SynthOptions o;
-            o.patients = 14;
-            o.seed = 5;
-            o.size = 64;
-            o.contact_exams = 0;
-            mama::write_synth_dataset(o, dir.path.string());
-        }
+        if (world().is_main()) testing::write_tiny_dataset(dir.path.string());
         world().barrier();
         made = true;
     }
