@@ -13,7 +13,9 @@
 // tile by tile in backward (tensor/cpu/attention.cpp).
 #include "autograd/attention.h"
 
+#include "autograd/index_ops.h"
 #include "autograd/node.h"
+#include "autograd/views.h"
 #include "tensor/attention.h"
 
 namespace eng {
@@ -36,6 +38,26 @@ static Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                                     const Tensor& key_padding_mask, float score_divisor) {
     return attention(q, k, v, causal, key_padding_mask, score_divisor, kernels::AttentionPath::Fused);
+}
+
+Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const Tensor& key_padding_mask,
+                                           float score_divisor) {
+    ENG_CHECK(qkv.dim() == 5 && qkv.size(0) == 3, "scaled_dot_product_attention_packed: qkv must be [3, B, H, T, d], "
+              "got ", shape_str(qkv.shape()));
+    const Tensor d = qkv.detach();  // the three views are taken without recording them
+    const Tensor q = select(d, 0, 0), k = select(d, 0, 1), v = select(d, 0, 2);
+    Tensor lse;
+    Tensor out = kernels::attention_forward(q, k, v, causal, key_padding_mask, score_divisor, &lse,
+                                            kernels::AttentionPath::Fused);
+    if (!autograd::any_requires_grad({qkv})) return out;
+    Tensor so = out.detach();
+    Tensor smask = key_padding_mask.defined() ? key_padding_mask.detach() : Tensor();
+    return autograd::record("scaled_dot_product_attention_packed", out, {qkv},
+                            [=](const Tensor& g) -> std::vector<Tensor> {
+                                kernels::AttentionGrads r = kernels::attention_backward(
+                                    g, q, k, v, so, lse, causal, smask, score_divisor, kernels::AttentionPath::Fused);
+                                return {stack({r.dq, r.dk, r.dv}, 0)};
+                            });
 }
 
 Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,

@@ -18,6 +18,15 @@ namespace eng {
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false,
                                     const Tensor& key_padding_mask = Tensor(), float score_divisor = 1.0f);
+// The same on a packed projection: qkv [3, B, H, T, d] holds q, k, v along
+// dim 0 (the [B, T, 3, H, d] output of a fused qkv linear layer, permuted; a
+// view is fine).  The result is that of attention on the three selected
+// views, but the backward returns ONE gradient [3, B, H, T, d] assembled from
+// dq, dk, dv, instead of three zero-padded gradients that the engine would
+// have to add up (three fills and two additions of the whole projection per
+// layer).
+Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal = false,
+                                           const Tensor& key_padding_mask = Tensor(), float score_divisor = 1.0f);
 Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false,
                                               const Tensor& key_padding_mask = Tensor(),
                                               float score_divisor = 1.0f);

@@ -78,8 +78,7 @@ Tensor Attention::forward(const Tensor& x, bool causal, const Tensor& key_paddin
     int64_t B = x.size(0), T = x.size(1), D = x.size(2), hd = D / heads;
     // [B, T, 3D] -> [B, T, 3, H, hd] -> [3, B, H, T, hd]
     Tensor qkv_out = permute(reshape(qkv->forward(x), {B, T, 3, heads, hd}), {2, 0, 3, 1, 4});
-    Tensor q = select(qkv_out, 0, 0), k = select(qkv_out, 0, 1), v = select(qkv_out, 0, 2);
-    Tensor o = scaled_dot_product_attention(q, k, v, causal, key_padding_mask);  // [B, H, T, hd]
+    Tensor o = scaled_dot_product_attention_packed(qkv_out, causal, key_padding_mask);  // [B, H, T, hd]
     return proj->forward(reshape(permute(o, {0, 2, 1, 3}), {B, T, D}));
 }
 
