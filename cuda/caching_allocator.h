@@ -27,6 +27,7 @@
 
 #include "tensor/check.h"
 #include "tensor/cuda_backend.h"  // MemoryStats
+#include "tensor/size_classes.h"
 
 namespace eng::cuda {
 
@@ -47,24 +48,14 @@ public:
         : raw_alloc_(std::move(raw_alloc)), raw_free_(std::move(raw_free)), device_info_(std::move(device_info)) {}
 
     // The size class of a request (>= 512 bytes, so every block is 512-byte aligned in size).
-    static size_t round_size(size_t n) {
-        const size_t small = 512, large_from = size_t(1) << 20;
-        if (n == 0) n = 1;
-        if (n < large_from) return (n + small - 1) / small * small;
-        int top = 63 - __builtin_clzll((unsigned long long)n);  // floor(log2 n) >= 20
-        size_t step = size_t(1) << (top - 3);
-        return (n + step - 1) / step * step;
-    }
+    static size_t round_size(size_t n) { return round_to_size_class(n, 512, size_t(1) << 20, 3); }
 
     void* alloc(size_t nbytes) {
         size_t size = round_size(nbytes);
         std::lock_guard<std::mutex> lock(mu_);
         ++stats_.requests;
-        void* p = nullptr;
-        auto it = free_.find(size);
-        if (it != free_.end() && !it->second.empty()) {
-            p = it->second.back();
-            it->second.pop_back();
+        void* p = free_.take(size);
+        if (p) {
             stats_.cached -= size;
             ++stats_.cache_hits;
         } else {
@@ -100,7 +91,7 @@ public:
         sizes_.erase(it);
         stats_.in_use -= size;
         stats_.cached += size;
-        free_[size].push_back(p);
+        free_.put(size, p);
     }
 
     // Returns every cached (free) block to the device.
@@ -120,22 +111,19 @@ public:
 
 private:
     void release_cached_locked() {
-        for (auto& kv : free_) {
-            for (void* p : kv.second) {
-                raw_free_(p);
-                stats_.reserved -= kv.first;
-                stats_.cached -= kv.first;
-            }
-            kv.second.clear();
+        while (!free_.empty()) {
+            auto [p, size] = free_.take_best_fit(0);
+            raw_free_(p);
+            stats_.reserved -= size;
+            stats_.cached -= size;
         }
-        free_.clear();
     }
 
     std::function<void*(size_t)> raw_alloc_;
     std::function<void(void*)> raw_free_;
     std::function<std::string()> device_info_;
     mutable std::mutex mu_;
-    std::unordered_map<size_t, std::vector<void*>> free_;  // size class -> free blocks
+    FreeLists free_;                                        // size class -> free blocks
     std::unordered_map<void*, size_t> sizes_;               // live block -> its size class
     MemoryStats stats_;
 };

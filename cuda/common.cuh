@@ -113,6 +113,20 @@ struct StridedDims {
     int64_t stride[K][kMaxDims] = {};
 };
 
+// The row-major strides of a packed tensor of `shape`: the output operand of
+// the strided kernels (their first operand), next to the inputs' own strides.
+struct PackedStrides {
+    int64_t stride[64];
+    PackedStrides(int ndim, const int64_t* shape, const char* op) {
+        ENG_CHECK(ndim <= 64, op, ": too many dimensions (", ndim, ")");
+        int64_t s = 1;
+        for (int d = ndim - 1; d >= 0; --d) {
+            stride[d] = s;
+            s *= shape[d];
+        }
+    }
+};
+
 // Drops size-1 dims and merges neighbours that every operand walks as one
 // (stride[d] == stride[d+1]·shape[d+1]), so most views collapse to 1-3 dims and
 // views of more than 8 dims usually still fit.

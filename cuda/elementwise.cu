@@ -59,14 +59,8 @@ static void launch_copy2(void* dst, const void* src, const StridedDims<2>& v, si
 void strided_copy(void* dst, const void* src, int ndim, const int64_t* shape, const int64_t* strides, int64_t n,
                   size_t elem_size) {
     if (n == 0) return;
-    int64_t packed[64];
-    ENG_CHECK(ndim <= 64, "strided_copy: too many dimensions (", ndim, ")");
-    int64_t s = 1;
-    for (int d = ndim - 1; d >= 0; --d) {
-        packed[d] = s;
-        s *= shape[d];
-    }
-    const int64_t* st[2] = {packed, strides};
+    const PackedStrides packed(ndim, shape, "strided_copy");
+    const int64_t* st[2] = {packed.stride, strides};
     launch_copy2(dst, src, collapse_dims<2>(ndim, shape, st, "strided_copy"), elem_size, "strided_copy");
 }
 
@@ -225,14 +219,8 @@ static void launch_binary(float* out, const float* a, const float* b, const Stri
 
 void binary(Binary op, float* out, const float* a, const int64_t* a_strides, const float* b,
             const int64_t* b_strides, int ndim, const int64_t* shape) {
-    int64_t packed[64];
-    ENG_CHECK(ndim <= 64, kernels::binary_name(op), ": too many dimensions (", ndim, ")");
-    int64_t s = 1;
-    for (int d = ndim - 1; d >= 0; --d) {
-        packed[d] = s;
-        s *= shape[d];
-    }
-    const int64_t* st[3] = {packed, a_strides, b_strides};
+    const PackedStrides packed(ndim, shape, kernels::binary_name(op));
+    const int64_t* st[3] = {packed.stride, a_strides, b_strides};
     StridedDims<3> v = collapse_dims<3>(ndim, shape, st, kernels::binary_name(op));
     if (v.numel == 0) return;
     switch (op) {
@@ -255,14 +243,8 @@ __global__ void where_kernel(float* out, const float* c, const float* a, const f
 
 void where(float* out, const float* cond, const int64_t* c_strides, const float* a, const int64_t* a_strides,
            const float* b, const int64_t* b_strides, int ndim, const int64_t* shape) {
-    int64_t packed[64];
-    ENG_CHECK(ndim <= 64, "where: too many dimensions (", ndim, ")");
-    int64_t s = 1;
-    for (int d = ndim - 1; d >= 0; --d) {
-        packed[d] = s;
-        s *= shape[d];
-    }
-    const int64_t* st[4] = {packed, c_strides, a_strides, b_strides};
+    const PackedStrides packed(ndim, shape, "where");
+    const int64_t* st[4] = {packed.stride, c_strides, a_strides, b_strides};
     StridedDims<4> v = collapse_dims<4>(ndim, shape, st, "where");
     if (v.numel == 0) return;
     where_kernel<<<blocks_for(v.numel, kThreads), kThreads>>>(out, cond, a, b, v);
@@ -278,14 +260,8 @@ __global__ void add_inplace_kernel(float* dst, const float* src, StridedDims<2> 
 }
 
 void add_inplace(float* dst, const float* src, const int64_t* src_strides, int ndim, const int64_t* shape) {
-    int64_t packed[64];
-    ENG_CHECK(ndim <= 64, "add_: too many dimensions (", ndim, ")");
-    int64_t s = 1;
-    for (int d = ndim - 1; d >= 0; --d) {
-        packed[d] = s;
-        s *= shape[d];
-    }
-    const int64_t* st[2] = {packed, src_strides};
+    const PackedStrides packed(ndim, shape, "add_");
+    const int64_t* st[2] = {packed.stride, src_strides};
     StridedDims<2> v = collapse_dims<2>(ndim, shape, st, "add_");
     if (v.numel == 0) return;
     add_inplace_kernel<<<blocks_for(v.numel, kThreads), kThreads>>>(dst, src, v);

@@ -117,30 +117,32 @@ static bool prepare(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_
     return true;
 }
 
+// Both strided products: A and B of `in_type`, f32 C, the given compute type.
+static void gemm_strided_ex(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                            const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b,
+                            float beta, float* C, int64_t ldc, int64_t stride_c, cudaDataType in_type,
+                            cublasComputeType_t compute, const char* name) {
+    GemmArgs g;
+    if (!prepare(trans_a, trans_b, batch, M, N, K, beta, C, ldc, stride_c, lda, ldb, &g)) return;
+    CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle(), g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, in_type, g.ldb,
+                                            (long long)stride_b, A, in_type, g.lda, (long long)stride_a, &beta, C,
+                                            CUDA_R_32F, g.ldc, (long long)stride_c, int(batch), compute,
+                                            CUBLAS_GEMM_DEFAULT));
+    check_launch(name);
+}
+
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
                   float beta, float* C, int64_t ldc, int64_t stride_c) {
-    GemmArgs g;
-    if (!prepare(trans_a, trans_b, batch, M, N, K, beta, C, ldc, stride_c, lda, ldb, &g)) return;
-    cublasHandle_t h = handle();
-    CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, CUDA_R_32F, g.ldb,
-                                            (long long)stride_b, A, CUDA_R_32F, g.lda, (long long)stride_a, &beta, C,
-                                            CUDA_R_32F, g.ldc, (long long)stride_c, int(batch), compute_type(),
-                                            CUBLAS_GEMM_DEFAULT));
-    check_launch("gemm_batched (cublasGemmStridedBatchedEx, f32)");
+    gemm_strided_ex(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+                    stride_c, CUDA_R_32F, compute_type(), "gemm_batched (cublasGemmStridedBatchedEx, f32)");
 }
 
 void gemm_batched_bf16(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                        const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb, int64_t stride_b,
                        float beta, float* C, int64_t ldc, int64_t stride_c) {
-    GemmArgs g;
-    if (!prepare(trans_a, trans_b, batch, M, N, K, beta, C, ldc, stride_c, lda, ldb, &g)) return;
-    cublasHandle_t h = handle();
-    CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, g.op_first, g.op_second, g.m, g.n, g.k, &alpha, B, CUDA_R_16BF, g.ldb,
-                                            (long long)stride_b, A, CUDA_R_16BF, g.lda, (long long)stride_a, &beta, C,
-                                            CUDA_R_32F, g.ldc, (long long)stride_c, int(batch), CUBLAS_COMPUTE_32F,
-                                            CUBLAS_GEMM_DEFAULT));
-    check_launch("gemm_batched_bf16 (cublasGemmStridedBatchedEx)");
+    gemm_strided_ex(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
+                    stride_c, CUDA_R_16BF, CUBLAS_COMPUTE_32F, "gemm_batched_bf16 (cublasGemmStridedBatchedEx)");
 }
 
 void gemm_batched_pointers(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 
 #include "tensor/check.h"
 
@@ -22,25 +21,14 @@ namespace eng::cpu {
 // Fixed part of the slack above the in-use peak (see allocator.h).
 static constexpr size_t kSlack = size_t(16) << 20;
 
-size_t CpuAllocator::round_size(size_t n) {
-    const size_t small = 64, large_from = size_t(1) << 16;
-    if (n == 0) n = 1;
-    if (n < large_from) return (n + small - 1) / small * small;
-    int top = 63 - __builtin_clzll((unsigned long long)n);  // floor(log2 n) >= 16
-    size_t step = size_t(1) << (top - 4);
-    return (n + step - 1) / step * step;
-}
+size_t CpuAllocator::round_size(size_t n) { return round_to_size_class(n, 64, size_t(1) << 16, 4); }
 
 void* CpuAllocator::allocate(size_t n) {
     size_t size = round_size(n);
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.requests;
     void* p = nullptr;
-    auto it = free_.find(size);
-    if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
-        it->second.pop_back();
-        if (it->second.empty()) free_.erase(it);  // the map only holds non-empty lists
+    if ((p = free_.take(size))) {
         stats_.cached -= size;
         ++stats_.hits;
         ENG_UNPOISON(p, n);  // the slack past n stays poisoned: overruns are still caught
@@ -73,7 +61,7 @@ void CpuAllocator::deallocate(void* p, size_t n) {
         return;
     }
     ENG_POISON(p, size);
-    free_[size].push_back(p);
+    free_.put(size, p);
     stats_.cached += size;
 }
 
@@ -83,15 +71,11 @@ void CpuAllocator::release_locked(size_t need) {
     // the next step will want again; failing that, the largest block.
     size_t freed = 0;
     while (freed < need && !free_.empty()) {
-        auto it = free_.lower_bound(need - freed);
-        if (it == free_.end()) it = std::prev(free_.end());
-        void* p = it->second.back();
-        it->second.pop_back();
-        ENG_UNPOISON(p, it->first);
+        auto [p, size] = free_.take_best_fit(need - freed);
+        ENG_UNPOISON(p, size);
         std::free(p);
-        freed += it->first;
-        stats_.cached -= it->first;
-        if (it->second.empty()) free_.erase(it);
+        freed += size;
+        stats_.cached -= size;
     }
 }
 

@@ -26,9 +26,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <mutex>
-#include <vector>
+
+#include "tensor/size_classes.h"
 
 namespace eng::cpu {
 
@@ -63,7 +63,7 @@ private:
     void release_locked(size_t need);  // free cached blocks until `need` bytes are gone
     mutable std::mutex mu_;
     bool caching_;
-    std::map<size_t, std::vector<void*>> free_;  // size class -> blocks (never an empty list)
+    FreeLists free_;  // cached blocks by size class
     CpuMemoryStats stats_;
 };
 
