@@ -132,7 +132,85 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
 // including the double sums (a fixed lane order, so still deterministic).
 // Channel c of sample n is the contiguous run inp[(n·C + c)·L .. +L].
 
+// ---- batch norm on [N, C] (L == 1, BatchNorm1d over features) ------------------------
+// The channels are the contiguous dimension here, so walking one channel down
+// the rows (the general loops below) would stride C floats per element.  These
+// loops take a block of channels at a time and walk the rows once, vectorised
+// across the block; each channel is still summed over n in the same order, in
+// double, so the results are identical to the general loops'.
+static constexpr int64_t kChannelBlock = 64;
+
+static void batchnorm_stats_rows(float* mean, float* var, const float* inp, int64_t N, int64_t C) {
+    const double count = double(N);
+    const int64_t blocks = (C + kChannelBlock - 1) / kChannelBlock;
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
+    for (int64_t cb = 0; cb < blocks; ++cb) {
+        const int64_t c0 = cb * kChannelBlock, w = std::min(kChannelBlock, C - c0);
+        double m[kChannelBlock] = {}, v[kChannelBlock] = {};
+        for (int64_t n = 0; n < N; ++n) {
+            const float* x = inp + n * C + c0;
+#pragma omp simd
+            for (int64_t j = 0; j < w; ++j) m[j] += double(x[j]);
+        }
+        for (int64_t j = 0; j < w; ++j) m[j] /= count;
+        for (int64_t n = 0; n < N; ++n) {
+            const float* x = inp + n * C + c0;
+#pragma omp simd
+            for (int64_t j = 0; j < w; ++j) v[j] += (double(x[j]) - m[j]) * (double(x[j]) - m[j]);
+        }
+        for (int64_t j = 0; j < w; ++j) {
+            mean[c0 + j] = float(m[j]);
+            var[c0 + j] = float(v[j] / count);
+        }
+    }
+}
+
+static void batchnorm_backward_rows(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                    const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C,
+                                    bool training) {
+    const double count = double(N);
+    const int64_t blocks = (C + kChannelBlock - 1) / kChannelBlock;
+    std::vector<float> ma(static_cast<size_t>(C)), mb(static_cast<size_t>(C));  // mean(dxhat), mean(dxhat · xhat) per channel
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
+    for (int64_t cb = 0; cb < blocks; ++cb) {
+        const int64_t c0 = cb * kChannelBlock, w = std::min(kChannelBlock, C - c0);
+        double sg[kChannelBlock] = {}, sgx[kChannelBlock] = {};
+        for (int64_t n = 0; n < N; ++n) {
+            const float* __restrict g = dout + n * C + c0;
+            const float* __restrict x = inp + n * C + c0;
+#pragma omp simd
+            for (int64_t j = 0; j < w; ++j) {
+                sg[j] += double(g[j]);
+                sgx[j] += double(g[j]) * double((x[j] - mean[c0 + j]) * rstd[c0 + j]);
+            }
+        }
+        for (int64_t j = 0; j < w; ++j) {
+            const int64_t c = c0 + j;
+            const float wc = weight ? weight[c] : 1.0f;
+            if (dweight) dweight[c] += float(sgx[j]);
+            if (dbias) dbias[c] += float(sg[j]);
+            ma[size_t(c)] = training ? float(wc * sg[j] / count) : 0.0f;
+            mb[size_t(c)] = training ? float(wc * sgx[j] / count) : 0.0f;
+        }
+    }
+    if (!dinp) return;
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
+    for (int64_t n = 0; n < N; ++n) {
+        const float* __restrict g = dout + n * C;
+        const float* __restrict x = inp + n * C;
+        float* __restrict dx = dinp + n * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+            const float wc = weight ? weight[c] : 1.0f, rs = rstd[c];
+            const float xhat = (x[c] - mean[c]) * rs;
+            dx[c] += rs * (g[c] * wc - ma[size_t(c)] - xhat * mb[size_t(c)]);
+        }
+    }
+}
+
+// ---- batch norm, general [N, C, L] ------------------------------------------------------
 void batchnorm_stats(float* mean, float* var, const float* inp, int64_t N, int64_t C, int64_t L) {
+    if (L == 1) return batchnorm_stats_rows(mean, var, inp, N, C);
     double count = double(N * L);
 #pragma omp parallel for schedule(static) if (N * C * L > kParallelMin)
     for (int64_t c = 0; c < C; ++c) {
@@ -156,6 +234,17 @@ void batchnorm_stats(float* mean, float* var, const float* inp, int64_t N, int64
 
 void batchnorm_forward(float* out, const float* inp, const float* mean, const float* rstd, const float* weight,
                        const float* bias, int64_t N, int64_t C, int64_t L) {
+    if (L == 1) {  // [N, C]: one vectorised pass per row
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
+        for (int64_t n = 0; n < N; ++n) {
+            const float* __restrict x = inp + n * C;
+            float* __restrict y = out + n * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c)
+                y[c] = (x[c] - mean[c]) * rstd[c] * (weight ? weight[c] : 1.0f) + (bias ? bias[c] : 0.0f);
+        }
+        return;
+    }
 #pragma omp parallel for schedule(static) collapse(2) if (N * C * L > kParallelMin)
     for (int64_t n = 0; n < N; ++n)
         for (int64_t c = 0; c < C; ++c) {
@@ -170,6 +259,7 @@ void batchnorm_forward(float* out, const float* inp, const float* mean, const fl
 void batchnorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C, int64_t L,
                         bool training) {
+    if (L == 1) return batchnorm_backward_rows(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C, training);
     double count = double(N * L);
 #pragma omp parallel for schedule(static) if (N * C * L > kParallelMin)
     for (int64_t c = 0; c < C; ++c) {
