@@ -23,6 +23,12 @@
 // heads times the batch); splitting a head further would need either atomics
 // or a second pass over the scores.
 //
+// Tile sizes depend only on the shapes (so results never depend on the thread
+// count): keys are taken whole when a row has at most kWholeKeys of them (the
+// ViT's 261 or a 128-token caption), so each tile is one GEMM over all keys
+// and the online softmax degenerates to a plain one; longer rows (ViT-B's
+// 1374 tokens) use tiles of kBcLong keys.  Bigger tiles mean fewer and larger
+// GEMM calls, which matters because every call packs its operands.
 // All block products go through eng::cpu::gemm (which runs serially inside
 // these parallel regions).
 #include "tensor/cpu/attention.h"
@@ -34,47 +40,21 @@
 #include <vector>
 
 #include "tensor/cpu/gemm.h"
+#include "tensor/cpu/rows.h"
 
 namespace eng::cpu {
 
 namespace {
 
-constexpr int64_t kBr = 64;  // query rows per tile
-constexpr int64_t kBc = 64;  // keys per tile
+constexpr int64_t kBr = 64;           // query rows per tile
+constexpr int64_t kWholeKeys = 512;   // rows with at most this many keys: one key tile
+constexpr int64_t kBcLong = 256;      // keys per tile for longer rows
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // Threads only pay off above ~0.25 MFLOP: waking a team costs microseconds
 // (much more on a loaded machine), and gradcheck runs thousands of tiny calls.
 bool worth_threads(const AttnDims& n, int64_t tasks) {
     return tasks > 1 && n.B * n.H * n.T * n.S * (n.d + n.dv) > (int64_t(1) << 18);
-}
-
-// exp(x), written so that loops over it vectorise.  x = n·ln2 + f with
-// |f| <= ln2/2 (ln2 split in a high and a low part so n·ln2_hi is exact);
-// e^f by its Taylor series to degree 7 (truncation error < 6e-9 relative);
-// 2^n assembled in the exponent bits.  Arguments below -87 (including -inf,
-// used for masked scores) give exactly 0; exp(-87) ≈ 1.6e-38 is negligible
-// next to the row maximum's exp(0) = 1.  Arguments here are s - max <= 0.
-inline float fast_exp(float x) {
-    // Branch-free (selects, not jumps) so `omp simd` loops over it vectorise.
-    const float keep = x >= -87.0f ? 1.0f : 0.0f;  // 0 for -inf (masked) and tiny arguments
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    const float n = std::floor(x * 1.44269504088896341f + 0.5f);
-    float f = x - n * 0.693145751953125f;
-    f = f - n * 1.42860682030941723e-6f;
-    float p = 1.0f / 5040.0f;
-    p = p * f + 1.0f / 720.0f;
-    p = p * f + 1.0f / 120.0f;
-    p = p * f + 1.0f / 24.0f;
-    p = p * f + 1.0f / 6.0f;
-    p = p * f + 0.5f;
-    p = p * f + 1.0f;
-    p = p * f + 1.0f;
-    const int32_t bits = (int32_t(n) + 127) << 23;
-    float two_n;
-    std::memcpy(&two_n, &bits, 4);
-    return keep * (p * two_n);
 }
 
 // Sets masked scores of a rows×cols tile (row stride ld) to -inf.
@@ -92,16 +72,105 @@ void mask_tile(float* s, int64_t ld, int64_t rows, int64_t cols, int64_t i0, int
     }
 }
 
+// Keys per tile for rows of S keys (at least 1, so empty rows still loop safely).
+int64_t key_tile(int64_t S) { return S <= kWholeKeys ? std::max<int64_t>(S, 1) : kBcLong; }
+
 // Keys a query block [i0, i0 + rows) can see at all: [0, end).
 int64_t key_end(const AttnDims& n, int64_t i0, int64_t rows) {
     return n.causal ? std::min(n.S, i0 + rows) : n.S;
+}
+
+// ---- the per-row work on a score tile -------------------------------------------------
+// Written as plain loops over vm::exp_f (vecmath.h) and compiled twice, for
+// AVX2 and AVX-512 (the *_avx512 wrappers), like the softmax of softmax.cpp.
+
+// Forward: turns the scores of a rows × cols tile (row stride ld) into
+// exp(s - m_new) in place, and updates each row's running max m, running sum
+// l and its row of acc (the online softmax, see the top of the file).
+ENG_ROW_INLINE void online_softmax_tile(float* s, int64_t ld, int64_t rows, int64_t cols, float* m, float* l,
+                                        float* acc, int64_t dv) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* __restrict row = s + r * ld;
+        float mx = kNegInf;
+#pragma omp simd reduction(max : mx)
+        for (int64_t c = 0; c < cols; ++c) mx = row[c] > mx ? row[c] : mx;
+        const float m_new = std::max(m[r], mx);
+        if (m_new == kNegInf) {  // every key so far masked: this tile adds nothing
+            std::fill(row, row + cols, 0.0f);
+            continue;
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t c = 0; c < cols; ++c) {
+            const float p = vm::exp_f(row[c] - m_new);  // masked: exp(-inf) = 0
+            row[c] = p;
+            sum += p;
+        }
+        const float corr = vm::exp_f(m[r] - m_new);  // 0 when m[r] = -inf
+        if (corr != 1.0f) {
+            float* __restrict a = acc + r * dv;
+#pragma omp simd
+            for (int64_t c = 0; c < dv; ++c) a[c] *= corr;
+        }
+        l[r] = l[r] * corr + sum;
+        m[r] = m_new;
+    }
+}
+ENG_AVX512 void online_softmax_tile_avx512(float* s, int64_t ld, int64_t rows, int64_t cols, float* m, float* l,
+                                           float* acc, int64_t dv) {
+    online_softmax_tile(s, ld, rows, cols, m, l, acc, dv);
+}
+void online_softmax_tile_avx2(float* s, int64_t ld, int64_t rows, int64_t cols, float* m, float* l, float* acc,
+                              int64_t dv) {
+    online_softmax_tile(s, ld, rows, cols, m, l, acc, dv);
+}
+
+// Backward: P = exp(s - lse) in place (rows whose every key is masked, lse =
+// -inf, get P = 0).
+ENG_ROW_INLINE void probs_tile(float* s, int64_t ld, int64_t rows, int64_t cols, const float* lse) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* __restrict row = s + r * ld;
+        const float li = lse[r];
+        if (li == kNegInf) {
+            std::fill(row, row + cols, 0.0f);
+            continue;
+        }
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) row[c] = vm::exp_f(row[c] - li);
+    }
+}
+ENG_AVX512 void probs_tile_avx512(float* s, int64_t ld, int64_t rows, int64_t cols, const float* lse) {
+    probs_tile(s, ld, rows, cols, lse);
+}
+void probs_tile_avx2(float* s, int64_t ld, int64_t rows, int64_t cols, const float* lse) {
+    probs_tile(s, ld, rows, cols, lse);
+}
+
+// Backward: dS = P ∘ (dP - D_i), written over P.
+ENG_ROW_INLINE void score_grad_tile(float* p, const float* dp, int64_t ld, int64_t rows, int64_t cols,
+                                    const float* D) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* __restrict row = p + r * ld;
+        const float* __restrict g = dp + r * ld;
+        const float Di = D[r];
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) row[c] = row[c] * (g[c] - Di);
+    }
+}
+ENG_AVX512 void score_grad_tile_avx512(float* p, const float* dp, int64_t ld, int64_t rows, int64_t cols,
+                                       const float* D) {
+    score_grad_tile(p, dp, ld, rows, cols, D);
+}
+void score_grad_tile_avx2(float* p, const float* dp, int64_t ld, int64_t rows, int64_t cols, const float* D) {
+    score_grad_tile(p, dp, ld, rows, cols, D);
 }
 
 }  // namespace
 
 void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
     const int64_t nqb = (n.T + kBr - 1) / kBr, tasks = n.B * n.H * nqb;
-    const int64_t dv = n.dv;
+    const int64_t dv = n.dv, kBc = key_tile(n.S);
+    const bool wide = use_avx512();
 #pragma omp parallel if (worth_threads(n, tasks))
     {
         std::vector<float> sbuf(size_t(kBr * kBc)), acc(size_t(kBr * dv)), m(kBr), l(kBr);
@@ -121,31 +190,8 @@ void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, Att
                 float* s = sbuf.data();
                 gemm(false, true, rows, cols, n.d, n.scale, Q, q.st, K + j0 * k.st, k.st, 0.0f, s, kBc);
                 mask_tile(s, kBc, rows, cols, i0, j0, n, b);
-                for (int64_t r = 0; r < rows; ++r) {
-                    float* row = s + r * kBc;
-                    float mx = kNegInf;
-#pragma omp simd reduction(max : mx)
-                    for (int64_t c = 0; c < cols; ++c) mx = std::max(mx, row[c]);
-                    const float m_new = std::max(m[r], mx);
-                    if (m_new == kNegInf) {  // every key so far masked: this tile adds nothing
-                        std::fill(row, row + cols, 0.0f);
-                        continue;
-                    }
-                    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                    for (int64_t c = 0; c < cols; ++c) {
-                        float p = fast_exp(row[c] - m_new);
-                        row[c] = p;
-                        sum += p;
-                    }
-                    const float corr = fast_exp(m[r] - m_new);  // 0 when m[r] = -inf
-                    if (corr != 1.0f) {
-                        float* a = acc.data() + r * dv;
-                        for (int64_t c = 0; c < dv; ++c) a[c] *= corr;
-                    }
-                    l[r] = l[r] * corr + sum;
-                    m[r] = m_new;
-                }
+                if (wide) online_softmax_tile_avx512(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
+                else online_softmax_tile_avx2(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
                 gemm(false, false, rows, dv, cols, 1.0f, s, kBc, V + j0 * v.st, v.st, 1.0f, acc.data(), dv);
             }
             float* O = out + ((b * n.H + h) * n.T + i0) * dv;
@@ -166,7 +212,8 @@ void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, Att
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                         AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
-    const int64_t BH = n.B * n.H, d = n.d, dvn = n.dv;
+    const int64_t BH = n.B * n.H, d = n.d, dvn = n.dv, kBc = key_tile(n.S);
+    const bool wide = use_avx512();
 #pragma omp parallel if (worth_threads(n, BH))
     {
         std::vector<float> pbuf(size_t(kBr * kBc)), dpbuf(size_t(kBr * kBc)), D(size_t(n.T));
@@ -197,28 +244,15 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                     float* dP = dpbuf.data();
                     gemm(false, true, rows, cols, d, n.scale, Q + i0 * q.st, q.st, K + j0 * k.st, k.st, 0.0f, P, kBc);
                     mask_tile(P, kBc, rows, cols, i0, j0, n, b);
-                    for (int64_t r = 0; r < rows; ++r) {
-                        float* row = P + r * kBc;
-                        const float li = L[i0 + r];
-                        if (li == kNegInf) {  // fully masked row: P = 0
-                            std::fill(row, row + cols, 0.0f);
-                            continue;
-                        }
-#pragma omp simd
-                        for (int64_t c = 0; c < cols; ++c) row[c] = fast_exp(row[c] - li);
-                    }
+                    if (wide) probs_tile_avx512(P, kBc, rows, cols, L + i0);
+                    else probs_tile_avx2(P, kBc, rows, cols, L + i0);
                     // dV_j += Pᵀ dO_i
                     gemm(true, false, cols, dvn, rows, 1.0f, P, kBc, dO + i0 * dvn, dvn, 1.0f, dV + j0 * dvn, dvn);
                     // dP = dO_i V_jᵀ
                     gemm(false, true, rows, cols, dvn, 1.0f, dO + i0 * dvn, dvn, V + j0 * v.st, v.st, 0.0f, dP, kBc);
                     // dS = P ∘ (dP - D_i), written over P
-                    for (int64_t r = 0; r < rows; ++r) {
-                        float* row = P + r * kBc;
-                        const float* dprow = dP + r * kBc;
-                        const float Di = D[size_t(i0 + r)];
-#pragma omp simd
-                        for (int64_t c = 0; c < cols; ++c) row[c] = row[c] * (dprow[c] - Di);
-                    }
+                    if (wide) score_grad_tile_avx512(P, dP, kBc, rows, cols, D.data() + i0);
+                    else score_grad_tile_avx2(P, dP, kBc, rows, cols, D.data() + i0);
                     // dK_j += scale dSᵀ Q_i ;  dQ_i += scale dS K_j
                     gemm(true, false, cols, d, rows, n.scale, P, kBc, Q + i0 * q.st, q.st, 1.0f, dK + j0 * d, d);
                     gemm(false, false, rows, d, cols, n.scale, P, kBc, K + j0 * k.st, k.st, 1.0f, dQ + i0 * d, d);
