@@ -4,6 +4,7 @@
 #include <set>
 
 #include "tensor/cuda_backend.h"
+#include "tensor/precision.h"
 
 namespace mama {
 
@@ -156,7 +157,9 @@ RunConfig run_config_from_json(const Value& json) {
     ENG_CHECK(c.accumulate >= 1 && c.steps >= 1, "config: train.accumulate and train.steps must be positive");
     ENG_CHECK(c.device == "cpu" || c.device == "cuda", "config: train.device must be \"cpu\" or \"cuda\", got \"",
               c.device, "\"");
-    eng::cuda::parse_matmul_precision(c.precision);  // an error naming the choices
+    eng::check_matmul_precision_name(c.precision);  // an error naming the choices
+    ENG_CHECK(!(c.device == "cpu" && c.precision == "tf32"),
+              "config: train.precision tf32 exists only on the GPU. HINT: on the CPU use fp32, bf16 or auto");
     ENG_CHECK(c.image_size % rc.model.vit.patch == 0, "config: train.image_size ", c.image_size,
               " is not a multiple of the patch size ", rc.model.vit.patch);
     return rc;

@@ -53,9 +53,10 @@ struct TrainConfig {
     std::string best_metric = "val_loss";  // or "val_i2t_top1", ...
     // where to train: "cpu" or "cuda" (the first GPU; under mpirun, the rank's GPU)
     std::string device = "cpu";
-    // GEMM precision on the GPU (tensor/cuda_backend.h): "bf16" (default: tensor
-    // cores, f32 master weights and activations), "tf32", or "fp32" (exact).
-    std::string precision = "bf16";
+    // Precision of the matrix products (tensor/precision.h): "auto" (default:
+    // bf16 on the GPU, fp32 on the CPU), "bf16" (f32 master weights and
+    // activations; on the CPU it needs AVX512-BF16), "tf32" (GPU only), "fp32".
+    std::string precision = "auto";
 };
 
 struct RunConfig {

@@ -54,8 +54,8 @@ struct LoadedRun {
 // folder), else the config's out_dir/tokenizer/; it is an error when none
 // exists (a freshly trained BPE would not match the model's embeddings).
 // `data_dir` (optional) replaces train.data_dir.  device "cuda" puts the model
-// on the GPU with GEMMs in `precision` (tensor/cuda_backend.h; "" = the
-// run's train.precision).
+// on the GPU; GEMMs run in `precision` on either device (tensor/precision.h;
+// "" = the run's train.precision).
 LoadedRun load_run(const std::string& checkpoint, const std::string& config_path = "",
                    const std::string& data_dir = "", const std::string& device = "cpu",
                    const std::string& precision = "");
@@ -131,7 +131,7 @@ struct EvaluateOptions {
     uint64_t seed = 42;
     bool quiet = false;        // no progress lines, no table on stdout
     std::string device = "cpu";  // or "cuda"
-    std::string precision;       // GPU GEMMs: fp32 | tf32 | bf16 ("" = the run's train.precision)
+    std::string precision;       // GEMMs: auto | fp32 | tf32 | bf16 ("" = the run's train.precision)
 };
 
 struct EvaluateOutcome {

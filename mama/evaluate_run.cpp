@@ -10,6 +10,7 @@
 #include "autograd/ops.h"
 #include "mama/evaluate.h"
 #include "mama/pretrain.h"
+#include "tensor/precision.h"
 #include "mama/transforms.h"
 #include "nn/checkpoint.h"
 #include "nn/json.h"
@@ -70,9 +71,10 @@ LoadedRun load_run(const std::string& checkpoint, const std::string& config_path
     run.model = std::make_unique<MamaModel>(mc, run.tokenizer.vocab_size());
     nn::load_checkpoint(checkpoint, *run.model, nullptr);
     ENG_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
+    if (device == "cuda") cuda::require_available("--device cuda");
+    set_matmul_precision(device == "cuda" ? Device::CUDA : Device::CPU,
+                         precision.empty() ? run.config.train.precision : precision);
     if (device == "cuda") {
-        cuda::require_available("--device cuda");
-        cuda::set_matmul_precision(cuda::parse_matmul_precision(precision.empty() ? run.config.train.precision : precision));
         run.device = Device::CUDA;
         run.model->to(run.device);
     }

@@ -27,6 +27,7 @@
 #include "nn/safetensors.h"
 #include "nn/schedule.h"
 #include "tensor/cuda_backend.h"
+#include "tensor/precision.h"
 
 namespace mama {
 
@@ -145,10 +146,8 @@ std::string fmt(double v, int prec = 4) {
 int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     const TrainConfig& t = rc.train;
     const Device device = t.device == "cuda" ? Device::CUDA : Device::CPU;
-    if (device == Device::CUDA) {
-        cuda::require_available("pretrain with train.device cuda");
-        cuda::set_matmul_precision(cuda::parse_matmul_precision(t.precision));
-    }
+    if (device == Device::CUDA) cuda::require_available("pretrain with train.device cuda");
+    const std::string precision = set_matmul_precision(device, t.precision);
     // One rank, or mpirun's (before any GPU allocation: NCCL picks this rank's GPU).
     DataParallel dp = options.comm ? DataParallel(options.comm) : DataParallel(device);
     PretrainOptions opt = options;
@@ -218,7 +217,8 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         std::cerr << "== model: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
                   << " trainable now; " << t.steps << " steps; late losses from step " << mc.schedule.late_start_step
                   << "\n== data parallel: " << dp.summary(t) << "\n== device: "
-                  << (device == Device::CUDA ? cuda::device_summary() + ", " + t.precision + " matmuls" : "cpu") << "\n";
+                  << (device == Device::CUDA ? cuda::device_summary() : std::string("cpu")) << ", " << precision
+                  << " matmuls\n";
 
     std::ofstream log;  // rank 0 only
     if (dp.main()) {

@@ -1,7 +1,7 @@
 // bench.cpp: the benchmark program, build/bench SUBCOMMAND [options].
 //
 //   bench gemm [--reps N]       our GEMM vs OpenBLAS sgemm on square and transformer
-//                               shapes, plus the measured FMA peak of the machine
+//     [--precision fp32|bf16]   shapes, plus the measured FMA peak of the machine
 //   bench op NAME|list|all      one op (or all) forward and backward at its
 //                               bench-cpu shape: ms and GB/s or GFLOP/s (bench_op.h)
 //   bench step --config FILE    full MaMA training steps: per-phase times, GFLOP/s,
@@ -28,6 +28,7 @@
 
 #include "tensor/check.h"
 #include "tensor/cpu/gemm.h"
+#include "tensor/precision.h"
 #include "tools/bench_common.h"
 #include "tools/bench_op.h"
 #include "tools/bench_gpu.h"
@@ -68,16 +69,23 @@ struct Shape {
 
 int bench_gemm(int argc, char** argv) {
     int reps = 7;
+    std::string precision = "fp32";
     for (int i = 0; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--reps" && i + 1 < argc)
             reps = std::max(1, std::atoi(argv[++i]));
+        else if (a == "--precision" && i + 1 < argc)
+            precision = argv[++i];
         else
-            ENG_FAIL("bench gemm: unknown option '", a, "'. HINT: bench gemm [--reps N]");
+            ENG_FAIL("bench gemm: unknown option '", a, "'. HINT: bench gemm [--reps N] [--precision fp32|bf16]");
     }
+    eng::set_matmul_precision(eng::Device::CPU, precision);
     const int threads = omp_get_max_threads();
     std::printf("bench gemm: kernel %s, %d threads (OMP_NUM_THREADS), median of >= %d runs after a warm-up\n",
                 eng::cpu::gemm_kernel_name(), threads, reps);
+    if (precision == "bf16")
+        std::printf("bf16 products: OpenBLAS stays fp32, max|diff| shows the rounding, %%peak is of the f32 FMA "
+                    "peak (bf16 dot products can reach about twice it)\n");
     std::printf("fair OpenBLAS comparison: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE "
                 "OPENBLAS_NUM_THREADS=%d build/bench gemm\n", threads);
     const char* isa = "";
@@ -232,7 +240,7 @@ int bench_step(int argc, char** argv) {
             o.attention = argv[++i];
         else
             ENG_FAIL("bench step: unknown option '", a, "'. HINT: bench step --config FILE [--steps N] [--warmup W] "
-                     "[--threads N] [--torch-ms X] [--compare-torch] [--device cpu|cuda] [--precision fp32|tf32|bf16] "
+                     "[--threads N] [--torch-ms X] [--compare-torch] [--device cpu|cuda] [--precision auto|fp32|tf32|bf16] "
                      "[--attention gemm|fused]");
     }
     ENG_CHECK(o.device == "cpu" || o.device == "cuda", "bench step: --device must be cpu or cuda, got '", o.device, "'");
@@ -243,12 +251,14 @@ void usage() {
     std::printf(
         "usage: bench SUBCOMMAND [options]\n"
         "  gemm [--reps N]          GEMM GFLOP/s vs OpenBLAS (dlopen) and the FMA peak\n"
+        "     [--precision fp32|bf16]\n"
         "  op list | all | NAME...  ops forward and backward at their bench-cpu shapes\n"
         "     [--batch B] [--reps N] [--threads N]\n"
         "  step --config FILE       full MaMA training steps (forward, backward, AdamW)\n"
         "     [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]\n"
-        "     [--device cpu|cuda] [--precision fp32|tf32|bf16] [--attention gemm|fused]\n"
-        "     (GPU: bf16 GEMMs and the cuBLAS attention by default; ENG_CUDA_PROFILE=1: per-kernel times)\n"
+        "     [--device cpu|cuda] [--precision auto|fp32|tf32|bf16] [--attention gemm|fused]\n"
+        "     (auto: bf16 GEMMs on the GPU, fp32 on the CPU; GPU: the cuBLAS attention by default;\n"
+        "     ENG_CUDA_PROFILE=1: per-kernel times; CPU bf16 needs AVX512-BF16)\n"
         "  gpu [--reps N]           GPU GEMM (fp32/tf32/bf16) and fused attention vs their rooflines\n");
 }
 

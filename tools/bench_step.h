@@ -30,6 +30,7 @@
 #include "mama/config.h"
 #include "mama/model.h"
 #include "nn/optim.h"
+#include "tensor/precision.h"
 #include "tools/bench_common.h"
 #include "tools/bench_flops.h"
 
@@ -42,7 +43,7 @@ struct StepOptions {
     bool compare_torch = false;
     std::string torch_script = "tools/reference/bench_step_torch.py";
     std::string device = "cpu";      // or "cuda" (tools/bench_step_gpu.h)
-    std::string precision = "bf16";  // GPU GEMM precision: fp32 | tf32 | bf16
+    std::string precision = "auto";  // GEMMs: auto (GPU bf16, CPU fp32) | fp32 | tf32 (GPU) | bf16
     std::string attention = "gemm";  // GPU attention kernel: gemm | fused
 };
 
@@ -131,6 +132,7 @@ inline void print_phase(const char* name, const PhaseTimes& p) {
 inline int run_step(const StepOptions& o) {
     ENG_CHECK(o.steps >= 1 && o.warmup >= 0, "bench step: --steps must be >= 1 and --warmup >= 0");
     const int threads = setup_threads(o.threads);
+    const std::string precision = eng::set_matmul_precision(eng::Device::CPU, o.precision);
     mama::RunConfig rc = mama::load_run_config(o.config);
     mama::MamaConfig mc = rc.model;
     const int64_t B = rc.train.micro_batch, S = rc.train.image_size, T = rc.train.max_len, V = mc.text.vocab;
@@ -148,9 +150,9 @@ inline int run_step(const StepOptions& o) {
     const FlopModel flops = count_step_flops(mc, shape);
 
     std::printf("bench step: %s; %ld samples (%ld images) of %ld px, %ld text tokens, %ld sentences; %d threads; "
-                "%d timed steps after %d warm-up\n",
+                "%d timed steps after %d warm-up; %s matmuls\n",
                 o.config.c_str(), long(B), long(2 * B), long(S), long(T), long(shape.sentences), threads, o.steps,
-                o.warmup);
+                o.warmup, precision.c_str());
     std::printf("model: %ld parameters, %ld trainable; load average %s\n", long(model.num_parameters()),
                 long(model.num_parameters(true)), load_average().c_str());
     std::printf("FLOP model (matmul/attention products, see bench_flops.h): forward %.1f, backward %.1f, step %.1f GFLOP\n",
@@ -213,7 +215,8 @@ inline int run_step(const StepOptions& o) {
                                 "OPENBLAS_NUM_THREADS=" + std::to_string(threads) +
                                 " OMP_NUM_THREADS=" + std::to_string(threads) + " /usr/bin/python3 " + o.torch_script +
                                 " --config " + o.config + " --steps " + std::to_string(o.steps) + " --warmup " +
-                                std::to_string(o.warmup) + " --threads " + std::to_string(threads) + " 2>&1";
+                                std::to_string(o.warmup) + " --threads " + std::to_string(threads) +
+                                (precision == "bf16" ? " --bf16" : "") + " 2>&1";
         std::printf("\n$ %s\n", cmd.c_str());
         std::fflush(stdout);
         const std::string out = run_command(cmd);

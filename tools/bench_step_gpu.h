@@ -34,8 +34,8 @@ inline double gpu_bf16_peak_tflops(const std::string& summary) {
 inline int run_step_gpu(const StepOptions& o) {
     ENG_CHECK(o.steps >= 1 && o.warmup >= 0, "bench step: --steps must be >= 1 and --warmup >= 0");
     eng::cuda::require_available("bench step --device cuda");
-    const eng::cuda::MatmulPrecision precision = eng::cuda::parse_matmul_precision(o.precision);
-    eng::cuda::set_matmul_precision(precision);
+    eng::set_matmul_precision(eng::Device::CUDA, o.precision);
+    const eng::cuda::MatmulPrecision precision = eng::cuda::matmul_precision();
     ENG_CHECK(o.attention == "gemm" || o.attention == "fused", "bench step: --attention must be gemm or fused, got '",
               o.attention, "'");
     eng::cuda::set_attention_kernel(o.attention == "gemm" ? eng::cuda::AttentionKernel::gemm

@@ -78,7 +78,8 @@ Blocking compute_blocking(const GemmKernel& kern) {
 const Blocking& blocking_for(const GemmKernel& kern) {
     static const Blocking b512 = compute_blocking(kGemmAvx512), b2 = compute_blocking(kGemmAvx2),
                           b1 = compute_blocking(kGemmScalar);
-    return &kern == &kGemmAvx512 ? b512 : &kern == &kGemmAvx2 ? b2 : b1;
+    // The bf16 kernel's slot (a pair of k) has the size of an f32: same blocking.
+    return &kern == &kGemmAvx512 || &kern == &kGemmAvx512Bf16 ? b512 : &kern == &kGemmAvx2 ? b2 : b1;
 }
 
 // ---- per-thread packing buffers --------------------------------------------------
@@ -98,6 +99,7 @@ struct Buffer {
     ~Buffer() { std::free(p); }
 };
 thread_local Buffer t_pack_a, t_pack_b;
+thread_local Buffer t_pairs_a, t_pairs_b;  // bf16 pair forms of A and B (bf16 precision)
 
 // ---- the serial blocked product ------------------------------------------------------
 struct Problem {
@@ -221,8 +223,7 @@ int useful_threads(int64_t M, int64_t N, int64_t K) {
 }
 
 // The whole product with up to `threads` threads.
-void gemm_run(const Problem& p, int64_t M, int64_t N, int threads) {
-    const GemmKernel& kern = gemm_active_kernel();
+void gemm_run(const Problem& p, const GemmKernel& kern, int64_t M, int64_t N, int threads) {
     const Blocking& blk = blocking_for(kern);
     const int64_t tiles_m = ceil_div(M, kern.mr), tiles_n = ceil_div(N, kern.nr);
     threads = int(std::min<int64_t>(threads, tiles_m * tiles_n));
@@ -255,6 +256,44 @@ void gemm_run(const Problem& p, int64_t M, int64_t N, int threads) {
     }
 }
 
+// ---- bf16 precision ------------------------------------------------------------------
+std::atomic<GemmPrecision> g_precision{GemmPrecision::fp32};
+
+// One operand in bf16 pair form (gemm_kernels.h).  `lanes` are the rows of
+// op(A) or the columns of op(B); k_contiguous says whether each lane is a run
+// of K floats (A stored [M, K], or B stored [N, K] and transposed) or K is
+// the row index (A stored [K, M] and transposed, or B stored [K, N]).  The
+// stored orientation is kept, so the pair form is transposed exactly when
+// the operand was; returns its row stride in slots.
+int64_t to_pairs(const float* src, int64_t ld, bool k_contiguous, int64_t lanes, int64_t K, Buffer& buf,
+                 int threads, uint32_t*& out) {
+    const int64_t K2 = (K + 1) / 2;
+    out = reinterpret_cast<uint32_t*>(buf.get(size_t(lanes * K2)));
+    uint32_t* dst = out;
+    const int64_t rows = k_contiguous ? lanes : K2;  // rows of the pair form
+#pragma omp parallel for num_threads(threads) if (threads > 1 && rows >= 64) schedule(static)
+    for (int t = 0; t < threads; ++t) {
+        const int64_t r0 = rows * t / threads, r1 = rows * (t + 1) / threads;
+        if (k_contiguous)
+            bf16_pairs_along_rows(src, ld, r0, r1, K, dst, K2);
+        else
+            bf16_pairs_across_rows(src, ld, r0, r1, K, lanes, dst, lanes);
+    }
+    return k_contiguous ? K2 : lanes;
+}
+
+// The product with bf16 operands: convert both to pair form, then run the f32
+// driver (packing, blocking, threads) with the bf16 kernel over K2 slots.
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
+    uint32_t *a2 = nullptr, *b2 = nullptr;
+    const int64_t lda2 = to_pairs(A, lda, !ta, M, K, t_pairs_a, threads, a2);
+    const int64_t ldb2 = to_pairs(B, ldb, tb, N, K, t_pairs_b, threads, b2);
+    const Problem q{ta, tb, (K + 1) / 2, alpha, beta, reinterpret_cast<const float*>(a2), lda2,
+                    reinterpret_cast<const float*>(b2), ldb2, C, ldc};
+    gemm_run(q, kGemmAvx512Bf16, M, N, threads);
+}
+
 void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
     if (M == 0 || N == 0) return;
@@ -262,7 +301,11 @@ void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    gemm_run(Problem{ta, tb, K, alpha, beta, A, lda, B, ldb, C, ldc}, M, N, threads);
+    if (g_precision.load() == GemmPrecision::bf16) {
+        gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+        return;
+    }
+    gemm_run(Problem{ta, tb, K, alpha, beta, A, lda, B, ldb, C, ldc}, gemm_active_kernel(), M, N, threads);
 }
 
 }  // namespace
@@ -295,7 +338,23 @@ const GemmKernel& gemm_active_kernel() {
     return f ? *f : *detected;
 }
 
-const char* gemm_kernel_name() { return gemm_active_kernel().name; }
+const char* gemm_kernel_name() {
+    return g_precision.load() == GemmPrecision::bf16 ? kGemmAvx512Bf16.name : gemm_active_kernel().name;
+}
+
+bool gemm_bf16_supported() {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+}
+
+void set_gemm_precision(GemmPrecision p) {
+    ENG_CHECK(p != GemmPrecision::bf16 || gemm_bf16_supported(),
+              "bf16 matmuls on the CPU need the AVX512-BF16 instructions (AMD Zen 4 and later, Intel Cooper Lake, "
+              "Sapphire Rapids and later), which this CPU lacks. HINT: use precision fp32");
+    g_precision.store(p);
+}
+
+GemmPrecision gemm_precision() { return g_precision.load(); }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

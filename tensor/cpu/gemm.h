@@ -22,6 +22,17 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
                   const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
                   float beta, float* C, int64_t ldc, int64_t stride_c);
 
+// Precision of the products.  fp32 (the default) is exact single precision.
+// bf16 rounds both operands to bfloat16 and accumulates in f32 (products of
+// bf16 values are exact in f32), with the AVX512-BF16 dot-product instruction:
+// about twice the arithmetic rate, the numerics of GPU bf16 autocast.  Results
+// stay bitwise independent of the thread count in both modes.
+enum class GemmPrecision { fp32, bf16 };
+// Throws eng::Error for bf16 on a CPU without AVX512-BF16 (gemm_bf16_supported).
+void set_gemm_precision(GemmPrecision p);
+GemmPrecision gemm_precision();
+bool gemm_bf16_supported();
+
 // Name of the micro-kernel in use: "avx512", "avx2" or "scalar" (chosen at
 // run time from the CPU's features; tests can force one, see gemm_kernels.h).
 const char* gemm_kernel_name();

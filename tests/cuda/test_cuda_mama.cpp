@@ -126,18 +126,6 @@ void compare_steps(const StepResult& gpu, const StepResult& cpu, double tol) {
                                                                        << rel_err(gpu.buffers_after.at(name), t));
 }
 
-// The "loss" of each training line of a pretrain log (validation lines have none).
-std::vector<double> logged_losses(const std::filesystem::path& log) {
-    std::ifstream in(log);
-    std::vector<double> out;
-    std::string line;
-    while (std::getline(in, line)) {
-        const size_t at = line.find("\"loss\":");
-        if (at != std::string::npos) out.push_back(std::stod(line.substr(at + 7)));
-    }
-    return out;
-}
-
 }  // namespace
 
 TEST_CASE("cuda mama: a whole training step matches the CPU (fp32 GEMMs)") {
@@ -182,7 +170,8 @@ TEST_CASE("cuda mama: pretrain on the GPU resumes from a checkpoint as the unint
     }
     CHECK(compared > 50);
     // The GPU run follows the CPU run: the same logged loss at every step.
-    std::vector<double> gpu_loss = logged_losses(a.path / "log.jsonl"), cpu_loss = logged_losses(c.path / "log.jsonl");
+    std::vector<double> gpu_loss = testing::logged_losses(a.path / "log.jsonl"),
+                        cpu_loss = testing::logged_losses(c.path / "log.jsonl");
     REQUIRE(gpu_loss.size() == 4);
     REQUIRE(cpu_loss.size() == 4);
     for (size_t i = 0; i < 4; ++i)

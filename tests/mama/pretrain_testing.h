@@ -1,6 +1,8 @@
 // pretrain_testing.h: the tiny synthetic dataset and run config shared by the
 // pretraining tests (tests/mama/test_pretrain.cpp, tests/cuda/test_cuda_mama.cpp).
 #pragma once
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +43,18 @@ inline mama::RunConfig tiny_run_config(const std::string& out, int64_t steps,
                                                           {"train.workers", "2"}};
     o.insert(o.end(), more.begin(), more.end());
     return mama::load_run_config("mama/configs/tiny.json", o);
+}
+
+// The "loss" of each training line of a pretrain log (validation lines have none).
+inline std::vector<double> logged_losses(const std::filesystem::path& log) {
+    std::ifstream in(log);
+    std::vector<double> out;
+    std::string line;
+    while (std::getline(in, line)) {
+        const size_t at = line.find("\"loss\":");
+        if (at != std::string::npos) out.push_back(std::stod(line.substr(at + 7)));
+    }
+    return out;
 }
 
 }  // namespace testing

@@ -153,6 +153,10 @@ TEST_CASE("mama config: files parse, overrides apply, unknown keys are rejected"
     CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.precision", "fp8"}}),
                             "unknown matmul precision 'fp8'");
     CHECK(load_run_config("mama/configs/tiny.json", {{"train.device", "cuda"}}).train.device == "cuda");
-    CHECK(load_run_config("mama/configs/tiny.json").train.precision == "bf16");
+    CHECK(load_run_config("mama/configs/tiny.json").train.precision == "auto");  // bf16 on the GPU, fp32 on the CPU
+    CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.precision", "tf32"}}),
+                            "tf32 exists only on the GPU");
+    CHECK(load_run_config("mama/configs/tiny.json", {{"train.device", "cuda"}, {"train.precision", "tf32"}})
+              .train.precision == "tf32");
     for (const char* f : {"mama/configs/cpu-small.json", "mama/configs/bench-cpu.json"}) CHECK_NOTHROW(load_run_config(f));
 }

@@ -1,8 +1,8 @@
 // test_gemm.cpp: the CPU GEMM against a plain triple loop with double
 // accumulation: every transpose combination, odd sizes, padded leading
 // dimensions, alpha/beta cases (beta = 0 over NaN), K = 0, batched with
-// broadcast strides, thread-count independence, and every micro-kernel the
-// CPU can run.
+// broadcast strides, thread-count independence, every micro-kernel the CPU
+// can run, and bf16 precision (against the same loop on bf16-rounded operands).
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tensor/check.h"
+#include "tensor/dtype.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/gemm_kernels.h"
 
@@ -29,6 +30,13 @@ std::vector<float> filled(size_t n, uint32_t seed) {
     }
     return v;
 }
+
+// When set, the reference rounds every operand to bf16 first (the bf16
+// precision tests): bf16 products are exact in f32, so the same error bound
+// applies, and a kernel that truncated instead of rounding would fail it.
+bool g_reference_bf16 = false;
+
+double operand(float x) { return g_reference_bf16 ? double(eng::bf16_to_f32(eng::f32_to_bf16(x))) : double(x); }
 
 struct Case {
     bool ta, tb;
@@ -73,8 +81,8 @@ void check_case(const Case& c) {
             }
             double sum = 0, mag = 0;
             for (int64_t k = 0; k < c.K; ++k) {
-                const double a = A[size_t(c.ta ? k * lda + i : i * lda + k)];
-                const double b = B[size_t(c.tb ? j * ldb + k : k * ldb + j)];
+                const double a = operand(A[size_t(c.ta ? k * lda + i : i * lda + k)]);
+                const double b = operand(B[size_t(c.tb ? j * ldb + k : k * ldb + j)]);
                 sum += a * b;
                 mag += std::fabs(a * b);
             }
@@ -141,6 +149,75 @@ TEST_CASE("gemm: every micro-kernel this CPU supports matches the reference") {
     eng::cpu::gemm_force_kernel("auto");
     CHECK(tested >= 2);  // scalar always, plus at least AVX2 on the x86-64-v3 baseline
     CHECK_THROWS_AS(eng::cpu::gemm_force_kernel("sse9"), eng::Error);
+}
+
+// Sets bf16 precision for one test and restores fp32 (also when a check throws).
+struct Bf16Scope {
+    Bf16Scope() {
+        eng::cpu::set_gemm_precision(eng::cpu::GemmPrecision::bf16);
+        g_reference_bf16 = true;
+    }
+    ~Bf16Scope() {
+        eng::cpu::set_gemm_precision(eng::cpu::GemmPrecision::fp32);
+        g_reference_bf16 = false;
+    }
+};
+
+TEST_CASE("gemm: bf16 precision matches the loop on bf16-rounded operands") {
+    if (!eng::cpu::gemm_bf16_supported()) {
+        MESSAGE("this CPU has no AVX512-BF16: bf16 GEMM skipped");
+        CHECK_THROWS_AS(eng::cpu::set_gemm_precision(eng::cpu::GemmPrecision::bf16), eng::Error);
+        return;
+    }
+    Bf16Scope bf16;
+    CHECK(std::string(eng::cpu::gemm_kernel_name()) == "avx512-bf16");
+    sweep();  // odd K leaves a half-empty last pair; all transposes and strides
+    for (int64_t m = 1; m <= 13; ++m) {
+        check_case({false, false, m, m, 9, 0, 0, 0, 1.0f, 0.0f});
+        check_case({true, true, m, 16 + m, 9, 0, 0, 1, 1.0f, 2.0f});
+    }
+    for (int t = 0; t < 4; ++t) {  // several K blocks of pairs (K2 = 551 > KC), both conversions' tails
+        check_case({bool(t & 1), bool(t & 2), 70, 45, 1101, 1, 2, 0, 1.0f, 0.5f});
+        check_case({bool(t & 1), bool(t & 2), 45, 70, 1100, 2, 0, 3, -1.0f, 0.0f});
+    }
+}
+
+TEST_CASE("gemm: bf16 precision differs from fp32 by the operand rounding only") {
+    // The same product in both precisions: bf16 must not be fp32 in disguise
+    // (a difference of the size of bf16 rounding shows up) nor anything worse.
+    if (!eng::cpu::gemm_bf16_supported()) return;
+    const int64_t M = 40, N = 48, K = 64;
+    const std::vector<float> A = filled(size_t(M * K), 12), B = filled(size_t(K * N), 13);
+    std::vector<float> C32(size_t(M * N)), C16(size_t(M * N));
+    eng::cpu::gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C32.data(), N);
+    {
+        Bf16Scope bf16;
+        eng::cpu::gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C16.data(), N);
+    }
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < C32.size(); ++i) worst = std::max(worst, double(std::fabs(C32[i] - C16[i])));
+    for (float a : A) scale = std::max(scale, double(std::fabs(a)));
+    CHECK(worst > 1e-4);          // bf16 rounding (2^-9 relative per operand) is visible
+    CHECK(worst < 0.05 * scale);  // ... and nothing larger than it
+}
+
+TEST_CASE("gemm: bf16 results are bitwise independent of the thread count") {
+    if (!eng::cpu::gemm_bf16_supported()) return;
+    Bf16Scope bf16;
+    const int64_t M = 203, N = 171, K = 701;
+    const std::vector<float> A = filled(size_t(K * M), 14), B = filled(size_t(K * N), 15);
+    const int saved = omp_get_max_threads();
+    std::vector<float> ref;
+    for (int threads : {1, 2, 3}) {
+        omp_set_num_threads(threads);
+        std::vector<float> C = filled(size_t(M * N), 16);
+        eng::cpu::gemm(true, false, M, N, K, 0.75f, A.data(), M, B.data(), N, 0.25f, C.data(), N);
+        if (ref.empty())
+            ref = C;
+        else
+            CHECK(C == ref);
+    }
+    omp_set_num_threads(saved);
 }
 
 TEST_CASE("gemm: empty sizes, K = 0 and alpha = 0 scale C by beta") {
