@@ -3,6 +3,7 @@
 //   bench gemm [--reps N]       our GEMM vs OpenBLAS sgemm on square and transformer
 //     [--precision fp32|bf16]   shapes, plus the measured FMA peak of the machine
 //   bench op NAME|list|all      one op (or all) forward and backward at its
+//     [--precision fp32|bf16]
 //                               bench-cpu shape: ms and GB/s or GFLOP/s (bench_op.h)
 //   bench step --config FILE    full MaMA training steps: per-phase times, GFLOP/s,
 //                               peak memory, optional PyTorch comparison (bench_step.h;
@@ -177,9 +178,12 @@ int bench_op(int argc, char** argv) {
     std::vector<std::string> names;
     int64_t batch = 8;
     int reps = 7, threads = 0;
+    std::string precision = "fp32";
     for (int i = 0; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--batch" && i + 1 < argc)
+        if (a == "--precision" && i + 1 < argc)
+            precision = argv[++i];
+        else if (a == "--batch" && i + 1 < argc)
             batch = std::max<int64_t>(2, std::atol(argv[++i]));
         else if (a == "--reps" && i + 1 < argc)
             reps = std::max(1, std::atoi(argv[++i]));
@@ -188,7 +192,8 @@ int bench_op(int argc, char** argv) {
         else if (!a.empty() && a[0] != '-')
             names.push_back(a);
         else
-            ENG_FAIL("bench op: unknown option '", a, "'. HINT: bench op NAME|list|all [--batch B] [--reps N] [--threads N]");
+            ENG_FAIL("bench op: unknown option '", a,
+                     "'. HINT: bench op NAME|list|all [--batch B] [--reps N] [--threads N] [--precision fp32|bf16]");
     }
     const auto& ops = bench::op_registry();
     if (names.empty() || names[0] == "list") {
@@ -204,8 +209,9 @@ int bench_op(int argc, char** argv) {
         ENG_CHECK(found, "bench op: unknown op '", n, "'. HINT: bench op list");
     }
     const int nt = bench::setup_threads(threads);
-    std::printf("bench op: B = %ld, %d threads, median of >= %d runs after a warm-up; load average %s\n", long(batch),
-                nt, reps, bench::load_average().c_str());
+    eng::set_matmul_precision(eng::Device::CPU, precision);
+    std::printf("bench op: B = %ld, %d threads, %s matmuls, median of >= %d runs after a warm-up; load average %s\n",
+                long(batch), nt, precision.c_str(), reps, bench::load_average().c_str());
     bench::print_op_header();
     for (auto* e : run) {
         bench::run_op_entry(*e, batch, reps);
@@ -253,7 +259,7 @@ void usage() {
         "  gemm [--reps N]          GEMM GFLOP/s vs OpenBLAS (dlopen) and the FMA peak\n"
         "     [--precision fp32|bf16]\n"
         "  op list | all | NAME...  ops forward and backward at their bench-cpu shapes\n"
-        "     [--batch B] [--reps N] [--threads N]\n"
+        "     [--batch B] [--reps N] [--threads N] [--precision fp32|bf16]\n"
         "  step --config FILE       full MaMA training steps (forward, backward, AdamW)\n"
         "     [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]\n"
         "     [--device cpu|cuda] [--precision auto|fp32|tf32|bf16] [--attention gemm|fused]\n"

@@ -295,13 +295,13 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
 }
 
 void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads, bool allow_bf16 = true) {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    if (g_precision.load() == GemmPrecision::bf16) {
+    if (allow_bf16 && g_precision.load() == GemmPrecision::bf16) {
         gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
         return;
     }
@@ -360,6 +360,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     check_args("gemm", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
     gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, useful_threads(M, N, K));
+}
+
+void gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    check_args("gemm", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+    gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, useful_threads(M, N, K), false);
 }
 
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -11,6 +11,7 @@
 #include "tests/testing.h"
 
 #include "autograd/ops.h"
+#include "tensor/cpu/gemm.h"
 
 using namespace eng;
 
@@ -208,9 +209,33 @@ TEST_CASE("attention: results do not depend on the thread count") {
     CHECK(runs[0] == runs[1]);
 }
 
+TEST_CASE("attention: bf16 matmul precision leaves attention in f32 (bit for bit)") {
+    // Its tile products stay f32 on purpose (tensor/cpu/attention.cpp), while
+    // an ordinary matmul does change: the switch really was on.
+    if (!cpu::gemm_bf16_supported()) return;
+    Tensor q = randn_t({2, 3, 70, 16}, 511), k = randn_t({2, 3, 70, 16}, 512), v = randn_t({2, 3, 70, 16}, 513);
+    Tensor w = randn_t({2, 3, 70, 16}, 514), a = randn_t({40, 64}, 515), b = randn_t({64, 48}, 516);
+    std::vector<std::vector<float>> runs, products;
+    for (auto p : {cpu::GemmPrecision::fp32, cpu::GemmPrecision::bf16}) {
+        cpu::set_gemm_precision(p);
+        Tensor qq = q.detach().set_requires_grad(true), kk = k.detach().set_requires_grad(true);
+        Tensor out = scaled_dot_product_attention(qq, kk, v, true);
+        backward(sum(mul(out, w)));
+        std::vector<float> all = out.to_vector(), gq = qq.grad().to_vector(), gk = kk.grad().to_vector();
+        all.insert(all.end(), gq.begin(), gq.end());
+        all.insert(all.end(), gk.begin(), gk.end());
+        runs.push_back(all);
+        products.push_back(matmul(a, b).to_vector());
+    }
+    cpu::set_gemm_precision(cpu::GemmPrecision::fp32);
+    CHECK(runs[0] == runs[1]);
+    CHECK(products[0] != products[1]);
+}
+
 TEST_CASE("attention: ViT-B/14 length (T = 1374) forward, spot-checked rows") {
-    // 1374 tokens as in DINOv2 at 518 px.  The fused kernel holds one 64×64
-    // score tile per thread (the 1374² matrix would be 7.5 MB per head).
+    // 1374 tokens as in DINOv2 at 518 px.  The fused kernel holds one 64×256
+    // score tile per thread (the 1374² matrix would be 7.5 MB per head), so
+    // this also crosses key tiles, the part of the online softmax that rescales.
     const Case c{1, 1, 1374, 1374, 32, 32, false, false, 1.0f};
     Tensor q = randn_t({1, 1, c.T, c.d}, 601), k = randn_t({1, 1, c.S, c.d}, 602), v = randn_t({1, 1, c.S, c.dv}, 603);
     Tensor out = scaled_dot_product_attention(q, k, v);
