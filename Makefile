@@ -172,4 +172,4 @@ demo: all
 clean:
 	rm -rf build build-debug build-mpi build-debug-mpi
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst %,$(BUILD)/obj/%.d,$(MPI_TEST_SRCS)) $(patsubst %,$(BUILD)/obj/%.o,$(TOOL_SRCS:.cpp=.cpp.d))
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst %,$(BUILD)/obj/%.d,$(MPI_TEST_SRCS)) $(patsubst %,$(BUILD)/obj/%.d,$(TOOL_SRCS))

@@ -31,6 +31,7 @@
 #include "mama/model.h"
 #include "nn/optim.h"
 #include "tensor/precision.h"
+#include "tensor/cpu/allocator.h"
 #include "tools/bench_common.h"
 #include "tools/bench_flops.h"
 
@@ -162,7 +163,9 @@ inline int run_step(const StepOptions& o) {
 
     PhaseTimes fwd, bwd, upd, all;
     double first_loss = 0, last_loss = 0;
+    eng::cpu::CpuMemoryStats alloc_before;  // the allocator's counters at the first timed step
     for (int i = 0; i < o.warmup + o.steps; ++i) {
+        if (i == o.warmup) alloc_before = eng::cpu::cpu_allocator().stats();
         const double w0 = now_s(), c0 = cpu_s();
         mama::MamaLosses l = model.forward(batch, step);
         const double w1 = now_s(), c1 = cpu_s();
@@ -180,6 +183,7 @@ inline int run_step(const StepOptions& o) {
         upd.wall.push_back(w3 - w2), upd.cpu.push_back(c3 - c2);
         all.wall.push_back(w3 - w0), all.cpu.push_back(c3 - c0);
     }
+    const eng::cpu::CpuMemoryStats alloc_after = eng::cpu::cpu_allocator().stats();
     const double rss = peak_rss_mib(), hwm = vm_hwm_mib();
     const char* isa = "";
     const double peak = fma_peak_gflops(threads, &isa), peak_cpu = fma_peak_cpu_gflops(threads);
@@ -199,6 +203,12 @@ inline int run_step(const StepOptions& o) {
                 "core's peak\n",
                 gflops, 100 * gflops / std::max(peak, peak_cpu), gflops_cpu, 100 * gflops_cpu / (peak_cpu / threads));
     std::printf("peak resident memory: %.1f MiB (ru_maxrss), %.1f MiB (VmHWM)\n", rss, hwm);
+    // Misses are fresh blocks from the system: their pages fault on first write.
+    const double requests = double(alloc_after.requests - alloc_before.requests) / o.steps;
+    const double misses = requests - double(alloc_after.hits - alloc_before.hits) / o.steps;
+    std::printf("tensor allocations per timed step: %.0f, %.1f of them fresh from the system (cache misses); "
+                "cached %.0f MiB, in-use peak %.0f MiB\n",
+                requests, misses, alloc_after.cached / 1048576.0, alloc_after.peak / 1048576.0);
     std::printf("load average after: %s\n", load_average().c_str());
     std::printf("result: step_ms=%.1f step_min_ms=%.1f forward_ms=%.1f backward_ms=%.1f optimizer_ms=%.1f cpu_ms=%.1f "
                 "gflop=%.2f peak_rss_mib=%.1f threads=%d\n",

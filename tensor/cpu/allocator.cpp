@@ -19,7 +19,7 @@
 namespace eng::cpu {
 
 // Fixed part of the slack above the in-use peak (see allocator.h).
-static constexpr size_t kSlack = size_t(16) << 20;
+static constexpr size_t kSlack = size_t(64) << 20;
 
 size_t CpuAllocator::round_size(size_t n) { return round_to_size_class(n, 64, size_t(1) << 16, 4); }
 
@@ -36,7 +36,7 @@ void* CpuAllocator::allocate(size_t n) {
         // Keep in_use + cached within the peak plus a little slack (see allocator.h).
         size_t held = stats_.in_use + stats_.cached + size;
         size_t top = std::max(stats_.peak, stats_.in_use + size);
-        size_t bound = top + top / 16 + kSlack;
+        size_t bound = top + top / 8 + kSlack;
         if (held > bound) release_locked(held - bound);
         p = std::aligned_alloc(64, size);
         if (!p && stats_.cached) {  // out of memory: give the cache back and retry once
