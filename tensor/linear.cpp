@@ -51,17 +51,17 @@ Tensor linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
     Tensor X = x.contiguous(), W = weight.contiguous();
     Tensor y = empty({N, out});
     float* Y = y.data<float>();
-    float beta = 0.0f;
+    // y = X · op(W) (+ bias, added in the GEMM's last write of y): W [out, in]
+    // is used transposed; [in, out] as stored.
+    const int64_t ldw = weight_in_out ? out : in;
     if (bias.defined()) {
         Tensor b = bias.contiguous();
-        const float* B = b.data<float>();
-#pragma omp parallel for schedule(static) if (N * out > 32768)
-        for (int64_t r = 0; r < N; ++r) std::copy(B, B + out, Y + r * out);
-        beta = 1.0f;
+        cpu::gemm_bias(false, !weight_in_out, N, out, in, 1.0f, X.data<float>(), in, W.data<float>(), ldw,
+                       b.data<float>(), Y, out);
+    } else {
+        cpu::gemm(false, !weight_in_out, N, out, in, 1.0f, X.data<float>(), in, W.data<float>(), ldw, 0.0f, Y,
+                  out);
     }
-    // y = X · op(W): W [out, in] is used transposed; [in, out] as stored.
-    cpu::gemm(false, !weight_in_out, N, out, in, 1.0f, X.data<float>(), in, W.data<float>(),
-              weight_in_out ? out : in, beta, Y, out);
     return y;
 }
 

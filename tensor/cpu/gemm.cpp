@@ -112,6 +112,7 @@ struct Problem {
     int64_t ldb;
     float* C;
     int64_t ldc;
+    const float* bias;  // per-column bias added by the first K block (beta is 0 then), or nullptr
 };
 
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels.
@@ -155,12 +156,14 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
     float* Ap = t_pack_a.get(size_t(std::min(mc_blk, round_up(M, MR)) * std::min(kc_blk, p.K)));
     float* Bp = t_pack_b.get(size_t(std::min(nc_blk, round_up(N, NR)) * std::min(kc_blk, p.K)));
     alignas(64) float edge[32 * 32];  // MR × NR scratch tile for partial tiles
+    alignas(64) float edge_bias[32];  // and its zero-padded bias
 
     for (int64_t jc = 0; jc < N; jc += nc_blk) {
         const int64_t nc = std::min(nc_blk, N - jc);
         for (int64_t pc = 0; pc < p.K; pc += kc_blk) {
             const int64_t kc = std::min(kc_blk, p.K - pc);
             const float beta = pc == 0 ? p.beta : 1.0f;
+            const float* bias = pc == 0 ? p.bias : nullptr;
             pack_b(p, kern, n0 + jc, nc, pc, kc, Bp);
             for (int64_t ic = 0; ic < M; ic += mc_blk) {
                 const int64_t mc = std::min(mc_blk, M - ic);
@@ -172,15 +175,22 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
                         const int mr = int(std::min<int64_t>(MR, mc - ir));
                         const float* ap = Ap + ir * kc;
                         float* c = p.C + (m0 + ic + ir) * p.ldc + (n0 + jc + jr);
+                        const float* b = bias ? bias + n0 + jc + jr : nullptr;
                         if (mr == MR && nr == NR) {
-                            kern.run(kc, ap, bp, c, p.ldc, p.alpha, beta);
+                            kern.run(kc, ap, bp, c, p.ldc, p.alpha, beta, b);
                             continue;
                         }
                         // Partial tile: run the full kernel on a scratch tile so
-                        // the arithmetic per element is exactly the same.
+                        // the arithmetic per element is exactly the same (the
+                        // kernel reads NR bias values: pad a copy with zeros).
                         if (beta != 0.0f)
                             for (int i = 0; i < mr; ++i) std::memcpy(edge + i * NR, c + i * p.ldc, sizeof(float) * nr);
-                        (kern.edge ? kern.edge(mr, nr) : kern.run)(kc, ap, bp, edge, NR, p.alpha, beta);
+                        if (b) {
+                            std::memcpy(edge_bias, b, sizeof(float) * nr);
+                            std::fill(edge_bias + nr, edge_bias + NR, 0.0f);
+                            b = edge_bias;
+                        }
+                        (kern.edge ? kern.edge(mr, nr) : kern.run)(kc, ap, bp, edge, NR, p.alpha, beta, b);
                         for (int i = 0; i < mr; ++i) std::memcpy(c + i * p.ldc, edge + i * NR, sizeof(float) * nr);
                     }
                 }
@@ -189,11 +199,13 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
     }
 }
 
-// C = beta·C (the whole product when K == 0 or alpha == 0).
-void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+// C = beta·C, or C = bias in every row (the whole product when K == 0 or alpha == 0).
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc, const float* bias) {
     for (int64_t i = 0; i < M; ++i) {
         float* c = C + i * ldc;
-        if (beta == 0.0f)
+        if (bias)
+            std::copy(bias, bias + N, c);
+        else if (beta == 0.0f)
             std::fill(c, c + N, 0.0f);
         else if (beta != 1.0f)
             for (int64_t j = 0; j < N; ++j) c[j] *= beta;
@@ -285,27 +297,28 @@ int64_t to_pairs(const float* src, int64_t ld, bool k_contiguous, int64_t lanes,
 // The product with bf16 operands: convert both to pair form, then run the f32
 // driver (packing, blocking, threads) with the bf16 kernel over K2 slots.
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads) {
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias, int threads) {
     uint32_t *a2 = nullptr, *b2 = nullptr;
     const int64_t lda2 = to_pairs(A, lda, !ta, M, K, t_pairs_a, threads, a2);
     const int64_t ldb2 = to_pairs(B, ldb, tb, N, K, t_pairs_b, threads, b2);
     const Problem q{ta, tb, (K + 1) / 2, alpha, beta, reinterpret_cast<const float*>(a2), lda2,
-                    reinterpret_cast<const float*>(b2), ldb2, C, ldc};
+                    reinterpret_cast<const float*>(b2), ldb2, C, ldc, bias};
     gemm_run(q, kGemmAvx512Bf16, M, N, threads);
 }
 
 void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads, bool allow_bf16 = true) {
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads, bool allow_bf16 = true,
+              const float* bias = nullptr) {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, C, ldc);
+        scale_c(M, N, beta, C, ldc, bias);
         return;
     }
     if (allow_bf16 && g_precision.load() == GemmPrecision::bf16) {
-        gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads);
+        gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, threads);
         return;
     }
-    gemm_run(Problem{ta, tb, K, alpha, beta, A, lda, B, ldb, C, ldc}, gemm_active_kernel(), M, N, threads);
+    gemm_run(Problem{ta, tb, K, alpha, beta, A, lda, B, ldb, C, ldc, bias}, gemm_active_kernel(), M, N, threads);
 }
 
 }  // namespace
@@ -360,6 +373,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     check_args("gemm", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
     gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, useful_threads(M, N, K));
+}
+
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
+    check_args("gemm_bias", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+    ENG_CHECK(M == 0 || N == 0 || bias, "gemm_bias: bias is null");
+    gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc, useful_threads(M, N, K), true, bias);
 }
 
 void gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

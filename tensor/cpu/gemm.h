@@ -16,6 +16,13 @@ namespace eng::cpu {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// C = alpha · op(A) · op(B) + bias, the bias (N values) added to every row:
+// a linear layer's forward.  The bias enters in the micro-kernel's final
+// update of C, fma(alpha, acc, bias), so C is written once and never read;
+// the result equals filling C with the bias and calling gemm with beta = 1.
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc);
+
 // As gemm, but always in f32 whatever the precision switch below says: for
 // the attention's tile products, which are small and softmax-bound, so that
 // converting their operands to bf16 would cost more than it saves.

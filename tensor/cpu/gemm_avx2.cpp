@@ -16,7 +16,7 @@ constexpr int MR = 6;
 constexpr int NR = 16;
 
 __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* a, const float* b, float* C,
-                                                     int64_t ldc, float alpha, float beta) {
+                                                     int64_t ldc, float alpha, float beta, const float* bias) {
     __m256 c0[MR], c1[MR];
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
@@ -42,7 +42,10 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* a,
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
         float* cr = C + i * ldc;
-        if (beta == 0.0f) {
+        if (bias) {
+            _mm256_storeu_ps(cr, _mm256_fmadd_ps(va, c0[i], _mm256_loadu_ps(bias)));
+            _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(va, c1[i], _mm256_loadu_ps(bias + 8)));
+        } else if (beta == 0.0f) {
             _mm256_storeu_ps(cr, _mm256_mul_ps(va, c0[i]));
             _mm256_storeu_ps(cr + 8, _mm256_mul_ps(va, c1[i]));
         } else if (beta == 1.0f) {

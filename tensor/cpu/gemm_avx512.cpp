@@ -23,7 +23,7 @@ using namespace avx512;
 template <int ROWS, int NV>
 struct F32Kernel {
     __attribute__((target("avx512f"))) static void run(int64_t kc, const float* a, const float* b, float* C,
-                                                       int64_t ldc, float alpha, float beta) {
+                                                       int64_t ldc, float alpha, float beta, const float* bias) {
         __m512 acc[ROWS][NV];
         zero_tile(acc);
         const bool read_c = beta != 0.0f;
@@ -51,7 +51,7 @@ struct F32Kernel {
         }
         if (read_c) prefetch_tile<ROWS, NV>(C, ldc, 0);
         for (; k < kc; ++k) step();
-        store_tile(acc, C, ldc, alpha, beta);
+        store_tile(acc, C, ldc, alpha, beta, bias);
     }
 };
 

@@ -35,19 +35,25 @@ __attribute__((always_inline)) inline void prefetch_tile(const float* C, int64_t
         }
 }
 
-// C = alpha·acc (beta 0, old C ignored), fma(alpha, acc, C) (beta 1) or
-// fma(alpha, acc, beta·C): the per-element arithmetic of gemm_kernels.h.
+// C = fma(alpha, acc, bias) (bias given), alpha·acc (beta 0, old C ignored),
+// fma(alpha, acc, C) (beta 1) or fma(alpha, acc, beta·C): the per-element
+// arithmetic of gemm_kernels.h.
 template <int ROWS, int NV>
 __attribute__((always_inline, target("avx512f"))) inline void store_tile(const __m512 (&acc)[ROWS][NV], float* C,
-                                                                         int64_t ldc, float alpha, float beta) {
+                                                                         int64_t ldc, float alpha, float beta,
+                                                                         const float* bias) {
     const __m512 va = _mm512_set1_ps(alpha);
     const __m512 vb = _mm512_set1_ps(beta);
+    __m512 vbias[NV];
+    for (int v = 0; v < NV; ++v) vbias[v] = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) {
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) {
             float* c = C + i * ldc + 16 * v;
-            if (beta == 0.0f)
+            if (bias)
+                _mm512_storeu_ps(c, _mm512_fmadd_ps(va, acc[i][v], vbias[v]));
+            else if (beta == 0.0f)
                 _mm512_storeu_ps(c, _mm512_mul_ps(va, acc[i][v]));
             else if (beta == 1.0f)
                 _mm512_storeu_ps(c, _mm512_fmadd_ps(va, acc[i][v], _mm512_loadu_ps(c)));

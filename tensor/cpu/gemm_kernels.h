@@ -8,7 +8,8 @@
 // A micro-kernel computes acc = Σ_k Ap[k·MR+i]·Bp[k·NR+j] for the whole
 // MR × NR tile, each element as one fused multiply-add chain in increasing k,
 // and then updates the tile of C (row stride ldc):
-//   beta == 0:  C = alpha·acc            (old C ignored, even NaN)
+//   bias given: C = fma(alpha, acc, bias[j])   (beta is 0 then; NR values of bias)
+//   beta == 0:  C = alpha·acc                  (old C ignored, even NaN)
 //   beta == 1:  C = fma(alpha, acc, C)
 //   otherwise:  C = fma(alpha, acc, beta·C)
 // Every kernel uses exactly this arithmetic per element, so which threads or
@@ -19,7 +20,7 @@
 namespace eng::cpu {
 
 using GemmMicroKernel = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
-                                 float beta);
+                                 float beta, const float* bias);
 
 struct GemmKernel {
     const char* name;  // "avx512", "avx2" or "scalar"

@@ -15,7 +15,8 @@ namespace {
 constexpr int MR = 4;
 constexpr int NR = 8;
 
-void kernel_scalar(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, float alpha, float beta) {
+void kernel_scalar(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, float alpha, float beta,
+                   const float* bias) {
     float acc[MR][NR] = {};
     for (int64_t k = 0; k < kc; ++k) {
         for (int i = 0; i < MR; ++i)
@@ -26,7 +27,9 @@ void kernel_scalar(int64_t kc, const float* a, const float* b, float* C, int64_t
     for (int i = 0; i < MR; ++i) {
         float* cr = C + i * ldc;
         for (int j = 0; j < NR; ++j) {
-            if (beta == 0.0f)
+            if (bias)
+                cr[j] = std::fma(alpha, acc[i][j], bias[j]);
+            else if (beta == 0.0f)
                 cr[j] = alpha * acc[i][j];
             else if (beta == 1.0f)
                 cr[j] = std::fma(alpha, acc[i][j], cr[j]);

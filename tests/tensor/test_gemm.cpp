@@ -220,6 +220,65 @@ TEST_CASE("gemm: bf16 results are bitwise independent of the thread count") {
     omp_set_num_threads(saved);
 }
 
+// gemm_bias against filling C with the bias and accumulating (beta = 1), bit
+// for bit, and against the double loop; odd sizes for partial tiles (whose
+// bias the driver pads), K across several blocks, and K = 0 (C = bias).
+void check_bias_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {
+    CAPTURE(ta);
+    CAPTURE(tb);
+    CAPTURE(M);
+    CAPTURE(N);
+    CAPTURE(K);
+    const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+    const std::vector<float> A = filled(size_t(std::max<int64_t>(1, M * K)), 21),
+                             B = filled(size_t(std::max<int64_t>(1, K * N)), 22), bias = filled(size_t(N), 23);
+    std::vector<float> got(size_t(M * N), std::numeric_limits<float>::quiet_NaN()), want(size_t(M * N));
+    eng::cpu::gemm_bias(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, bias.data(), got.data(), N);
+    for (int64_t i = 0; i < M; ++i) std::copy(bias.begin(), bias.end(), want.begin() + i * N);
+    eng::cpu::gemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 1.0f, want.data(), N);
+    CHECK(got == want);
+    int64_t bad = 0;
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            double s = 0, mag = 0;
+            for (int64_t k = 0; k < K; ++k) {
+                const double p = operand(A[size_t(ta ? k * lda + i : i * lda + k)]) *
+                                 operand(B[size_t(tb ? j * ldb + k : k * ldb + j)]);
+                s += p;
+                mag += std::fabs(p);
+            }
+            const double w = 0.5 * s + bias[size_t(j)], eps = std::numeric_limits<float>::epsilon();
+            if (!(std::fabs(got[size_t(i * N + j)] - w) <= 4.0 * double(K + 2) * eps * (mag + std::fabs(w)))) ++bad;
+        }
+    CHECK(bad == 0);
+}
+
+void bias_sweep() {
+    for (int t = 0; t < 4; ++t) {
+        const bool ta = t & 1, tb = t & 2;
+        check_bias_case(ta, tb, 13, 37, 20);    // partial tiles in both directions
+        check_bias_case(ta, tb, 50, 70, 1100);  // several K blocks: only the first adds the bias
+        check_bias_case(ta, tb, 7, 5, 0);       // K = 0: C = bias
+    }
+}
+
+TEST_CASE("gemm: the fused bias equals filling C with it and accumulating (every kernel, bf16)") {
+    for (const char* name : {"scalar", "avx2", "avx512"}) {
+        if (!eng::cpu::gemm_kernel_supported(name)) continue;
+        CAPTURE(std::string(name));
+        eng::cpu::gemm_force_kernel(name);
+        bias_sweep();
+    }
+    eng::cpu::gemm_force_kernel("auto");
+    if (eng::cpu::gemm_bf16_supported()) {
+        Bf16Scope bf16;
+        bias_sweep();
+    }
+    std::vector<float> C(4);
+    CHECK_THROWS_AS(eng::cpu::gemm_bias(false, false, 2, 2, 1, 1.0f, C.data(), 1, C.data(), 2, nullptr, C.data(), 2),
+                    eng::Error);
+}
+
 TEST_CASE("gemm: empty sizes, K = 0 and alpha = 0 scale C by beta") {
     std::vector<float> C = {1, 2, 3, 4, 5, 6};
     const float nan = std::numeric_limits<float>::quiet_NaN();
