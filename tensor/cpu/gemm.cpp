@@ -78,7 +78,8 @@ Blocking compute_blocking(const GemmKernel& kern) {
 const Blocking& blocking_for(const GemmKernel& kern) {
     static const Blocking b512 = compute_blocking(kGemmAvx512), b2 = compute_blocking(kGemmAvx2),
                           b1 = compute_blocking(kGemmScalar);
-    // The bf16 kernel's slot (a pair of k) has the size of an f32: same blocking.
+    // The bf16 kernel's slot (a pair of k) has the size of an f32: same blocking
+    // in bytes (gemm_rect doubles KC for it, in k).
     return &kern == &kGemmAvx512 || &kern == &kGemmAvx512Bf16 ? b512 : &kern == &kGemmAvx2 ? b2 : b1;
 }
 
@@ -99,7 +100,6 @@ struct Buffer {
     ~Buffer() { std::free(p); }
 };
 thread_local Buffer t_pack_a, t_pack_b;
-thread_local Buffer t_pairs_a, t_pairs_b;  // bf16 pair forms of A and B (bf16 precision)
 
 // ---- the serial blocked product ------------------------------------------------------
 struct Problem {
@@ -113,28 +113,37 @@ struct Problem {
     float* C;
     int64_t ldc;
     const float* bias;  // per-column bias added by the first K block (beta is 0 then), or nullptr
+    bool bf16 = false;  // pack into bf16 slots for the bf16 kernel (gemm_pack.h)
 };
+
+// Slots per lane of a packed panel for kc steps of k: one per k, or one per
+// pair of k in bf16.
+int64_t panel_depth(const Problem& p, int64_t kc) { return p.bf16 ? (kc + 1) / 2 : kc; }
 
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels.
 void pack_a(const Problem& p, const GemmKernel& kern, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
+    auto rows = p.bf16 ? pack_block_rows_bf16 : pack_block_rows;
+    auto cols = p.bf16 ? pack_panel_cols_bf16 : pack_panel_cols;
     if (p.ta) {
-        pack_block_rows(p.A + k0 * p.lda + i0, p.lda, mc, kern.mr, kc, dst);
+        rows(p.A + k0 * p.lda + i0, p.lda, mc, kern.mr, kc, dst);
         return;
     }
     for (int64_t i = 0; i < mc; i += kern.mr)
-        pack_panel_cols(p.A + (i0 + i) * p.lda + k0, p.lda, int(std::min<int64_t>(kern.mr, mc - i)), kern.mr, kc,
-                        dst + i * kc);
+        cols(p.A + (i0 + i) * p.lda + k0, p.lda, int(std::min<int64_t>(kern.mr, mc - i)), kern.mr, kc,
+             dst + i * panel_depth(p, kc));
 }
 
 // Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels.
 void pack_b(const Problem& p, const GemmKernel& kern, int64_t j0, int64_t nc, int64_t k0, int64_t kc, float* dst) {
+    auto rows = p.bf16 ? pack_block_rows_bf16 : pack_block_rows;
+    auto cols = p.bf16 ? pack_panel_cols_bf16 : pack_panel_cols;
     if (!p.tb) {
-        pack_block_rows(p.B + k0 * p.ldb + j0, p.ldb, nc, kern.nr, kc, dst);
+        rows(p.B + k0 * p.ldb + j0, p.ldb, nc, kern.nr, kc, dst);
         return;
     }
     for (int64_t j = 0; j < nc; j += kern.nr)
-        pack_panel_cols(p.B + (j0 + j) * p.ldb + k0, p.ldb, int(std::min<int64_t>(kern.nr, nc - j)), kern.nr, kc,
-                        dst + j * kc);
+        cols(p.B + (j0 + j) * p.ldb + k0, p.ldb, int(std::min<int64_t>(kern.nr, nc - j)), kern.nr, kc,
+             dst + j * panel_depth(p, kc));
 }
 
 // Splits n into ceil(n / block) nearly equal pieces, each a multiple of `unit`.
@@ -150,7 +159,8 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
     const int64_t M = m1 - m0, N = n1 - n0;
     if (M <= 0 || N <= 0) return;
     // Even K blocks (e.g. 2 × 192 rather than 256 + 128): a function of K only.
-    const int64_t kc_blk = balanced_block(p.K, blk.kc, 8);
+    // A bf16 slot holds two k, so the same panel bytes cover twice the k.
+    const int64_t kc_blk = balanced_block(p.K, p.bf16 ? 2 * blk.kc : blk.kc, 8);
     const int64_t mc_blk = balanced_block(M, blk.mc, MR);
     const int64_t nc_blk = balanced_block(N, blk.nc, NR);
     float* Ap = t_pack_a.get(size_t(std::min(mc_blk, round_up(M, MR)) * std::min(kc_blk, p.K)));
@@ -161,7 +171,7 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
     for (int64_t jc = 0; jc < N; jc += nc_blk) {
         const int64_t nc = std::min(nc_blk, N - jc);
         for (int64_t pc = 0; pc < p.K; pc += kc_blk) {
-            const int64_t kc = std::min(kc_blk, p.K - pc);
+            const int64_t kc = std::min(kc_blk, p.K - pc), depth = panel_depth(p, kc);
             const float beta = pc == 0 ? p.beta : 1.0f;
             const float* bias = pc == 0 ? p.bias : nullptr;
             pack_b(p, kern, n0 + jc, nc, pc, kc, Bp);
@@ -170,14 +180,14 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
                 pack_a(p, kern, m0 + ic, mc, pc, kc, Ap);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int nr = int(std::min<int64_t>(NR, nc - jr));
-                    const float* bp = Bp + jr * kc;
+                    const float* bp = Bp + jr * depth;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int mr = int(std::min<int64_t>(MR, mc - ir));
-                        const float* ap = Ap + ir * kc;
+                        const float* ap = Ap + ir * depth;
                         float* c = p.C + (m0 + ic + ir) * p.ldc + (n0 + jc + jr);
                         const float* b = bias ? bias + n0 + jc + jr : nullptr;
                         if (mr == MR && nr == NR) {
-                            kern.run(kc, ap, bp, c, p.ldc, p.alpha, beta, b);
+                            kern.run(depth, ap, bp, c, p.ldc, p.alpha, beta, b);
                             continue;
                         }
                         // Partial tile: run the full kernel on a scratch tile so
@@ -190,7 +200,7 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
                             std::fill(edge_bias + nr, edge_bias + NR, 0.0f);
                             b = edge_bias;
                         }
-                        (kern.edge ? kern.edge(mr, nr) : kern.run)(kc, ap, bp, edge, NR, p.alpha, beta, b);
+                        (kern.edge ? kern.edge(mr, nr) : kern.run)(depth, ap, bp, edge, NR, p.alpha, beta, b);
                         for (int i = 0; i < mr; ++i) std::memcpy(c + i * p.ldc, edge + i * NR, sizeof(float) * nr);
                     }
                 }
@@ -271,38 +281,12 @@ void gemm_run(const Problem& p, const GemmKernel& kern, int64_t M, int64_t N, in
 // ---- bf16 precision ------------------------------------------------------------------
 std::atomic<GemmPrecision> g_precision{GemmPrecision::fp32};
 
-// One operand in bf16 pair form (gemm_kernels.h).  `lanes` are the rows of
-// op(A) or the columns of op(B); k_contiguous says whether each lane is a run
-// of K floats (A stored [M, K], or B stored [N, K] and transposed) or K is
-// the row index (A stored [K, M] and transposed, or B stored [K, N]).  The
-// stored orientation is kept, so the pair form is transposed exactly when
-// the operand was; returns its row stride in slots.
-int64_t to_pairs(const float* src, int64_t ld, bool k_contiguous, int64_t lanes, int64_t K, Buffer& buf,
-                 int threads, uint32_t*& out) {
-    const int64_t K2 = (K + 1) / 2;
-    out = reinterpret_cast<uint32_t*>(buf.get(size_t(lanes * K2)));
-    uint32_t* dst = out;
-    const int64_t rows = k_contiguous ? lanes : K2;  // rows of the pair form
-#pragma omp parallel for num_threads(threads) if (threads > 1 && rows >= 64) schedule(static)
-    for (int t = 0; t < threads; ++t) {
-        const int64_t r0 = rows * t / threads, r1 = rows * (t + 1) / threads;
-        if (k_contiguous)
-            bf16_pairs_along_rows(src, ld, r0, r1, K, dst, K2);
-        else
-            bf16_pairs_across_rows(src, ld, r0, r1, K, lanes, dst, lanes);
-    }
-    return k_contiguous ? K2 : lanes;
-}
-
-// The product with bf16 operands: convert both to pair form, then run the f32
-// driver (packing, blocking, threads) with the bf16 kernel over K2 slots.
+// The product with bf16 operands: the f32 driver (blocking, threads) with the
+// bf16 kernel, the operands rounded to bf16 as they are packed.
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias, int threads) {
-    uint32_t *a2 = nullptr, *b2 = nullptr;
-    const int64_t lda2 = to_pairs(A, lda, !ta, M, K, t_pairs_a, threads, a2);
-    const int64_t ldb2 = to_pairs(B, ldb, tb, N, K, t_pairs_b, threads, b2);
-    const Problem q{ta, tb, (K + 1) / 2, alpha, beta, reinterpret_cast<const float*>(a2), lda2,
-                    reinterpret_cast<const float*>(b2), ldb2, C, ldc, bias};
+    Problem q{ta, tb, K, alpha, beta, A, lda, B, ldb, C, ldc, bias};
+    q.bf16 = true;
     gemm_run(q, kGemmAvx512Bf16, M, N, threads);
 }
 

@@ -1,6 +1,6 @@
 // gemm_avx512_bf16.cpp: the bf16 GEMM of AVX512-BF16 CPUs (Zen 4 and later,
-// Intel Cooper Lake and Sapphire Rapids and later): operand conversion to bf16
-// pairs, and the 12 × 32 micro-kernel built on VDPBF16PS.
+// Intel Cooper Lake and Sapphire Rapids and later): packing with rounding to
+// bf16 pairs, and the 12 × 32 micro-kernel built on VDPBF16PS.
 //
 // VDPBF16PS multiplies two vectors of 32 bf16 values and adds each adjacent
 // pair of products into one f32 lane: acc[j] += a[2j]·b[2j] + a[2j+1]·b[2j+1].
@@ -10,14 +10,17 @@
 // instruction does the work of two FMAs, which nearly doubles the arithmetic
 // rate (measured on Zen 5: 399 against 217 GFLOP/s per core).
 //
-// To reuse the f32 driver and packing unchanged, each operand is first
-// converted to "pair" form: a matrix of 32-bit slots, each holding the bf16
-// values of two consecutive k (the even one in the low half).  The product
-// then has K2 = ceil(K / 2) steps of k, and a zero fills the odd slot when K
-// is odd.  The packing moves 32-bit slots without looking at them, and the
-// kernel below reads a slot of the A panel as a broadcast pair.
+// The f32 driver (gemm.cpp) runs unchanged but for the packing: the panels
+// hold 32-bit slots, each with the bf16 values of two consecutive k (the even
+// one in the low half; zero past the end of K), rounded from the f32 operands
+// while they are packed, so no converted copy of an operand is ever made.  A
+// panel of kc steps thus has ceil(kc / 2) slots per lane, and the kernel below
+// reads a slot of the A panel as a broadcast pair.
 #include "tensor/cpu/gemm_avx512_tile.h"
 #include "tensor/cpu/gemm_kernels.h"
+#include "tensor/cpu/gemm_pack.h"
+
+#include <algorithm>
 
 namespace eng::cpu {
 namespace {
@@ -72,49 +75,71 @@ constexpr __mmask16 all_lanes = 0xFFFF;
 
 const GemmKernel kGemmAvx512Bf16 = {"avx512-bf16", MR, NR, Bf16Kernel<MR, 2>::run, edge_kernel};
 
-__attribute__((target("avx512f,avx512bf16"))) void bf16_pairs_along_rows(const float* src, int64_t ld,
-                                                                          int64_t row0, int64_t row1, int64_t k,
-                                                                          uint32_t* dst, int64_t ldd) {
-    // Consecutive bf16 values in memory are already the pairs: convert 32
-    // floats into one vector of 32 bf16 (16 slots) at a time.
-    for (int64_t r = row0; r < row1; ++r) {
-        const float* s = src + r * ld;
-        uint32_t* d = dst + r * ldd;
-        int64_t j = 0;
-        for (; j + 32 <= k; j += 32) {
-            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + j + 16), _mm512_loadu_ps(s + j));
-            _mm512_storeu_si512(d + j / 2, (__m512i)v);
-        }
-        if (j < k) {  // the last 1..31 floats: masked loads read zeros past the row
-            const int64_t left = k - j, slots = (left + 1) / 2;
-            const __m512 lo = _mm512_maskz_loadu_ps(left >= 16 ? all_lanes : first_lanes(left), s + j);
-            const __m512 hi = _mm512_maskz_loadu_ps(left > 16 ? first_lanes(left - 16) : 0, s + j + 16);
-            const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-            _mm512_mask_storeu_epi32(d + j / 2, slots == 16 ? all_lanes : first_lanes(slots), v);
+namespace {
+
+// Slots of 16 lanes: even | odd << 16, each rounded to bf16 (odd may be null:
+// the high halves stay zero); lanes outside `m` read as zero.
+__attribute__((target("avx512f,avx512bf16"), always_inline)) inline __m512i pair_slots(const float* even,
+                                                                                     const float* odd,
+                                                                                     __mmask16 m) {
+    const __m512i lo =
+        _mm512_maskz_cvtepu16_epi32(all_lanes, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, even)));
+    if (!odd) return lo;
+    const __m512i hi =
+        _mm512_maskz_cvtepu16_epi32(all_lanes, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, odd)));
+    return _mm512_or_si512(lo, _mm512_maskz_slli_epi32(all_lanes, hi, 16));
+}
+
+}  // namespace
+
+__attribute__((target("avx512f,avx512bf16"))) void pack_block_rows_bf16(const float* src, int64_t ld,
+                                                                        int64_t lanes, int width, int64_t kc,
+                                                                        float* dst) {
+    // Rows 2p and 2p+1 of the block (k = 2p, 2p+1) give slot row p of every
+    // panel; the rows are read left to right, as in pack_block_rows.
+    const int64_t kc2 = (kc + 1) / 2, panel = int64_t(width) * kc2;
+    uint32_t* out = reinterpret_cast<uint32_t*>(dst);
+    for (int64_t p = 0; p < kc2; ++p) {
+        const float* even = src + 2 * p * ld;
+        const float* odd = 2 * p + 1 < kc ? even + ld : nullptr;
+        for (int64_t l0 = 0, q = 0; l0 < lanes; l0 += width, ++q) {
+            uint32_t* d = out + q * panel + p * width;
+            for (int j = 0; j < width; j += 16) {
+                const int64_t n = std::min<int64_t>(16, width - j);                        // slots to write
+                const int64_t live = std::clamp<int64_t>(lanes - l0 - j, 0, n);           // with data
+                const __mmask16 m = live == 16 ? all_lanes : first_lanes(live);
+                const __m512i v = pair_slots(even + l0 + j, odd ? odd + l0 + j : nullptr, m);
+                _mm512_mask_storeu_epi32(d + j, n == 16 ? all_lanes : first_lanes(n), v);
+            }
         }
     }
 }
 
-__attribute__((target("avx512f,avx512bf16"))) void bf16_pairs_across_rows(const float* src, int64_t ld,
-                                                                           int64_t pair0, int64_t pair1, int64_t k,
-                                                                           int64_t cols, uint32_t* dst, int64_t ldd) {
-    // Rows 2p and 2p+1 of the source (k = 2p, 2p+1) become row p of slots:
-    // each float is rounded to bf16, widened to a 32-bit lane, and the odd
-    // row's lane shifted into the high half.
-    for (int64_t p = pair0; p < pair1; ++p) {
-        const float* even = src + 2 * p * ld;
-        const float* odd = 2 * p + 1 < k ? even + ld : nullptr;
-        uint32_t* d = dst + p * ldd;
-        for (int64_t c = 0; c < cols; c += 16) {
-            const __mmask16 m = cols - c >= 16 ? all_lanes : first_lanes(cols - c);
-            const __m512i lo = _mm512_maskz_cvtepu16_epi32(all_lanes, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, even + c)));
-            __m512i slot = lo;
-            if (odd) {
-                const __m512i hi =
-                    _mm512_maskz_cvtepu16_epi32(all_lanes, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, odd + c)));
-                slot = _mm512_or_si512(lo, _mm512_maskz_slli_epi32(all_lanes, hi, 16));
+__attribute__((target("avx512f,avx512bf16"))) void pack_panel_cols_bf16(const float* src, int64_t ld, int valid,
+                                                                        int width, int64_t kc, float* dst) {
+    // Each lane is a run over k, so 16 floats of one lane round to 16 bf16
+    // values = 8 slots (pairs of consecutive k) in one 256-bit register; eight
+    // lanes' registers form an 8 × 8 tile of slots that transpose8 turns into
+    // 8 slot rows of 8 lanes, as pack_panel_cols does with floats.
+    const int64_t kc2 = (kc + 1) / 2;
+    for (int g = 0; g < width; g += 8) {
+        const int lanes = std::min(8, width - g);                     // lanes this group writes
+        const int live = std::clamp(valid - g, 0, lanes);             // lanes with data
+        const float* s = src + int64_t(g) * ld;
+        for (int64_t p = 0; p < kc2; p += 8) {
+            const int64_t k = 2 * p, left = std::min<int64_t>(16, kc - k);  // floats of this block
+            const __mmask16 m = left == 16 ? all_lanes : first_lanes(left);
+            __m256 r[8];
+            for (int i = 0; i < 8; ++i)
+                r[i] = i < live ? _mm256_castsi256_ps((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + i * ld + k)))
+                                : _mm256_setzero_ps();
+            transpose8(r);
+            const int64_t rows = std::min<int64_t>(8, kc2 - p);  // slot rows of this block
+            float* d = dst + p * width + g;
+            for (int64_t t = 0; t < rows; ++t) {
+                if (lanes == 8) _mm256_storeu_ps(d + t * width, r[t]);
+                else _mm_storeu_ps(d + t * width, _mm256_castps256_ps128(r[t]));  // width 12: the last 4 lanes
             }
-            _mm512_mask_storeu_epi32(d + c, m, slot);
         }
     }
 }

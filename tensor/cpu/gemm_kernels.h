@@ -37,21 +37,9 @@ struct GemmKernel {
 extern const GemmKernel kGemmAvx512;
 extern const GemmKernel kGemmAvx2;
 extern const GemmKernel kGemmScalar;
-// The bf16 kernel (gemm_avx512_bf16.cpp): needs AVX512-BF16, and operands in
-// pair form (below); its kc counts pairs of k.
+// The bf16 kernel (gemm_avx512_bf16.cpp): needs AVX512-BF16, and panels
+// packed in bf16 slots (gemm_pack.h); its kc counts slots, i.e. pairs of k.
 extern const GemmKernel kGemmAvx512Bf16;
-
-// ---- bf16 pair form (gemm_avx512_bf16.cpp; only on AVX512-BF16 CPUs) ----
-// A matrix of 32-bit slots, slot = bf16(x[k]) | bf16(x[k + 1]) << 16 for even
-// k (zero for k + 1 == K), with ceil(K / 2) slots per lane.
-// Rows [row0, row1) of src, each k contiguous floats (row stride ld), into
-// rows of ceil(k / 2) slots (row stride ldd) of dst.
-void bf16_pairs_along_rows(const float* src, int64_t ld, int64_t row0, int64_t row1, int64_t k, uint32_t* dst,
-                           int64_t ldd);
-// src holds k rows of `cols` floats (row stride ld), one row per k: pairs of
-// rows [2·pair0, 2·pair1) become rows [pair0, pair1) of dst (row stride ldd).
-void bf16_pairs_across_rows(const float* src, int64_t ld, int64_t pair0, int64_t pair1, int64_t k, int64_t cols,
-                            uint32_t* dst, int64_t ldd);
 
 // True when the running CPU can execute the named kernel.
 bool gemm_kernel_supported(const char* name);
