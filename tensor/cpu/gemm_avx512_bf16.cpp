@@ -21,6 +21,7 @@
 #include "tensor/cpu/gemm_pack.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace eng::cpu {
 namespace {
@@ -96,20 +97,27 @@ __attribute__((target("avx512f,avx512bf16"))) void pack_block_rows_bf16(const fl
                                                                         int64_t lanes, int width, int64_t kc,
                                                                         float* dst) {
     // Rows 2p and 2p+1 of the block (k = 2p, 2p+1) give slot row p of every
-    // panel; the rows are read left to right, as in pack_block_rows.
+    // panel.  They are converted a chunk of lanes at a time into a small
+    // buffer with full-width vector operations, then copied into the panels
+    // (a multiple of both panel widths, 12 and 32, per chunk).
+    constexpr int64_t kChunk = 384;
+    alignas(64) uint32_t slots[kChunk];
     const int64_t kc2 = (kc + 1) / 2, panel = int64_t(width) * kc2;
     uint32_t* out = reinterpret_cast<uint32_t*>(dst);
     for (int64_t p = 0; p < kc2; ++p) {
         const float* even = src + 2 * p * ld;
         const float* odd = 2 * p + 1 < kc ? even + ld : nullptr;
-        for (int64_t l0 = 0, q = 0; l0 < lanes; l0 += width, ++q) {
-            uint32_t* d = out + q * panel + p * width;
-            for (int j = 0; j < width; j += 16) {
-                const int64_t n = std::min<int64_t>(16, width - j);                        // slots to write
-                const int64_t live = std::clamp<int64_t>(lanes - l0 - j, 0, n);           // with data
-                const __mmask16 m = live == 16 ? all_lanes : first_lanes(live);
-                const __m512i v = pair_slots(even + l0 + j, odd ? odd + l0 + j : nullptr, m);
-                _mm512_mask_storeu_epi32(d + j, n == 16 ? all_lanes : first_lanes(n), v);
+        for (int64_t c0 = 0; c0 < lanes; c0 += kChunk) {
+            const int64_t n = std::min(kChunk, lanes - c0);
+            for (int64_t j = 0; j < n; j += 16) {
+                const __mmask16 m = n - j >= 16 ? all_lanes : first_lanes(n - j);
+                _mm512_store_si512(slots + j, pair_slots(even + c0 + j, odd ? odd + c0 + j : nullptr, m));
+            }
+            for (int64_t l = 0; l < n; l += width) {  // panel (c0 + l) / width, its slot row p
+                uint32_t* d = out + (c0 + l) / width * panel + p * width;
+                const int64_t live = std::min<int64_t>(width, n - l);
+                std::memcpy(d, slots + l, sizeof(uint32_t) * size_t(live));
+                std::memset(d + live, 0, sizeof(uint32_t) * size_t(width - live));
             }
         }
     }
