@@ -189,11 +189,11 @@ void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, Att
             for (int64_t j0 = 0; j0 < kend; j0 += kBc) {
                 const int64_t cols = std::min(kBc, kend - j0);
                 float* s = sbuf.data();
-                gemm_f32(false, true, rows, cols, n.d, n.scale, Q, q.st, K + j0 * k.st, k.st, 0.0f, s, kBc);
+                gemm(false, true, rows, cols, n.d, n.scale, Q, q.st, K + j0 * k.st, k.st, 0.0f, s, kBc);
                 mask_tile(s, kBc, rows, cols, i0, j0, n, b);
                 if (wide) online_softmax_tile_avx512(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
                 else online_softmax_tile_avx2(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
-                gemm_f32(false, false, rows, dv, cols, 1.0f, s, kBc, V + j0 * v.st, v.st, 1.0f, acc.data(), dv);
+                gemm(false, false, rows, dv, cols, 1.0f, s, kBc, V + j0 * v.st, v.st, 1.0f, acc.data(), dv);
             }
             float* O = out + ((b * n.H + h) * n.T + i0) * dv;
             float* L = lse + (b * n.H + h) * n.T + i0;
@@ -243,20 +243,20 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                     const int64_t rows = std::min(kBr, n.T - i0);
                     float* P = pbuf.data();
                     float* dP = dpbuf.data();
-                    gemm_f32(false, true, rows, cols, d, n.scale, Q + i0 * q.st, q.st, K + j0 * k.st, k.st, 0.0f, P, kBc);
+                    gemm(false, true, rows, cols, d, n.scale, Q + i0 * q.st, q.st, K + j0 * k.st, k.st, 0.0f, P, kBc);
                     mask_tile(P, kBc, rows, cols, i0, j0, n, b);
                     if (wide) probs_tile_avx512(P, kBc, rows, cols, L + i0);
                     else probs_tile_avx2(P, kBc, rows, cols, L + i0);
                     // dV_j += Pᵀ dO_i
-                    gemm_f32(true, false, cols, dvn, rows, 1.0f, P, kBc, dO + i0 * dvn, dvn, 1.0f, dV + j0 * dvn, dvn);
+                    gemm(true, false, cols, dvn, rows, 1.0f, P, kBc, dO + i0 * dvn, dvn, 1.0f, dV + j0 * dvn, dvn);
                     // dP = dO_i V_jᵀ
-                    gemm_f32(false, true, rows, cols, dvn, 1.0f, dO + i0 * dvn, dvn, V + j0 * v.st, v.st, 0.0f, dP, kBc);
+                    gemm(false, true, rows, cols, dvn, 1.0f, dO + i0 * dvn, dvn, V + j0 * v.st, v.st, 0.0f, dP, kBc);
                     // dS = P ∘ (dP - D_i), written over P
                     if (wide) score_grad_tile_avx512(P, dP, kBc, rows, cols, D.data() + i0);
                     else score_grad_tile_avx2(P, dP, kBc, rows, cols, D.data() + i0);
                     // dK_j += scale dSᵀ Q_i ;  dQ_i += scale dS K_j
-                    gemm_f32(true, false, cols, d, rows, n.scale, P, kBc, Q + i0 * q.st, q.st, 1.0f, dK + j0 * d, d);
-                    gemm_f32(false, false, rows, d, cols, n.scale, P, kBc, K + j0 * k.st, k.st, 1.0f, dQ + i0 * d, d);
+                    gemm(true, false, cols, d, rows, n.scale, P, kBc, Q + i0 * q.st, q.st, 1.0f, dK + j0 * d, d);
+                    gemm(false, false, rows, d, cols, n.scale, P, kBc, K + j0 * k.st, k.st, 1.0f, dQ + i0 * d, d);
                 }
             }
         }
@@ -276,7 +276,7 @@ void reference_probs(std::vector<float>& P, float* lse_row, const float* Q, cons
         for (int64_t i = 0; i < n.T; ++i) lse_row[i] = kNegInf;
         return;
     }
-    gemm_f32(false, true, n.T, n.S, n.d, n.scale, Q, q.st, K, k.st, 0.0f, P.data(), n.S);
+    gemm(false, true, n.T, n.S, n.d, n.scale, Q, q.st, K, k.st, 0.0f, P.data(), n.S);
     mask_tile(P.data(), n.S, n.T, n.S, 0, 0, n, b);
     for (int64_t i = 0; i < n.T; ++i) {
         float* row = P.data() + i * n.S;
@@ -308,7 +308,7 @@ void attention_reference_forward(float* out, float* lse, AttnOperand q, AttnOper
             reference_probs(P, lse + bh * n.T, q.at(b, h), k.at(b, h), b, q, k, n);
             float* O = out + bh * n.T * n.dv;
             if (n.S == 0) std::fill(O, O + n.T * n.dv, 0.0f);
-            else gemm_f32(false, false, n.T, n.dv, n.S, 1.0f, P.data(), n.S, v.at(b, h), v.st, 0.0f, O, n.dv);
+            else gemm(false, false, n.T, n.dv, n.S, 1.0f, P.data(), n.S, v.at(b, h), v.st, 0.0f, O, n.dv);
         }
     }
 }
@@ -331,8 +331,8 @@ void attention_reference_backward(float* dq, float* dk, float* dv, const float* 
             const float* V = v.at(b, h);
             const float* dO = dout + bh * n.T * n.dv;
             reference_probs(P, lse.data(), Q, K, b, q, k, n);
-            gemm_f32(true, false, n.S, n.dv, n.T, 1.0f, P.data(), n.S, dO, n.dv, 1.0f, dv + bh * n.S * n.dv, n.dv);
-            gemm_f32(false, true, n.T, n.S, n.dv, 1.0f, dO, n.dv, V, v.st, 0.0f, dP.data(), n.S);
+            gemm(true, false, n.S, n.dv, n.T, 1.0f, P.data(), n.S, dO, n.dv, 1.0f, dv + bh * n.S * n.dv, n.dv);
+            gemm(false, true, n.T, n.S, n.dv, 1.0f, dO, n.dv, V, v.st, 0.0f, dP.data(), n.S);
             for (int64_t i = 0; i < n.T; ++i) {
                 float* p = P.data() + i * n.S;
                 const float* g = dP.data() + i * n.S;
@@ -340,8 +340,8 @@ void attention_reference_backward(float* dq, float* dk, float* dv, const float* 
                 for (int64_t j = 0; j < n.S; ++j) Di += double(p[j]) * g[j];
                 for (int64_t j = 0; j < n.S; ++j) p[j] = p[j] * (g[j] - float(Di));
             }
-            gemm_f32(true, false, n.S, n.d, n.T, n.scale, P.data(), n.S, Q, q.st, 1.0f, dk + bh * n.S * n.d, n.d);
-            gemm_f32(false, false, n.T, n.d, n.S, n.scale, P.data(), n.S, K, k.st, 1.0f, dq + bh * n.T * n.d, n.d);
+            gemm(true, false, n.S, n.d, n.T, n.scale, P.data(), n.S, Q, q.st, 1.0f, dk + bh * n.S * n.d, n.d);
+            gemm(false, false, n.T, n.d, n.S, n.scale, P.data(), n.S, K, k.st, 1.0f, dq + bh * n.T * n.d, n.d);
         }
     }
 }

@@ -291,14 +291,14 @@ void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
 }
 
 void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads, bool allow_bf16 = true,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
               const float* bias = nullptr) {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc, bias);
         return;
     }
-    if (allow_bf16 && g_precision.load() == GemmPrecision::bf16) {
+    if (g_precision.load() == GemmPrecision::bf16) {
         gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, threads);
         return;
     }
@@ -363,13 +363,7 @@ void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc) {
     check_args("gemm_bias", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
     ENG_CHECK(M == 0 || N == 0 || bias, "gemm_bias: bias is null");
-    gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc, useful_threads(M, N, K), true, bias);
-}
-
-void gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-    check_args("gemm", trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
-    gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, useful_threads(M, N, K), false);
+    gemm_one(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, 0.0f, C, ldc, useful_threads(M, N, K), bias);
 }
 
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -23,12 +23,6 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc);
 
-// As gemm, but always in f32 whatever the precision switch below says: for
-// the attention's tile products, which are small and softmax-bound, so that
-// converting their operands to bf16 would cost more than it saves.
-void gemm_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-              int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-
 // `batch` independent GEMMs; matrix i starts at A + i·stride_a (and so on).
 // A stride of 0 reuses one matrix for every batch entry (broadcasting).
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

@@ -209,13 +209,14 @@ TEST_CASE("attention: results do not depend on the thread count") {
     CHECK(runs[0] == runs[1]);
 }
 
-TEST_CASE("attention: bf16 matmul precision leaves attention in f32 (bit for bit)") {
-    // Its tile products stay f32 on purpose (tensor/cpu/attention.cpp), while
-    // an ordinary matmul does change: the switch really was on.
+TEST_CASE("attention: under bf16 matmul precision it stays within bf16 rounding of f32") {
+    // The tile products follow the precision switch (tensor/cpu/attention.cpp);
+    // the softmax stays f32.  Outputs and gradients must move (bf16 is on)
+    // by about the operands' rounding, 2^-9 relative, and no more.
     if (!cpu::gemm_bf16_supported()) return;
     Tensor q = randn_t({2, 3, 70, 16}, 511), k = randn_t({2, 3, 70, 16}, 512), v = randn_t({2, 3, 70, 16}, 513);
-    Tensor w = randn_t({2, 3, 70, 16}, 514), a = randn_t({40, 64}, 515), b = randn_t({64, 48}, 516);
-    std::vector<std::vector<float>> runs, products;
+    Tensor w = randn_t({2, 3, 70, 16}, 514);
+    std::vector<std::vector<float>> runs;
     for (auto p : {cpu::GemmPrecision::fp32, cpu::GemmPrecision::bf16}) {
         cpu::set_gemm_precision(p);
         Tensor qq = q.detach().set_requires_grad(true), kk = k.detach().set_requires_grad(true);
@@ -225,11 +226,16 @@ TEST_CASE("attention: bf16 matmul precision leaves attention in f32 (bit for bit
         all.insert(all.end(), gq.begin(), gq.end());
         all.insert(all.end(), gk.begin(), gk.end());
         runs.push_back(all);
-        products.push_back(matmul(a, b).to_vector());
     }
     cpu::set_gemm_precision(cpu::GemmPrecision::fp32);
-    CHECK(runs[0] == runs[1]);
-    CHECK(products[0] != products[1]);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < runs[0].size(); ++i) {
+        worst = std::max(worst, double(std::fabs(runs[0][i] - runs[1][i])));
+        scale = std::max(scale, double(std::fabs(runs[0][i])));
+    }
+    MESSAGE("bf16 attention: largest difference ", worst, " on values up to ", scale);
+    CHECK(worst > 1e-3 * scale);  // bf16 products really ran (0.5 % here)
+    CHECK(worst < 2e-2 * scale);  // and changed nothing beyond their rounding
 }
 
 TEST_CASE("attention: ViT-B/14 length (T = 1374) forward, spot-checked rows") {
