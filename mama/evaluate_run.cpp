@@ -10,6 +10,7 @@
 #include "autograd/ops.h"
 #include "mama/evaluate.h"
 #include "mama/pretrain.h"
+#include "tensor/cpu/gemm.h"
 #include "tensor/precision.h"
 #include "mama/transforms.h"
 #include "nn/checkpoint.h"
@@ -72,8 +73,18 @@ LoadedRun load_run(const std::string& checkpoint, const std::string& config_path
     nn::load_checkpoint(checkpoint, *run.model, nullptr);
     ENG_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
     if (device == "cuda") cuda::require_available("--device cuda");
-    set_matmul_precision(device == "cuda" ? Device::CUDA : Device::CPU,
-                         precision.empty() ? run.config.train.precision : precision);
+    // An explicit --precision must work as asked (or fail clearly).  The run's
+    // own train.precision may name what this device lacks (tf32 from a GPU
+    // run, bf16 on a CPU without AVX512-BF16): then the products stay fp32.
+    const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
+    std::string p = precision.empty() ? run.config.train.precision : precision;
+    if (precision.empty() && dev == Device::CPU && resolve_matmul_precision(dev, p) != "fp32" &&
+        !(p == "bf16" && cpu::gemm_bf16_supported())) {
+        std::cerr << "note: the run's train.precision " << p << " is not available on this CPU; evaluating with "
+                  << "fp32 matmuls\n";
+        p = "fp32";
+    }
+    set_matmul_precision(dev, p);
     if (device == "cuda") {
         run.device = Device::CUDA;
         run.model->to(run.device);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "autograd/ops.h"
@@ -16,6 +17,7 @@
 #include "mama/synth.h"
 #include "nn/json.h"
 #include "nn/safetensors.h"
+#include "tensor/cpu/gemm.h"
 #include "tensor/cuda_backend.h"
 #include "tests/testing.h"
 #include "tests/temp_dir.h"
@@ -319,6 +321,28 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
     CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("missing.png"), eng::Error);
     bad.checkpoint = (out.path / "nothing.safetensors").string();
     CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("no such file"), eng::Error);
+}
+
+TEST_CASE("evaluate: a run's GPU-only train.precision falls back to fp32 on the CPU; an explicit one is checked") {
+    // The fixture's config as a GPU run with tf32 products would store it.
+    std::ifstream in("mama/configs/tiny.json");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto replace = [&](const std::string& from, const std::string& to) {
+        const size_t at = text.find(from);
+        REQUIRE(at != std::string::npos);
+        text.replace(at, from.size(), to);
+    };
+    replace("\"train\": {", "\"train\": {\"device\": \"cuda\", \"precision\": \"tf32\",");
+    replace("\"positions\": 96", "\"positions\": 256");
+    replace("\"max_len\": 96", "\"max_len\": 256");
+    TempDir dir("precision");
+    const std::string config = (dir.path / "config.json").string();
+    std::ofstream(config) << text;
+    cpu::set_gemm_precision(cpu::GemmPrecision::fp32);
+    LoadedRun run = load_run(fixture().checkpoint, config);  // on the CPU: a note, then fp32
+    CHECK(run.config.train.precision == "tf32");
+    CHECK(cpu::gemm_precision() == cpu::GemmPrecision::fp32);
+    CHECK_THROWS_CONTAINING(load_run(fixture().checkpoint, config, "", "cpu", "tf32"), "tf32 exists only on the GPU");
 }
 
 TEST_CASE("evaluate: a bad --device, or cuda without a usable GPU, is a clear error") {
