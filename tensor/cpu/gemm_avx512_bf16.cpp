@@ -72,12 +72,6 @@ GemmMicroKernel edge_kernel(int rows, int cols) { return pick_edge<Bf16Kernel>(r
 inline __mmask16 first_lanes(int64_t n) { return __mmask16((1u << n) - 1); }
 constexpr __mmask16 all_lanes = 0xFFFF;
 
-}  // namespace
-
-const GemmKernel kGemmAvx512Bf16 = {"avx512-bf16", MR, NR, Bf16Kernel<MR, 2>::run, edge_kernel};
-
-namespace {
-
 // Slots of 16 lanes: even | odd << 16, each rounded to bf16 (odd may be null:
 // the high halves stay zero); lanes outside `m` read as zero.
 __attribute__((target("avx512f,avx512bf16"), always_inline)) inline __m512i pair_slots(const float* even,
@@ -92,6 +86,8 @@ __attribute__((target("avx512f,avx512bf16"), always_inline)) inline __m512i pair
 }
 
 }  // namespace
+
+const GemmKernel kGemmAvx512Bf16 = {"avx512-bf16", MR, NR, Bf16Kernel<MR, 2>::run, edge_kernel};
 
 __attribute__((target("avx512f,avx512bf16"))) void pack_block_rows_bf16(const float* src, int64_t ld,
                                                                         int64_t lanes, int width, int64_t kc,
@@ -128,7 +124,9 @@ __attribute__((target("avx512f,avx512bf16"))) void pack_panel_cols_bf16(const fl
     // Each lane is a run over k, so 16 floats of one lane round to 16 bf16
     // values = 8 slots (pairs of consecutive k) in one 256-bit register; eight
     // lanes' registers form an 8 × 8 tile of slots that transpose8 turns into
-    // 8 slot rows of 8 lanes, as pack_panel_cols does with floats.
+    // 8 slot rows of 8 lanes, as pack_panel_cols does with floats.  Panel
+    // widths are multiples of 4 (the kernel's 12 and 32): a last group of 4
+    // lanes stores the low half of each row.
     const int64_t kc2 = (kc + 1) / 2;
     for (int g = 0; g < width; g += 8) {
         const int lanes = std::min(8, width - g);                     // lanes this group writes
@@ -138,9 +136,11 @@ __attribute__((target("avx512f,avx512bf16"))) void pack_panel_cols_bf16(const fl
             const int64_t k = 2 * p, left = std::min<int64_t>(16, kc - k);  // floats of this block
             const __mmask16 m = left == 16 ? all_lanes : first_lanes(left);
             __m256 r[8];
-            for (int i = 0; i < 8; ++i)
-                r[i] = i < live ? _mm256_castsi256_ps((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + i * ld + k)))
-                                : _mm256_setzero_ps();
+            for (int i = 0; i < 8; ++i) {
+                const __m256bh h = i < live ? _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + i * ld + k))
+                                            : (__m256bh)_mm256_setzero_si256();
+                r[i] = _mm256_castsi256_ps((__m256i)h);
+            }
             transpose8(r);
             const int64_t rows = std::min<int64_t>(8, kc2 - p);  // slot rows of this block
             float* d = dst + p * width + g;
