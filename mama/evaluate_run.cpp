@@ -10,7 +10,6 @@
 #include "autograd/ops.h"
 #include "mama/evaluate.h"
 #include "mama/pretrain.h"
-#include "tensor/cpu/gemm.h"
 #include "tensor/precision.h"
 #include "mama/transforms.h"
 #include "nn/checkpoint.h"
@@ -78,8 +77,7 @@ LoadedRun load_run(const std::string& checkpoint, const std::string& config_path
     // run, bf16 on a CPU without AVX512-BF16): then the products stay fp32.
     const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
     std::string p = precision.empty() ? run.config.train.precision : precision;
-    if (precision.empty() && dev == Device::CPU && resolve_matmul_precision(dev, p) != "fp32" &&
-        !(p == "bf16" && cpu::gemm_bf16_supported())) {
+    if (precision.empty() && !matmul_precision_available(dev, p)) {
         std::cerr << "note: the run's train.precision " << p << " is not available on this CPU; evaluating with "
                   << "fp32 matmuls\n";
         p = "fp32";

@@ -18,6 +18,12 @@ std::string resolve_matmul_precision(Device device, const std::string& name) {
     return device == Device::CUDA ? "bf16" : "fp32";
 }
 
+bool matmul_precision_available(Device device, const std::string& name) {
+    const std::string p = resolve_matmul_precision(device, name);
+    if (device == Device::CUDA) return true;
+    return p == "fp32" || (p == "bf16" && cpu::gemm_bf16_supported());
+}
+
 std::string set_matmul_precision(Device device, const std::string& name) {
     const std::string p = resolve_matmul_precision(device, name);
     if (device == Device::CUDA) {

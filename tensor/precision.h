@@ -16,6 +16,9 @@ namespace eng {
 void check_matmul_precision_name(const std::string& name);
 // The concrete precision ("fp32", "tf32" or "bf16") that `name` means on `device`.
 std::string resolve_matmul_precision(Device device, const std::string& name);
+// Whether `device` can run what `name` means there (tf32 only on the GPU,
+// bf16 on the CPU only with AVX512-BF16).
+bool matmul_precision_available(Device device, const std::string& name);
 // Applies it to the device's GEMMs; returns the resolved name.  Throws for tf32
 // on the CPU, and for bf16 on a CPU without AVX512-BF16.
 std::string set_matmul_precision(Device device, const std::string& name);

@@ -14,6 +14,7 @@
 
 #include "tensor/check.h"
 #include "tensor/dtype.h"
+#include "tensor/precision.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/gemm_kernels.h"
 
@@ -180,6 +181,20 @@ TEST_CASE("gemm: bf16 precision matches the loop on bf16-rounded operands") {
         check_case({bool(t & 1), bool(t & 2), 70, 45, 1101, 1, 2, 0, 1.0f, 0.5f});
         check_case({bool(t & 1), bool(t & 2), 45, 70, 1100, 2, 0, 3, -1.0f, 0.0f});
     }
+}
+
+TEST_CASE("matmul precision names: what each device can run, and what auto means") {
+    using eng::Device;
+    CHECK(eng::resolve_matmul_precision(Device::CPU, "auto") == "fp32");
+    CHECK(eng::resolve_matmul_precision(Device::CUDA, "auto") == "bf16");
+    CHECK(eng::matmul_precision_available(Device::CPU, "auto"));
+    CHECK(eng::matmul_precision_available(Device::CPU, "fp32"));
+    CHECK_FALSE(eng::matmul_precision_available(Device::CPU, "tf32"));
+    CHECK(eng::matmul_precision_available(Device::CPU, "bf16") == eng::cpu::gemm_bf16_supported());
+    CHECK(eng::matmul_precision_available(Device::CUDA, "tf32"));
+    CHECK_THROWS_AS(eng::matmul_precision_available(Device::CPU, "fp8"), eng::Error);
+    CHECK_THROWS_AS(eng::set_matmul_precision(Device::CPU, "tf32"), eng::Error);
+    CHECK(eng::cpu::gemm_precision() == eng::cpu::GemmPrecision::fp32);  // a refused switch changes nothing
 }
 
 TEST_CASE("gemm: bf16 precision differs from fp32 by the operand rounding only") {
