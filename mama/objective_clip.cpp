@@ -88,17 +88,14 @@ Tensor clip_like(const char* op, const Tensor& image_emb, const Tensor& text_emb
 }  // namespace
 
 Tensor clip_loss(const Tensor& image_emb, const Tensor& text_emb, const Tensor& logit_scale) {
-    if (detail::any_on_cuda({&image_emb, &text_emb, &logit_scale}))  // CPU kernel: host copies (objectives.h)
-        return eng::to_device(clip_loss(detail::host(image_emb), detail::host(text_emb), detail::host(logit_scale)),
-                              eng::Device::CUDA);
+    if (detail::any_on_cuda({&image_emb, &text_emb, &logit_scale}))  // the fused kernel is CPU-only
+        return detail::clip_loss_composed(image_emb, text_emb, logit_scale);
     return clip_like("clip_loss", image_emb, text_emb, logit_scale);
 }
 
 Tensor partner_clip_loss(const Tensor& partner_image_emb, const Tensor& text_emb, const Tensor& logit_scale) {
     if (detail::any_on_cuda({&partner_image_emb, &text_emb, &logit_scale}))
-        return eng::to_device(partner_clip_loss(detail::host(partner_image_emb), detail::host(text_emb),
-                                                detail::host(logit_scale)),
-                              eng::Device::CUDA);
+        return detail::clip_loss_composed(partner_image_emb, text_emb, logit_scale);
     return clip_like("partner_clip_loss", partner_image_emb, text_emb, logit_scale);
 }
 

@@ -67,6 +67,4 @@ bool any_on_cuda(std::initializer_list<const eng::Tensor*> ts) {
     return false;
 }
 
-eng::Tensor host(const eng::Tensor& t) { return t.defined() ? eng::to_device(t, eng::Device::CPU) : t; }
-
 }  // namespace mama::detail

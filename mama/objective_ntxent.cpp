@@ -47,8 +47,8 @@ struct NtXentSaved {
 }  // namespace
 
 Tensor nt_xent_loss(const Tensor& a, const Tensor& b, float temperature) {
-    if (detail::any_on_cuda({&a, &b}))  // CPU kernel: host copies (objectives.h)
-        return eng::to_device(nt_xent_loss(detail::host(a), detail::host(b), temperature), eng::Device::CUDA);
+    if (detail::any_on_cuda({&a, &b}))  // the fused kernel is CPU-only
+        return detail::nt_xent_loss_composed(a, b, temperature);
     const char* op = "nt_xent_loss";
     detail::check_input(a, 2, op, "a (first view)", "[B, D]");
     detail::check_input(b, 2, op, "b (second view)", "[B, D]");

@@ -66,10 +66,8 @@ inline void axpy(float* __restrict y, float alpha, const float* __restrict x, in
 
 Tensor sla_loss(const Tensor& patches, const Tensor& sentences, const std::vector<int64_t>& sentence_counts,
                 const Tensor& local_scale, bool symmetric) {
-    if (detail::any_on_cuda({&patches, &sentences, &local_scale}))  // CPU kernel: host copies (objectives.h)
-        return eng::to_device(sla_loss(detail::host(patches), detail::host(sentences), sentence_counts,
-                                       detail::host(local_scale), symmetric),
-                              eng::Device::CUDA);
+    if (detail::any_on_cuda({&patches, &sentences, &local_scale}))  // the fused kernel is CPU-only
+        return detail::sla_loss_composed(patches, sentences, sentence_counts, local_scale, symmetric);
     const char* op = "sla_loss";
     detail::check_input(patches, 3, op, "patches", "[B, K, D] (images, patches, width)");
     detail::check_input(sentences, 2, op, "sentences", "[sum of J_m, D] (packed sentence embeddings)");

@@ -20,11 +20,11 @@
 //     belong to the model).
 // The scale parameters (logit_scale θ, local_scale θ_l) are one-element tensors
 // (shape [] or [1]) holding the LOG scale: the ops use exp(θ), no clamp, and
-// return dL/dθ (shaped like the input).  All inputs f32.  The ops have CPU
-// kernels only: when an input is on the GPU, the inputs are copied to the host
-// (differentiably, eng::to_device: they are embeddings, at most a few hundred MB
-// for SLA's patches at 518 px) and the loss is copied back, so a model on the
-// GPU trains unchanged.  Each op returns a scalar [] on the inputs' device.
+// return dL/dθ (shaped like the input).  All inputs f32.  The fused ops have
+// CPU kernels; when an input is on the GPU, the same loss is computed from the
+// engine's differentiable ops instead (objective_composed.cpp), so the
+// embeddings stay on the device.  Each op returns a scalar [] on the inputs'
+// device.
 // The formulas and their gradients are derived in the objective_*.cpp files.
 #pragma once
 #include <cstdint>
@@ -104,10 +104,18 @@ double symmetric_ce(const float* M, int64_t n, float* grad);
 float scale_value(const eng::Tensor& t, const char* op, const char* arg);
 // Checks t is a defined f32 CPU tensor with `dims` dimensions.
 void check_input(const eng::Tensor& t, int64_t dims, const char* op, const char* arg, const char* layout);
-// Is any of the (defined) tensors on the GPU?  Then the op runs on host copies.
+// Is any of the (defined) tensors on the GPU?  Then the op runs composed.
 bool any_on_cuda(std::initializer_list<const eng::Tensor*> ts);
-// t on the host, differentiably (undefined stays undefined).
-eng::Tensor host(const eng::Tensor& t);
+
+// The same losses built from the engine's differentiable ops, on the GPU when
+// any input is there, else on the CPU (objective_composed.cpp).  The fused ops
+// call them for GPU inputs; the tests compare the two.
+eng::Tensor clip_loss_composed(const eng::Tensor& image_emb, const eng::Tensor& text_emb,
+                               const eng::Tensor& logit_scale);
+eng::Tensor nt_xent_loss_composed(const eng::Tensor& a, const eng::Tensor& b, float temperature);
+eng::Tensor sla_loss_composed(const eng::Tensor& patches, const eng::Tensor& sentences,
+                              const std::vector<int64_t>& sentence_counts, const eng::Tensor& local_scale,
+                              bool symmetric);
 }  // namespace detail
 
 }  // namespace mama

@@ -26,6 +26,7 @@
 #include "mama/config.h"
 #include "mama/evaluate.h"
 #include "mama/model.h"
+#include "mama/objectives.h"
 #include "mama/pretrain.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
@@ -127,6 +128,28 @@ void compare_steps(const StepResult& gpu, const StepResult& cpu, double tol) {
 }
 
 }  // namespace
+
+TEST_CASE("cuda mama: the four losses on the GPU (composed from engine ops) match the fused CPU ops") {
+    SKIP_WITHOUT_CUDA();
+    // On the CPU check_devices runs the fused ops; on CUDA copies the same calls
+    // take the composed path (mama/objective_composed.cpp).  Unit rows as the
+    // model feeds them; D = 32 keeps random near-ties out of SLA's hard maxima.
+    using V = std::vector<Tensor>;
+    auto unit = [](const Shape& s, uint64_t seed) { return l2_normalize(cudatest::randn(s, seed)).detach(); };
+    const cudatest::Tolerance tol{1e-5, 1e-4, 1e-6, 1e-4};
+    Tensor v = unit({6, 32}, 81), u = unit({6, 32}, 82), theta = full({1}, 2.0f);
+    cudatest::check_devices([](const V& x) { return mama::clip_loss(x[0], x[1], x[2]); }, {v, u, theta}, tol);
+    cudatest::check_devices([](const V& x) { return mama::partner_clip_loss(x[0], x[1], x[2]); }, {v, u, theta}, tol);
+    Tensor a = cudatest::randn({6, 32}, 83, 2.0f), b = cudatest::randn({6, 32}, 84, 2.0f);
+    cudatest::check_devices([](const V& x) { return mama::nt_xent_loss(x[0], x[1], 0.5f); }, {a, b}, tol);
+    std::vector<int64_t> J{3, 1, 2, 4, 2, 1};
+    Tensor p = unit({6, 9, 32}, 85), s = unit({13, 32}, 86), th = full({1}, 1.5f);
+    for (bool symmetric : {true, false}) {
+        CAPTURE(symmetric);
+        cudatest::check_devices([&](const V& x) { return mama::sla_loss(x[0], x[1], J, x[2], symmetric); },
+                                {p, s, th}, tol);
+    }
+}
 
 TEST_CASE("cuda mama: a whole training step matches the CPU (fp32 GEMMs)") {
     SKIP_WITHOUT_CUDA();

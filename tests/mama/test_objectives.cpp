@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "autograd/ops.h"
@@ -378,6 +379,94 @@ TEST_CASE("objectives: sla_loss results do not depend on the thread count") {
     size_t differ = 0;
     for (size_t i = 0; i < one.size(); ++i) differ += one[i] != three[i];
     CHECK_MESSAGE(differ == 0, differ << " of " << one.size() << " values differ between 1 and 3 threads");
+}
+
+// ---- the composed losses (the GPU path) -------------------------------------------------
+
+namespace {
+
+using LossFn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// The loss and the gradient of every input, from fresh leaves holding x's values.
+std::vector<std::vector<float>> loss_and_grads(const LossFn& fn, const std::vector<Tensor>& x) {
+    std::vector<Tensor> leaves;
+    for (const Tensor& t : x) {
+        leaves.push_back(t.clone().detach());
+        leaves.back().set_requires_grad(true);
+    }
+    Tensor loss = fn(leaves);
+    eng::backward(loss);
+    std::vector<std::vector<float>> out{{loss.item()}};
+    for (const Tensor& t : leaves) out.push_back(t.grad().to_vector());
+    return out;
+}
+
+// Largest |a − b| over each tensor, relative to the largest |a| of that tensor.
+void check_same(const std::vector<std::vector<float>>& fused, const std::vector<std::vector<float>>& composed,
+                double rel) {
+    REQUIRE(fused.size() == composed.size());
+    for (size_t i = 0; i < fused.size(); ++i) {
+        REQUIRE(fused[i].size() == composed[i].size());
+        double scale = 0, err = 0;
+        for (size_t k = 0; k < fused[i].size(); ++k) {
+            scale = std::max(scale, double(std::fabs(fused[i][k])));
+            err = std::max(err, double(std::fabs(fused[i][k] - composed[i][k])));
+        }
+        CHECK_MESSAGE(scale > 0, "output " << i << " is all zero: nothing compared");
+        CHECK_MESSAGE(err <= rel * scale, "output " << i << " (0 = the loss, then each input's gradient): max |fused − "
+                                                    "composed| " << err << " against a scale of " << scale);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("objectives: the composed losses (the GPU path) equal the fused ops, values and gradients") {
+    // The composed versions are what GPU inputs run (objective_composed.cpp);
+    // here both run on the CPU.  Differences are rounding only (the fused ops
+    // sum the cross-entropies in double), far below the 1e-5 bound.
+    Tensor v = unit_rows({5, 6}, 71), u = unit_rows({5, 6}, 72), theta = log_scale(1.7f);
+    check_same(loss_and_grads([](auto& x) { return mama::clip_loss(x[0], x[1], x[2]); }, {v, u, theta}),
+               loss_and_grads([](auto& x) { return mama::detail::clip_loss_composed(x[0], x[1], x[2]); },
+                              {v, u, theta}),
+               1e-5);
+    CHECK(mama::detail::clip_loss_composed(v, u, theta).item() == doctest::Approx(ref_clip(v, u, 1.7)).epsilon(1e-5));
+
+    eng::Generator g(73);
+    Tensor a = eng::normal({4, 7}, 0, 2, &g), b = eng::normal({4, 7}, 0, 2, &g);
+    check_same(loss_and_grads([](auto& x) { return mama::nt_xent_loss(x[0], x[1], 0.3f); }, {a, b}),
+               loss_and_grads([](auto& x) { return mama::detail::nt_xent_loss_composed(x[0], x[1], 0.3f); }, {a, b}),
+               1e-5);
+    CHECK(mama::detail::nt_xent_loss_composed(a, b, 0.5f).item() ==
+          doctest::Approx(ref_ntxent(a, b, 0.5)).epsilon(1e-5));
+
+    std::vector<int64_t> J{2, 1, 3, 2};
+    Tensor p = unit_rows({4, 5, 6}, 74), s = unit_rows({8, 6}, 75), th = log_scale(1.2f);
+    for (bool symmetric : {true, false}) {
+        CAPTURE(symmetric);
+        check_same(loss_and_grads([&](auto& x) { return mama::sla_loss(x[0], x[1], J, x[2], symmetric); },
+                                  {p, s, th}),
+                   loss_and_grads(
+                       [&](auto& x) { return mama::detail::sla_loss_composed(x[0], x[1], J, x[2], symmetric); },
+                       {p, s, th}),
+                   1e-5);
+        CHECK(mama::detail::sla_loss_composed(p, s, J, th, symmetric).item() ==
+              doctest::Approx(ref_sla(p, s, J, 1.2, symmetric)).epsilon(1e-5));
+    }
+
+    // Ties: image 0's patches 0 and 1 both equal caption 0's first sentence, and
+    // caption 0's two sentences are equal.  Both versions send each tied max's
+    // gradient to the lowest index, so the gradients agree exactly where the
+    // routing matters (a patch or sentence that loses a tie gets less).
+    std::vector<float> pv = p.to_vector(), sv = s.to_vector();
+    for (int64_t d = 0; d < 6; ++d) {
+        pv[size_t(d)] = pv[size_t(6 + d)] = sv[size_t(d)];  // (sentence 0 before its copy is made)
+        sv[size_t(1 * 6 + d)] = sv[size_t(d)];
+    }
+    Tensor pt = eng::from_vector(pv, {4, 5, 6}), st = eng::from_vector(sv, {8, 6});
+    check_same(loss_and_grads([&](auto& x) { return mama::sla_loss(x[0], x[1], J, x[2]); }, {pt, st, th}),
+               loss_and_grads([&](auto& x) { return mama::detail::sla_loss_composed(x[0], x[1], J, x[2], true); },
+                              {pt, st, th}),
+               1e-5);
 }
 
 // ---- schedule and errors --------------------------------------------------------------------
