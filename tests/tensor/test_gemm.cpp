@@ -17,6 +17,7 @@
 #include "tensor/precision.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/gemm_kernels.h"
+#include "tensor/cpu/gemm_pack.h"
 
 namespace {
 
@@ -181,6 +182,54 @@ TEST_CASE("gemm: bf16 precision matches the loop on bf16-rounded operands") {
         check_case({bool(t & 1), bool(t & 2), 70, 45, 1101, 1, 2, 0, 1.0f, 0.5f});
         check_case({bool(t & 1), bool(t & 2), 45, 70, 1100, 2, 0, 3, -1.0f, 0.0f});
     }
+}
+
+TEST_CASE("gemm packing: bf16 panels hold each pair of k rounded to bf16, zero past the data (both layouts)") {
+    if (!eng::cpu::gemm_bf16_supported()) {
+        MESSAGE("this CPU has no AVX512-BF16: bf16 packing skipped");
+        return;
+    }
+    // The slot of (lane, pair p): bf16(x[2p]) | bf16(x[2p + 1]) << 16, the high
+    // half zero when 2p + 1 = kc, the whole slot zero for a lane past the data.
+    auto slot = [](const std::vector<float>& x, auto at, int64_t lane, int64_t lanes, int64_t p, int64_t kc) {
+        if (lane >= lanes) return uint32_t(0);
+        const uint32_t lo = eng::f32_to_bf16(x[size_t(at(2 * p, lane))]).bits;
+        const uint32_t hi = 2 * p + 1 < kc ? eng::f32_to_bf16(x[size_t(at(2 * p + 1, lane))]).bits : 0u;
+        return lo | hi << 16;
+    };
+    for (int width : {12, 32})
+        for (int64_t kc : {1, 2, 7, 16, 17, 34})
+            for (int64_t lanes : {1, 5, 12, 16, 17, 33, 47, 48, 50, 64, 100}) {
+                CAPTURE(width);
+                CAPTURE(kc);
+                CAPTURE(lanes);
+                const int64_t kc2 = (kc + 1) / 2, panels = (lanes + width - 1) / width, ld = lanes + 3;
+                // Lanes contiguous for each k: element (k, lane) at k·ld + lane.
+                std::vector<float> rows = filled(size_t(kc * ld), uint32_t(lanes * 7 + kc));
+                std::vector<uint32_t> got(size_t(panels * width * kc2), 0xDEADBEEFu);
+                eng::cpu::pack_block_rows_bf16(rows.data(), ld, lanes, width, kc, reinterpret_cast<float*>(got.data()));
+                auto at_rows = [ld](int64_t k, int64_t lane) { return k * ld + lane; };
+                int64_t wrong = 0;
+                for (int64_t q = 0; q < panels; ++q)
+                    for (int64_t p = 0; p < kc2; ++p)
+                        for (int64_t l = 0; l < width; ++l)
+                            wrong += got[size_t((q * kc2 + p) * width + l)] !=
+                                     slot(rows, at_rows, q * width + l, lanes, p, kc);
+                CHECK_MESSAGE(wrong == 0, wrong << " slots of pack_block_rows_bf16 differ");
+                if (lanes > width) continue;
+                // Each lane a run over k: element (k, lane) at lane·ldk + k, one panel.
+                const int64_t ldk = kc + 2;
+                std::vector<float> cols = filled(size_t(lanes * ldk), uint32_t(lanes * 5 + kc));
+                std::vector<uint32_t> got1(size_t(width * kc2), 0xDEADBEEFu);
+                eng::cpu::pack_panel_cols_bf16(cols.data(), ldk, int(lanes), width, kc,
+                                               reinterpret_cast<float*>(got1.data()));
+                auto at_cols = [ldk](int64_t k, int64_t lane) { return lane * ldk + k; };
+                wrong = 0;
+                for (int64_t p = 0; p < kc2; ++p)
+                    for (int64_t l = 0; l < width; ++l)
+                        wrong += got1[size_t(p * width + l)] != slot(cols, at_cols, l, lanes, p, kc);
+                CHECK_MESSAGE(wrong == 0, wrong << " slots of pack_panel_cols_bf16 differ");
+            }
 }
 
 TEST_CASE("matmul precision names: what each device can run, and what auto means") {
