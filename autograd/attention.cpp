@@ -15,6 +15,7 @@
 
 #include "autograd/index_ops.h"
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/views.h"
 #include "tensor/attention.h"
 
@@ -22,6 +23,7 @@ namespace eng {
 
 static Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, const Tensor& mask,
                         float divisor, kernels::AttentionPath path) {
+    profile::Scope profile_scope("scaled_dot_product_attention");
     Tensor lse;
     Tensor out = kernels::attention_forward(q, k, v, causal, mask, divisor, &lse, path);
     if (!autograd::any_requires_grad({q, k, v})) return out;
@@ -42,6 +44,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 
 Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const Tensor& key_padding_mask,
                                            float score_divisor) {
+    profile::Scope profile_scope("scaled_dot_product_attention_packed");
     ENG_CHECK(qkv.dim() == 5 && qkv.size(0) == 3, "scaled_dot_product_attention_packed: qkv must be [3, B, H, T, d], "
               "got ", shape_str(qkv.shape()));
     const Tensor d = qkv.detach();  // the three views are taken without recording them

@@ -3,6 +3,7 @@
 // Dropout, y = x ⊙ m with the saved mask m ∈ {0, 1/(1-p)}: dx = g ⊙ m, so the
 // backward drops exactly the elements the forward dropped and scales the rest alike.
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/nn_ops.h"
 #include "tensor/kernels.h"
 #include "tensor/nn_kernels.h"
@@ -10,6 +11,7 @@
 namespace eng {
 
 Tensor dropout(const Tensor& x, float p, bool training, Generator* g) {
+    profile::Scope profile_scope("dropout");
     ENG_CHECK(p >= 0.0f && p <= 1.0f, "dropout: probability p = ", p, " is outside [0, 1] (input ",
               shape_str(x.shape()), ")");
     if (!training || p == 0.0f) return x;

@@ -10,6 +10,7 @@
 #include "autograd/elementwise.h"
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "tensor/kernels.h"
 
 namespace eng {
@@ -20,6 +21,7 @@ using kernels::Unary;
 static Tensor scalar_like(float s, const Tensor& t) { return scalar_tensor(s, TensorOptions{DType::f32, t.device()}); }
 
 static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
+    profile::Scope profile_scope(kernels::binary_name(op));
     Tensor out = kernels::binary(op, a, b);
     if (!autograd::any_requires_grad({a, b})) return out;
     Tensor sa = a.detach(), sb = b.detach(), so = out.detach();
@@ -70,6 +72,7 @@ Tensor div(const Tensor& a, float s) { return div(a, scalar_like(s, a)); }
 Tensor rsub(float s, const Tensor& a) { return sub(scalar_like(s, a), a); }
 
 static Tensor unary_op(Unary op, const Tensor& x, float a = 0.0f, float b = 0.0f) {
+    profile::Scope profile_scope(kernels::unary_name(op));
     Tensor y = kernels::unary(op, x, a, b);
     if (!autograd::any_requires_grad({x})) return y;
     Tensor sx = x.detach(), sy = y.detach();
@@ -95,6 +98,7 @@ Tensor clamp(const Tensor& x, float lo, float hi) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+    profile::Scope profile_scope("where");
     Tensor out = kernels::where(cond, a, b);
     if (!autograd::any_requires_grad({a, b})) return out;
     Tensor sc = cond.detach();

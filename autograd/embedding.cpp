@@ -3,12 +3,14 @@
 // Embedding, y[p, :] = W[ids[p], :], is linear in W: dW[v, :] = Σ_{p: ids[p] = v} g[p, :]
 // (a scatter-add; ids get no gradient).
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/nn_ops.h"
 #include "tensor/nn_kernels.h"
 
 namespace eng {
 
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
+    profile::Scope profile_scope("embedding");
     Tensor y = kernels::embedding(weight, ids);
     if (!autograd::any_requires_grad({weight})) return y;
     Tensor si = ids.detach();

@@ -21,6 +21,7 @@
 #include <unordered_set>
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "tensor/kernels.h"
 
 namespace eng::autograd {
@@ -112,6 +113,7 @@ struct ReadyTracker {
 
 // ---- backward -------------------------------------------------------------------------
 static void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
+    profile::Scope profile_scope("(gradient accumulation)");
     if (g_nested_leaves && g_backward_depth > 1) g_nested_leaves->push_back(leaf);
     if (!leaf->grad) {
         // First contribution: store a private packed copy, so later in-place
@@ -151,6 +153,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
             if (on) g_nested_leaves = saved;
         }
     } restore_nested{outer_nested, track};
+    profile::BackwardMark in_backward;  // ops timed from here on count as backward
     if (!root.grad_fn()) {
         accumulate_leaf(root.impl(), grad);
         if (track) ready_leaves.report(root.impl());
@@ -192,6 +195,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
             grads.erase(found);
             ENG_CHECK(n->backward, "backward: the graph through '", n->name,
                       "' was already freed by an earlier backward. HINT: pass retain_graph=true to the first backward");
+            profile::Scope profile_scope(n->name.c_str());
             input_grads = n->backward(g);
             ENG_CHECK(input_grads.size() == n->next.size(), "backward of ", n->name, " returned ",
                       input_grads.size(), " gradients for ", n->next.size(), " inputs");
@@ -214,8 +218,12 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
             Node* p = e.fn.get();
             if (gi.defined()) {
                 auto it = grads.find(p);
-                if (it == grads.end() || !it->second.defined()) grads[p] = gi;
-                else it->second = kernels::binary(kernels::Binary::Add, it->second, gi);
+                if (it == grads.end() || !it->second.defined()) {
+                    grads[p] = gi;
+                } else {
+                    profile::Scope profile_scope("(gradient accumulation)");
+                    it->second = kernels::binary(kernels::Binary::Add, it->second, gi);
+                }
             }
             if (--pending_uses[p] == 0) ready.push_back(p);
         }

@@ -12,11 +12,13 @@
 #include <cmath>
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "tensor/image_ops.h"
 
 namespace eng {
 
 Tensor patchify(const Tensor& x, int64_t p) {
+    profile::Scope profile_scope("patchify");
     Tensor out = kernels::patchify(x, p);
     if (!autograd::any_requires_grad({x})) return out;
     const int64_t C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
@@ -26,6 +28,7 @@ Tensor patchify(const Tensor& x, int64_t p) {
 }
 
 static Tensor bicubic(const Tensor& x, int64_t out_h, int64_t out_w, bool antialias, double sh, double sw) {
+    profile::Scope profile_scope("interpolate_bicubic");
     Tensor out = kernels::interpolate_bicubic(x, out_h, out_w, antialias, sh, sw);
     if (!autograd::any_requires_grad({x})) return out;
     const int64_t h = x.shape()[2], w = x.shape()[3];

@@ -12,12 +12,14 @@
 #include "autograd/index_ops.h"
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/views.h"
 #include "tensor/index_ops.h"
 
 namespace eng {
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+    profile::Scope profile_scope("concat");
     Tensor out = kernels::concat(xs, dim);
     if (!autograd::any_requires_grad(xs)) return out;
     int64_t d = normalize_dim(dim, xs[0].dim(), "concat");
@@ -39,6 +41,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
+    profile::Scope profile_scope("stack");
     // kernels::stack checks the shapes and gives stack's own error messages.
     if (!autograd::any_requires_grad(xs)) return kernels::stack(xs, dim);
     ENG_CHECK(!xs.empty() && xs[0].defined(), "stack: needs at least one defined tensor");
@@ -53,6 +56,7 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+    profile::Scope profile_scope("index_select");
     Tensor out = kernels::index_select(x, dim, index);
     if (!autograd::any_requires_grad({x})) return out;
     int64_t d = normalize_dim(dim, x.dim(), "index_select");
@@ -64,6 +68,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+    profile::Scope profile_scope("gather");
     Tensor out = kernels::gather(x, dim, index);
     if (!autograd::any_requires_grad({x})) return out;
     int64_t d = normalize_dim(dim, x.dim(), "gather");
@@ -75,6 +80,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+    profile::Scope profile_scope("scatter_add");
     Tensor out = kernels::scatter_add(x, dim, index, src);
     if (!autograd::any_requires_grad({x, src})) return out;
     int64_t d = normalize_dim(dim, x.dim(), "scatter_add");

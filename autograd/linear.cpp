@@ -9,11 +9,13 @@
 #include "autograd/linear.h"
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "tensor/linear.h"
 
 namespace eng {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool weight_in_out) {
+    profile::Scope profile_scope("linear");
     ENG_CHECK(x.dim() >= 1, "linear: input must have at least one dim");
     int64_t in = x.size(-1);
     Shape lead(x.shape().begin(), x.shape().end() - 1);

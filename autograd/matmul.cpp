@@ -8,11 +8,13 @@
 #include "autograd/matmul.h"
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "tensor/kernels.h"
 
 namespace eng {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+    profile::Scope profile_scope("matmul");
     Tensor out = kernels::matmul(a, b);
     if (!autograd::any_requires_grad({a, b})) return out;
     Tensor sa = a.detach(), sb = b.detach();

@@ -16,6 +16,7 @@
 //   n > ε:  ∂y_j/∂x_i = δ_ij/n - x_j·x_i/n³  ⇒  dx_i = g_i/n - x_i·(Σ_j g_j x_j)/n³
 //   n ≤ ε:  d is the constant ε               ⇒  dx_i = g_i/ε
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/nn_ops.h"
 #include "tensor/nn_kernels.h"
 
@@ -25,6 +26,7 @@ static bool wants(const Tensor& t) { return t.defined() && t.requires_grad(); }
 static Tensor saved(const Tensor& t) { return t.defined() ? t.detach() : Tensor(); }
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+    profile::Scope profile_scope("layer_norm");
     kernels::NormResult r = kernels::layer_norm(x, weight, bias, eps);
     if (!autograd::any_requires_grad({x, weight, bias})) return r.out;
     Tensor sx = x.detach(), sw = saved(weight), mean = r.mean, rstd = r.rstd;
@@ -37,6 +39,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, float momentum, float eps) {
+    profile::Scope profile_scope("batch_norm");
     kernels::NormResult r =
         kernels::batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps);
     if (!autograd::any_requires_grad({x, weight, bias})) return r.out;
@@ -49,6 +52,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor l2_normalize(const Tensor& x, int64_t dim, float eps) {
+    profile::Scope profile_scope("l2_normalize");
     Tensor norm;
     Tensor y = kernels::l2_normalize(x, dim, eps, &norm);
     if (!autograd::any_requires_grad({x})) return y;

@@ -9,6 +9,7 @@
 #include "autograd/reduce.h"
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/kernels.h"
 
@@ -25,6 +26,7 @@ static Tensor unreduce(const Tensor& g, const Shape& in_shape, const std::vector
 
 static Tensor reduce_op(Reduce op, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim,
                         int64_t correction = 1) {
+    profile::Scope profile_scope(kernels::reduce_name(op));
     std::vector<int64_t> dims = kernels::reduce_dims(x.shape(), dims_in, kernels::reduce_name(op));
     Tensor out = kernels::reduce(op, x, dims, keepdim, nullptr, correction);
     if (!autograd::any_requires_grad({x})) return out;
@@ -95,6 +97,7 @@ static Tensor scatter_to_extreme(const Tensor& g, const Tensor& idx, const Shape
 }
 
 static ValuesIndices extreme(Reduce op, const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+    profile::Scope profile_scope(kernels::reduce_name(op));
     const char* name = kernels::reduce_name(op);
     ENG_CHECK(x.numel() > 0, name, ": cannot reduce an empty tensor of shape ", shape_str(x.shape()));
     std::vector<int64_t> dims = kernels::reduce_dims(x.shape(), dims_in, name);

@@ -11,6 +11,7 @@
 // times the upstream scalar g.  Only the logits and lse [N] are saved; the
 // softmax is recomputed as e^{x - lse} in backward (no [N, C] buffer kept).
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/nn_ops.h"
 #include "autograd/views.h"
 #include "tensor/nn_kernels.h"
@@ -24,6 +25,7 @@ static bool is_last(const Tensor& x, int64_t dim, const char* op) {
 }
 
 Tensor softmax(const Tensor& x, int64_t dim) {
+    profile::Scope profile_scope("softmax");
     if (!is_last(x, dim, "softmax")) return transpose(softmax(transpose(x, dim, -1), -1), dim, -1);
     Tensor y = kernels::softmax(x);
     if (!autograd::any_requires_grad({x})) return y;
@@ -34,6 +36,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
+    profile::Scope profile_scope("log_softmax");
     if (!is_last(x, dim, "log_softmax")) return transpose(log_softmax(transpose(x, dim, -1), -1), dim, -1);
     Tensor y = kernels::log_softmax(x);
     if (!autograd::any_requires_grad({x})) return y;
@@ -44,6 +47,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
+    profile::Scope profile_scope("cross_entropy");
     kernels::CrossEntropyResult r = kernels::cross_entropy(logits, targets, ignore_index);
     if (!autograd::any_requires_grad({logits})) return r.loss;
     Tensor sl = logits.detach(), st = targets.detach(), lse = r.lse;

@@ -7,11 +7,13 @@
 #include "autograd/views.h"
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "tensor/kernels.h"
 
 namespace eng {
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
+    profile::Scope profile_scope("reshape");
     Tensor out = raw_reshape(x, shape);
     if (!autograd::any_requires_grad({x})) return out;
     Shape in = x.shape();
@@ -102,6 +104,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 }
 
 Tensor contiguous(const Tensor& x) {
+    profile::Scope profile_scope("contiguous");
     if (x.is_contiguous()) return x;
     Tensor out = x.contiguous();
     if (!autograd::any_requires_grad({x})) return out;
@@ -109,6 +112,7 @@ Tensor contiguous(const Tensor& x) {
 }
 
 Tensor to_device(const Tensor& x, Device d) {
+    profile::Scope profile_scope("to_device");
     if (x.device() == d) return x;
     Tensor out = x.to(d);
     if (!autograd::any_requires_grad({x})) return out;

@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/views.h"
 #include "mama/objectives.h"
 #include "tensor/cpu/gemm.h"
@@ -36,6 +37,7 @@ struct ClipSaved {
 };
 
 Tensor clip_like(const char* op, const Tensor& image_emb, const Tensor& text_emb, const Tensor& logit_scale) {
+    eng::profile::Scope profile_scope(op);
     detail::check_input(image_emb, 2, op, "image embeddings", "[B, D]");
     detail::check_input(text_emb, 2, op, "text embeddings", "[B, D]");
     ENG_CHECK(image_emb.shape() == text_emb.shape(), op, ": image embeddings ", eng::shape_str(image_emb.shape()),

@@ -24,6 +24,7 @@
 #include <memory>
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/views.h"
 #include "mama/objectives.h"
 #include "tensor/cpu/gemm.h"
@@ -47,6 +48,7 @@ struct NtXentSaved {
 }  // namespace
 
 Tensor nt_xent_loss(const Tensor& a, const Tensor& b, float temperature) {
+    eng::profile::Scope profile_scope("nt_xent_loss");
     if (detail::any_on_cuda({&a, &b}))  // the fused kernel is CPU-only
         return detail::nt_xent_loss_composed(a, b, temperature);
     const char* op = "nt_xent_loss";

@@ -31,6 +31,7 @@
 #include <memory>
 
 #include "autograd/node.h"
+#include "autograd/profile.h"
 #include "autograd/views.h"
 #include "mama/objectives.h"
 #include "tensor/cpu/gemm.h"
@@ -66,6 +67,7 @@ inline void axpy(float* __restrict y, float alpha, const float* __restrict x, in
 
 Tensor sla_loss(const Tensor& patches, const Tensor& sentences, const std::vector<int64_t>& sentence_counts,
                 const Tensor& local_scale, bool symmetric) {
+    eng::profile::Scope profile_scope("sla_loss");
     if (detail::any_on_cuda({&patches, &sentences, &local_scale}))  // the fused kernel is CPU-only
         return detail::sla_loss_composed(patches, sentences, sentence_counts, local_scale, symmetric);
     const char* op = "sla_loss";

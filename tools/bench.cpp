@@ -220,7 +220,7 @@ int bench_op(int argc, char** argv) {
     return 0;
 }
 
-// bench step --config FILE [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]
+// bench step --config FILE [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch] [--profile]
 int bench_step(int argc, char** argv) {
     bench::StepOptions o;
     for (int i = 0; i < argc; ++i) {
@@ -244,10 +244,12 @@ int bench_step(int argc, char** argv) {
             o.precision = argv[++i];
         else if (a == "--attention" && has)
             o.attention = argv[++i];
+        else if (a == "--profile")
+            o.profile = true;
         else
             ENG_FAIL("bench step: unknown option '", a, "'. HINT: bench step --config FILE [--steps N] [--warmup W] "
                      "[--threads N] [--torch-ms X] [--compare-torch] [--device cpu|cuda] [--precision auto|fp32|tf32|bf16] "
-                     "[--attention gemm|fused]");
+                     "[--attention gemm|fused] [--profile]");
     }
     ENG_CHECK(o.device == "cpu" || o.device == "cuda", "bench step: --device must be cpu or cuda, got '", o.device, "'");
     return o.device == "cuda" ? bench::run_step_gpu(o) : bench::run_step(o);
@@ -265,6 +267,7 @@ void usage() {
         "     [--device cpu|cuda] [--precision auto|fp32|tf32|bf16] [--attention gemm|fused]\n"
         "     (auto: bf16 GEMMs on the GPU, fp32 on the CPU; GPU: the cuBLAS attention by default;\n"
         "     ENG_CUDA_PROFILE=1: per-kernel times; CPU bf16 needs AVX512-BF16)\n"
+        "     [--profile]            CPU: time per op and phase over the timed steps\n"
         "  gpu [--reps N]           GPU GEMM (fp32/tf32/bf16) and fused attention vs their rooflines\n");
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "autograd/profile.h"
 #include "mama/config.h"
 #include "mama/model.h"
 #include "nn/optim.h"
@@ -46,6 +47,7 @@ struct StepOptions {
     std::string device = "cpu";      // or "cuda" (tools/bench_step_gpu.h)
     std::string precision = "auto";  // GEMMs: auto (GPU bf16, CPU fp32) | fp32 | tf32 (GPU) | bf16
     std::string attention = "gemm";  // GPU attention kernel: gemm | fused
+    bool profile = false;            // CPU: the op table of autograd/profile.h over the timed steps
 };
 
 // Runs a shell command, echoes its output, and returns it; a failure is an error.
@@ -130,6 +132,31 @@ inline void print_phase(const char* name, const PhaseTimes& p) {
     std::printf("  %-10s %10.1f %10.1f %10.1f\n", name, 1e3 * median_of(p.wall), 1e3 * min_of(p.wall), 1e3 * median_of(p.cpu));
 }
 
+// The op table of the timed steps (autograd/profile.h), per step: each phase's
+// ops, the most expensive first, then what the phase spent outside any op.
+inline void print_profile(const PhaseTimes& fwd, const PhaseTimes& bwd, int steps) {
+    const std::vector<eng::profile::Row> rows = eng::profile::rows();
+    double step_ms = 0;
+    for (size_t i = 0; i < fwd.wall.size(); ++i) step_ms += 1e3 * (fwd.wall[i] + bwd.wall[i]) / steps;
+    std::printf("op profile (--profile): ms per timed step, outermost ops only; share of forward + backward\n");
+    std::printf("  %-9s %-38s %8s %9s %7s\n", "phase", "op", "calls", "ms", "share");
+    for (auto phase : {eng::profile::Phase::Forward, eng::profile::Phase::Backward}) {
+        const bool f = phase == eng::profile::Phase::Forward;
+        double in_ops = 0, total = 0;
+        for (double w : (f ? fwd : bwd).wall) total += 1e3 * w / steps;
+        for (const auto& r : rows) {
+            if (r.phase != phase) continue;
+            const double ms = 1e3 * r.seconds / steps;
+            in_ops += ms;
+            if (ms < 0.05 * total / 100) continue;  // rows under 0.05 % of the phase
+            std::printf("  %-9s %-38s %8.1f %9.2f %6.1f%%\n", f ? "forward" : "backward", r.name.c_str(),
+                        double(r.calls) / steps, ms, 100 * ms / step_ms);
+        }
+        std::printf("  %-9s %-38s %8s %9.2f %6.1f%%\n", f ? "forward" : "backward", "(outside the ops above)", "",
+                    total - in_ops, 100 * (total - in_ops) / step_ms);
+    }
+}
+
 inline int run_step(const StepOptions& o) {
     ENG_CHECK(o.steps >= 1 && o.warmup >= 0, "bench step: --steps must be >= 1 and --warmup >= 0");
     const int threads = setup_threads(o.threads);
@@ -165,7 +192,11 @@ inline int run_step(const StepOptions& o) {
     double first_loss = 0, last_loss = 0;
     eng::cpu::CpuMemoryStats alloc_before;  // the allocator's counters at the first timed step
     for (int i = 0; i < o.warmup + o.steps; ++i) {
-        if (i == o.warmup) alloc_before = eng::cpu::cpu_allocator().stats();
+        if (i == o.warmup) {
+            alloc_before = eng::cpu::cpu_allocator().stats();
+            eng::profile::reset();
+            eng::profile::set_enabled(o.profile || eng::profile::enabled());
+        }
         const double w0 = now_s(), c0 = cpu_s();
         mama::MamaLosses l = model.forward(batch, step);
         const double w1 = now_s(), c1 = cpu_s();
@@ -183,6 +214,8 @@ inline int run_step(const StepOptions& o) {
         upd.wall.push_back(w3 - w2), upd.cpu.push_back(c3 - c2);
         all.wall.push_back(w3 - w0), all.cpu.push_back(c3 - c0);
     }
+    const bool profiled = eng::profile::enabled();
+    eng::profile::set_enabled(false);
     const eng::cpu::CpuMemoryStats alloc_after = eng::cpu::cpu_allocator().stats();
     const double rss = peak_rss_mib(), hwm = vm_hwm_mib();
     const char* isa = "";
@@ -209,6 +242,7 @@ inline int run_step(const StepOptions& o) {
     std::printf("tensor allocations per timed step: %.0f, %.1f of them fresh from the system (cache misses); "
                 "cached %.0f MiB, in-use peak %.0f MiB\n",
                 requests, misses, alloc_after.cached / 1048576.0, alloc_after.peak / 1048576.0);
+    if (profiled) print_profile(fwd, bwd, o.steps);
     std::printf("load average after: %s\n", load_average().c_str());
     std::printf("result: step_ms=%.1f step_min_ms=%.1f forward_ms=%.1f backward_ms=%.1f optimizer_ms=%.1f cpu_ms=%.1f "
                 "gflop=%.2f peak_rss_mib=%.1f threads=%d\n",

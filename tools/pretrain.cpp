@@ -3,10 +3,12 @@
 //   build/pretrain --config mama/configs/cpu-small.json [--train.steps 100 ...] [--resume]
 //   build/pretrain --config C --init W.safetensors --check-batch B.safetensors --dump D.safetensors
 //   mpirun -np 4 build-mpi/pretrain --config C ...   (data parallel; make MPI=1)
+//   ENG_PROFILE=1 build/pretrain ...   (ends with the CPU time per op, autograd/profile.h)
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "autograd/profile.h"
 #include "mama/pretrain.h"
 
 static int usage(const char* msg) {
@@ -50,7 +52,9 @@ int main(int argc, char** argv) {
                 return usage("reference-check mode needs --init, --check-batch and --dump together");
             return mama::run_reference_check(rc, init, check_batch, dump);
         }
-        return mama::run_pretrain(rc, opt);
+        const int status = mama::run_pretrain(rc, opt);
+        std::cout << eng::profile::report();  // ENG_PROFILE=1: where the CPU time went, per op
+        return status;
     } catch (const std::exception& e) {
         std::cerr << "\nerror: " << e.what() << "\n";
         eng::nn::abort_world(1);  // under mpirun: end the other ranks too (they would wait forever)
