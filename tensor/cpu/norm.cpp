@@ -3,8 +3,9 @@
 //
 // Determinism: every sum is owned by one thread and runs in a fixed order
 // (accumulated in double).  Layer norm's dweight/dbias are sums over rows, so
-// they are computed in a second pass from per-block partial sums added in a
-// fixed order, rather than by rows racing on the same column.
+// each block of rows adds into its own partial sums (in the same pass as dx),
+// and the partials are added in a fixed order, rather than by rows racing on
+// the same column.
 #include "tensor/cpu/norm.h"
 
 #include "tensor/cpu/rows.h"
@@ -60,61 +61,74 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     else parallel_rows<LayerNormFwd<false, false>>(N, N * C, out, mean, rstd, inp, weight, bias, C, eps);
 }
 
-template <bool W>
-struct LayerNormBwdX {
-    static ENG_ROW_INLINE void row(int64_t i, float* dinp, const float* dout, const float* inp, const float* weight,
-                                   const float* mean, const float* rstd, int64_t C) {
-        const float* __restrict g = dout + i * C;
-        const float* __restrict x = inp + i * C;
-        float* __restrict dx = dinp + i * C;
-        const float mu = mean[i], rs = rstd[i];
-        // the two row means of the dx formula: mean(dxhat) and mean(dxhat · xhat)
-        double a = 0, b = 0;
+// One block of kRowBlock rows: dx for each row (written, not added), and when
+// P (the parameter gradients are wanted), the block's partial sums
+// Σ_rows g·xhat and Σ_rows g into its own row of pw and pb.  A row is read from
+// memory once: the second loop finds it in L1.
+//   dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat)),  dxhat = g·weight
+template <bool W, bool P>
+struct LayerNormBwdBlock {
+    static ENG_ROW_INLINE void row(int64_t blk, float* dinp, double* pw, double* pb, const float* dout,
+                                   const float* inp, const float* weight, const float* mean, const float* rstd,
+                                   int64_t N, int64_t C) {
+        double* __restrict sw = pw + blk * C;
+        double* __restrict sb = pb + blk * C;
+        for (int64_t i = blk * kRowBlock; i < std::min(N, (blk + 1) * kRowBlock); ++i) {
+            const float* __restrict g = dout + i * C;
+            const float* __restrict x = inp + i * C;
+            float* __restrict dx = dinp + i * C;
+            const float mu = mean[i], rs = rstd[i];
+            double a = 0, b = 0;  // the two row means of the dx formula, times C
 #pragma omp simd reduction(+ : a, b)
-        for (int64_t j = 0; j < C; ++j) {
-            float dxhat = W ? g[j] * weight[j] : g[j];
-            float xhat = (x[j] - mu) * rs;
-            a += double(dxhat);
-            b += double(dxhat) * double(xhat);
-        }
-        const float ma = float(a / double(C)), mb = float(b / double(C));
+            for (int64_t j = 0; j < C; ++j) {
+                float dxhat = W ? g[j] * weight[j] : g[j];
+                float xhat = (x[j] - mu) * rs;
+                a += double(dxhat);
+                b += double(dxhat) * double(xhat);
+            }
+            const float ma = float(a / double(C)), mb = float(b / double(C));
 #pragma omp simd
-        for (int64_t j = 0; j < C; ++j) {
-            float dxhat = W ? g[j] * weight[j] : g[j];
-            float xhat = (x[j] - mu) * rs;
-            dx[j] += rs * (dxhat - ma - xhat * mb);
+            for (int64_t j = 0; j < C; ++j) {
+                float dxhat = W ? g[j] * weight[j] : g[j];
+                float xhat = (x[j] - mu) * rs;
+                dx[j] = rs * (dxhat - ma - xhat * mb);
+                if (P) {
+                    sw[j] += double(g[j]) * double(xhat);
+                    sb[j] += double(g[j]);
+                }
+            }
         }
     }
 };
 
+// dweight = Σ_i g·xhat and dbias = Σ_i g (sums over rows) come from per-block
+// partial sums added in block order: the same additions for any number of
+// threads.  Without dinp only those sums are computed (a scratch row is the
+// dx target).
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
-    if (dinp) {
-        if (weight) parallel_rows<LayerNormBwdX<true>>(N, N * C, dinp, dout, inp, weight, mean, rstd, C);
-        else parallel_rows<LayerNormBwdX<false>>(N, N * C, dinp, dout, inp, weight, mean, rstd, C);
-    }
-    if (!dweight && !dbias) return;
-    // dweight = Σ_i g·xhat and dbias = Σ_i g: sums over rows.  Blocks of kRowBlock
-    // rows each fill their own row of double partial sums (vectorised along the
-    // columns), and the blocks are added in block order: the same additions for
-    // any number of threads.
+    const bool params = dweight || dbias;
+    if (!dinp && !params) return;
     const int64_t blocks = (N + kRowBlock - 1) / kRowBlock;
-    std::vector<double> pw(size_t(blocks * C), 0.0), pb(size_t(blocks * C), 0.0);
-#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
-    for (int64_t blk = 0; blk < blocks; ++blk) {
-        double* __restrict sw = pw.data() + blk * C;
-        double* __restrict sb = pb.data() + blk * C;
-        for (int64_t i = blk * kRowBlock; i < std::min(N, (blk + 1) * kRowBlock); ++i) {
-            const float* __restrict g = dout + i * C;
-            const float* __restrict x = inp + i * C;
-            const float mu = mean[i], rs = rstd[i];
-#pragma omp simd
-            for (int64_t j = 0; j < C; ++j) {
-                sw[j] += double(g[j]) * double((x[j] - mu) * rs);
-                sb[j] += double(g[j]);
-            }
-        }
+    std::vector<double> pw(params ? size_t(blocks * C) : 0, 0.0), pb(params ? size_t(blocks * C) : 0, 0.0);
+    std::vector<float> scratch;
+    if (!dinp) {
+        scratch.resize(size_t(N * C));  // (only a caller that wants no dx: rare)
+        dinp = scratch.data();
     }
+    if (weight && params)
+        parallel_rows<LayerNormBwdBlock<true, true>>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight,
+                                                     mean, rstd, N, C);
+    else if (weight)
+        parallel_rows<LayerNormBwdBlock<true, false>>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight,
+                                                      mean, rstd, N, C);
+    else if (params)
+        parallel_rows<LayerNormBwdBlock<false, true>>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight,
+                                                      mean, rstd, N, C);
+    else
+        parallel_rows<LayerNormBwdBlock<false, false>>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight,
+                                                       mean, rstd, N, C);
+    if (!params) return;
 #pragma omp parallel for schedule(static) if (blocks * C > kParallelMin)
     for (int64_t j = 0; j < C; ++j) {
         double w = 0, b = 0;

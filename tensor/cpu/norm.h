@@ -12,6 +12,7 @@ namespace eng::cpu {
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
                        int64_t N, int64_t C, float eps);
 // dinp, dout, inp: [N, C]; dweight, dbias, weight: [C] or null; mean, rstd: [N].
+// dinp is overwritten; dweight and dbias are added to.
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C);
 
