@@ -112,13 +112,23 @@ struct ReadyTracker {
 }  // namespace
 
 // ---- backward -------------------------------------------------------------------------
+// A gradient that nothing else refers to: this handle is its only one, it owns
+// its whole storage alone, packed from the start.  (The tensors a backward
+// returns usually are; one returned for two inputs, or kept by its node, is not.)
+static bool owned_alone(const Tensor& g) {
+    const std::shared_ptr<TensorImpl>& impl = g.impl_ptr();
+    return impl.use_count() == 1 && impl->storage.use_count() == 1 && impl->offset == 0 && g.is_contiguous() &&
+           impl->storage->nbytes == size_t(g.numel()) * dtype_size(impl->dtype) && !impl->grad_fn;
+}
+
 static void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
     profile::Scope profile_scope("(gradient accumulation)");
     if (g_nested_leaves && g_backward_depth > 1) g_nested_leaves->push_back(leaf);
     if (!leaf->grad) {
-        // First contribution: store a private packed copy, so later in-place
-        // accumulation never writes into a tensor someone else holds.
-        leaf->grad = g.clone().impl_ptr();
+        // First contribution: the .grad must be private and packed, so that
+        // later in-place accumulation never writes into a tensor someone else
+        // holds.  A gradient owned alone already is (no copy); else a copy.
+        leaf->grad = owned_alone(g) ? g.impl_ptr() : g.clone().impl_ptr();
     } else {
         kernels::add_(Tensor(leaf->grad), g);
     }
@@ -221,8 +231,14 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
                 if (it == grads.end() || !it->second.defined()) {
                     grads[p] = gi;
                 } else {
+                    // Adds in place into a sum that nothing else holds (saves a
+                    // buffer); else into a new tensor.  Either way it is
+                    // (earlier gradients) + gi, element by element.
                     profile::Scope profile_scope("(gradient accumulation)");
-                    it->second = kernels::binary(kernels::Binary::Add, it->second, gi);
+                    if (owned_alone(it->second) && it->second.shape() == gi.shape())
+                        kernels::add_(it->second, gi);
+                    else
+                        it->second = kernels::binary(kernels::Binary::Add, it->second, gi);
                 }
             }
             if (--pending_uses[p] == 0) ready.push_back(p);

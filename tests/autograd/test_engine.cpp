@@ -31,6 +31,36 @@ TEST_CASE("engine: gradients accumulate across backward calls until reset") {
     CHECK(x.grad().to_vector() == std::vector<float>{1, 1, 1});
 }
 
+TEST_CASE("engine: a leaf's first gradient is kept without a copy only when nothing else holds it") {
+    // A one-input node whose backward returns a fresh tensor: the leaf adopts it.
+    const float* fresh_data = nullptr;
+    Tensor kept;  // the second node's returned gradient, also held here
+    auto node = [&](const Tensor& x, bool keep) {
+        return autograd::record("test_node", x.detach() * 1.0f, {x}, [&, keep](const Tensor& g) -> std::vector<Tensor> {
+            Tensor out = g.clone();
+            if (keep) kept = out;
+            else fresh_data = out.data<float>();
+            return {out};
+        });
+    };
+    Tensor a = from_vector({1, 2}, {2}).set_requires_grad(true);
+    backward(sum(node(a, false)));
+    CHECK(a.grad().data<float>() == fresh_data);  // adopted
+    Tensor b = from_vector({1, 2}, {2}).set_requires_grad(true);
+    backward(sum(node(b, true)));
+    CHECK(b.grad().data<float>() != kept.data<float>());  // copied: `kept` still refers to the original
+    backward(sum(b * 3.0f));  // in-place accumulation into b's .grad must leave `kept` alone
+    CHECK(kept.to_vector() == std::vector<float>{1, 1});
+    CHECK(b.grad().to_vector() == std::vector<float>{4, 4});
+    // The same tensor returned for two inputs: each leaf gets its own copy.
+    Tensor c = from_vector({1}, {1}).set_requires_grad(true), d = from_vector({2}, {1}).set_requires_grad(true);
+    backward(sum(c + d));
+    CHECK(c.grad().data<float>() != d.grad().data<float>());
+    backward(sum(c * 5.0f));
+    CHECK(c.grad().item() == 6.0f);
+    CHECK(d.grad().item() == 1.0f);
+}
+
 TEST_CASE("engine: a chain of 10,000 ops neither overflows the stack nor loses precision") {
     Tensor x = from_vector({0.5f}, {1}).set_requires_grad(true);
     Tensor y = x;
