@@ -57,9 +57,8 @@ Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const
     Tensor smask = key_padding_mask.defined() ? key_padding_mask.detach() : Tensor();
     return autograd::record("scaled_dot_product_attention_packed", out, {qkv},
                             [=](const Tensor& g) -> std::vector<Tensor> {
-                                kernels::AttentionGrads r = kernels::attention_backward(
-                                    g, q, k, v, so, lse, causal, smask, score_divisor, kernels::AttentionPath::Fused);
-                                return {stack({r.dq, r.dk, r.dv}, 0)};
+                                return {kernels::attention_backward_packed(g, q, k, v, so, lse, causal, smask,
+                                                                           score_divisor)};
                             });
 }
 

@@ -8,6 +8,7 @@
 
 #include "tensor/cpu/attention.h"
 #include "tensor/cuda_backend.h"
+#include "tensor/index_ops.h"
 
 namespace eng::kernels {
 
@@ -27,6 +28,21 @@ cpu::AttnOperand operand(const Tensor& t) {
     // With one row its stride is never used to step; make it a valid leading dimension.
     int64_t st = t.shape()[2] <= 1 ? std::max(t.strides()[2], t.shape()[3]) : t.strides()[2];
     return cpu::AttnOperand{t.data<float>(), t.strides()[0], t.strides()[1], st};
+}
+
+// A result [B, H, rows, c] with contiguous rows, as a kernel output.
+cpu::AttnOut out_operand(const Tensor& t) {
+    int64_t st = t.shape()[2] <= 1 ? std::max(t.strides()[2], t.shape()[3]) : t.strides()[2];
+    return cpu::AttnOut{t.data<float>(), t.strides()[0], t.strides()[1], st};
+}
+
+// A new [B, H, T, c] result.  On the CPU it is stored as [B, T, H, c] and
+// returned as the permuted view, so that merging the heads afterwards
+// (permute(0, 2, 1, 3), reshape to [B, T, H·c]) is a view, not a copy, and so
+// is the way back for its gradient.  The GPU kernels write [B, H, T, c] packed.
+Tensor heads_result(int64_t B, int64_t H, int64_t T, int64_t c, Device device) {
+    if (device == Device::CUDA) return empty({B, H, T, c}, TensorOptions{DType::f32, device});
+    return raw_permute(empty({B, T, H, c}), {0, 2, 1, 3});
 }
 
 struct Prepared {
@@ -84,28 +100,27 @@ Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool
                          const Tensor& key_padding_mask, float score_divisor, Tensor* lse, AttentionPath path) {
     Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
     const cpu::AttnDims& n = p.dims;
-    TensorOptions opt{DType::f32, q.device()};
-    Tensor out = empty({n.B, n.H, n.T, n.dv}, opt);
-    Tensor l = empty({n.B, n.H, n.T}, opt);
+    Tensor out = heads_result(n.B, n.H, n.T, n.dv, q.device());
+    Tensor l = empty({n.B, n.H, n.T}, TensorOptions{DType::f32, q.device()});
     if (q.is_cuda()) {
         // One GPU kernel serves both paths (the plain reference exists on the CPU for tests).
         cuda::attention_forward(out.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
     } else if (out.numel() > 0 || l.numel() > 0) {
         if (path == AttentionPath::Fused)
-            cpu::attention_forward(out.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
+            cpu::attention_forward(out_operand(out), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
         else
-            cpu::attention_reference_forward(out.data<float>(), l.data<float>(), operand(p.q), operand(p.k),
+            cpu::attention_reference_forward(out_operand(out), l.data<float>(), operand(p.q), operand(p.k),
                                              operand(p.v), n);
     }
     if (lse) *lse = l;
     return out;
 }
 
-AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
-                                  const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
-                                  float score_divisor, AttentionPath path) {
-    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
-    const cpu::AttnDims& n = p.dims;
+namespace {
+
+// Checks the backward's arguments against the forward's shapes.
+void check_backward_args(const Tensor& grad_out, const Tensor& q, const Tensor& out, const Tensor& lse,
+                         const cpu::AttnDims& n) {
     const Shape out_shape{n.B, n.H, n.T, n.dv};
     ENG_CHECK(grad_out.shape() == out_shape, kOp, ": backward got a gradient of shape ",
               shape_str(grad_out.shape()), " for an output of shape ", shape_str(out_shape));
@@ -113,21 +128,62 @@ AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const
               ": backward needs the forward's out ", shape_str(out_shape), " and lse [B, H, T]");
     check_dtype(grad_out, DType::f32, kOp, "grad_out");
     check_same_device(q, grad_out, kOp);
+}
+
+// Runs the backward kernel of `path` into dq, dk, dv ([B, H, ·, ·] views with
+// contiguous rows, zero-filled: the kernels accumulate).
+void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& grad_out, const Prepared& p,
+                  const Tensor& out, const Tensor& lse, AttentionPath path) {
+    const cpu::AttnDims& n = p.dims;
+    if (p.q.is_cuda()) {  // (packed results only on the GPU)
+        Tensor go = grad_out.contiguous(), o = out.contiguous(), l = lse.contiguous();
+        cuda::attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), go.data<float>(),
+                                 o.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
+        return;
+    }
+    // The upstream gradient usually arrives as the permuted view of a packed
+    // [B, T, H·dv] tensor: its rows are contiguous, so it is read in place.
+    Tensor go = row_contiguous(grad_out), o = row_contiguous(out), l = lse.contiguous();
+    (path == AttentionPath::Fused ? cpu::attention_backward : cpu::attention_reference_backward)(
+        out_operand(dq), out_operand(dk), out_operand(dv), operand(go), operand(o), l.data<float>(), operand(p.q),
+        operand(p.k), operand(p.v), n);
+}
+
+}  // namespace
+
+AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
+                                  float score_divisor, AttentionPath path) {
+    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
+    check_backward_args(grad_out, q, out, lse, p.dims);
     TensorOptions opt{DType::f32, q.device()};
     AttentionGrads g{zeros(q.shape(), opt), zeros(k.shape(), opt), zeros(v.shape(), opt)};
+    const cpu::AttnDims& n = p.dims;
     if (n.B * n.H * n.T * n.S == 0) return g;
-    Tensor go = grad_out.contiguous(), o = out.contiguous(), l = lse.contiguous();
-    if (q.is_cuda())
-        cuda::attention_backward(g.dq.data<float>(), g.dk.data<float>(), g.dv.data<float>(), go.data<float>(),
-                                 o.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
-    else if (path == AttentionPath::Fused)
-        cpu::attention_backward(g.dq.data<float>(), g.dk.data<float>(), g.dv.data<float>(), go.data<float>(),
-                                o.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
-    else
-        cpu::attention_reference_backward(g.dq.data<float>(), g.dk.data<float>(), g.dv.data<float>(),
-                                          go.data<float>(), o.data<float>(), l.data<float>(), operand(p.q),
-                                          operand(p.k), operand(p.v), n);
+    run_backward(g.dq, g.dk, g.dv, grad_out, p, out, lse, path);
     return g;
+}
+
+Tensor attention_backward_packed(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
+                                 float score_divisor) {
+    ENG_CHECK(q.shape() == k.shape() && q.shape() == v.shape(), kOp,
+              ": the packed backward needs q, k and v of one shape, got q ", shape_str(q.shape()), ", k ",
+              shape_str(k.shape()), ", v ", shape_str(v.shape()));
+    if (q.is_cuda()) {
+        AttentionGrads g = attention_backward(grad_out, q, k, v, out, lse, causal, key_padding_mask, score_divisor);
+        return stack({g.dq, g.dk, g.dv}, 0);
+    }
+    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
+    check_backward_args(grad_out, q, out, lse, p.dims);
+    const cpu::AttnDims& n = p.dims;
+    // [B, T, 3, H, d]: the layout of the fused qkv projection the three views
+    // came from, so its gradient goes back through the permute and reshape of
+    // the model as views.  Returned as [3, B, H, T, d].
+    Tensor packed = raw_permute(zeros({n.B, n.T, 3, n.H, n.d}), {2, 0, 3, 1, 4});
+    auto part = [&](int64_t i) { return raw_squeeze(raw_narrow(packed, 0, i, 1), 0); };
+    if (n.B * n.H * n.T * n.S > 0) run_backward(part(0), part(1), part(2), grad_out, p, out, lse, AttentionPath::Fused);
+    return packed;
 }
 
 }  // namespace eng::kernels

@@ -28,7 +28,9 @@ enum class AttentionPath {
 };
 
 // Returns out [B, H, T, dv]; *lse (if given) receives the per-row logsumexp
-// [B, H, T] of the masked scores, which the backward needs.
+// [B, H, T] of the masked scores, which the backward needs.  On the CPU out is
+// the [B, H, T, dv] view of a packed [B, T, H, dv] tensor (merging the heads
+// afterwards is then a view); on the GPU it is packed as [B, H, T, dv].
 Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                          const Tensor& key_padding_mask, float score_divisor, Tensor* lse,
                          AttentionPath path = AttentionPath::Fused);
@@ -41,5 +43,14 @@ struct AttentionGrads {
 AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
                                   float score_divisor, AttentionPath path = AttentionPath::Fused);
+
+// The same for q, k, v of one shape taken from one packed projection: the
+// three gradients as one [3, B, H, T, d] tensor (fused path).  On the CPU it is
+// a permuted view of a [B, T, 3, H, d] buffer the kernel writes in place, the
+// layout of the fused qkv linear layer's output, so no gradient is copied on
+// its way back there; on the GPU the three are stacked.
+Tensor attention_backward_packed(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
+                                 float score_divisor);
 
 }  // namespace eng::kernels

@@ -169,7 +169,7 @@ void score_grad_tile_avx2(float* p, const float* dp, int64_t ld, int64_t rows, i
 
 }  // namespace
 
-void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
+void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
     const int64_t nqb = (n.T + kBr - 1) / kBr, tasks = n.B * n.H * nqb;
     const int64_t dv = n.dv, kBc = key_tile(n.S);
     const bool wide = use_avx512();
@@ -196,15 +196,15 @@ void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, Att
                 else online_softmax_tile_avx2(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
                 gemm(false, false, rows, dv, cols, 1.0f, s, kBc, V + j0 * v.st, v.st, 1.0f, acc.data(), dv);
             }
-            float* O = out + ((b * n.H + h) * n.T + i0) * dv;
+            float* O = out.at(b, h) + i0 * out.st;
             float* L = lse + (b * n.H + h) * n.T + i0;
             for (int64_t r = 0; r < rows; ++r) {
                 if (l[r] > 0.0f) {
                     const float inv = 1.0f / l[r];
-                    for (int64_t c = 0; c < dv; ++c) O[r * dv + c] = acc[size_t(r * dv + c)] * inv;
+                    for (int64_t c = 0; c < dv; ++c) O[r * out.st + c] = acc[size_t(r * dv + c)] * inv;
                     L[r] = m[r] + std::log(l[r]);
                 } else {  // fully masked row: defined as zero output
-                    std::fill(O + r * dv, O + (r + 1) * dv, 0.0f);
+                    std::fill(O + r * out.st, O + r * out.st + dv, 0.0f);
                     L[r] = kNegInf;
                 }
             }
@@ -212,7 +212,7 @@ void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, Att
     }
 }
 
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+void attention_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, AttnOperand out, const float* lse,
                         AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
     const int64_t BH = n.B * n.H, d = n.d, dvn = n.dv, kBc = key_tile(n.S);
     const bool wide = use_avx512();
@@ -225,15 +225,15 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
             const float* Q = q.at(b, h);
             const float* K = k.at(b, h);
             const float* V = v.at(b, h);
-            const float* dO = dout + bh * n.T * dvn;
-            const float* O = out + bh * n.T * dvn;
+            const float* dO = dout.at(b, h);
+            const float* O = out.at(b, h);
             const float* L = lse + bh * n.T;
-            float* dQ = dq + bh * n.T * d;
-            float* dK = dk + bh * n.S * d;
-            float* dV = dv + bh * n.S * dvn;
+            float* dQ = dq.at(b, h);
+            float* dK = dk.at(b, h);
+            float* dV = dv.at(b, h);
             for (int64_t i = 0; i < n.T; ++i) {
                 float s = 0.0f;
-                for (int64_t c = 0; c < dvn; ++c) s += dO[i * dvn + c] * O[i * dvn + c];
+                for (int64_t c = 0; c < dvn; ++c) s += dO[i * dout.st + c] * O[i * out.st + c];
                 D[size_t(i)] = s;
             }
             for (int64_t j0 = 0; j0 < n.S; j0 += kBc) {
@@ -249,15 +249,19 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                     if (wide) probs_tile_avx512(P, kBc, rows, cols, L + i0);
                     else probs_tile_avx2(P, kBc, rows, cols, L + i0);
                     // dV_j += Pᵀ dO_i
-                    gemm(true, false, cols, dvn, rows, 1.0f, P, kBc, dO + i0 * dvn, dvn, 1.0f, dV + j0 * dvn, dvn);
+                    gemm(true, false, cols, dvn, rows, 1.0f, P, kBc, dO + i0 * dout.st, dout.st, 1.0f,
+                         dV + j0 * dv.st, dv.st);
                     // dP = dO_i V_jᵀ
-                    gemm(false, true, rows, cols, dvn, 1.0f, dO + i0 * dvn, dvn, V + j0 * v.st, v.st, 0.0f, dP, kBc);
+                    gemm(false, true, rows, cols, dvn, 1.0f, dO + i0 * dout.st, dout.st, V + j0 * v.st, v.st, 0.0f,
+                         dP, kBc);
                     // dS = P ∘ (dP - D_i), written over P
                     if (wide) score_grad_tile_avx512(P, dP, kBc, rows, cols, D.data() + i0);
                     else score_grad_tile_avx2(P, dP, kBc, rows, cols, D.data() + i0);
                     // dK_j += scale dSᵀ Q_i ;  dQ_i += scale dS K_j
-                    gemm(true, false, cols, d, rows, n.scale, P, kBc, Q + i0 * q.st, q.st, 1.0f, dK + j0 * d, d);
-                    gemm(false, false, rows, d, cols, n.scale, P, kBc, K + j0 * k.st, k.st, 1.0f, dQ + i0 * d, d);
+                    gemm(true, false, cols, d, rows, n.scale, P, kBc, Q + i0 * q.st, q.st, 1.0f, dK + j0 * dk.st,
+                         dk.st);
+                    gemm(false, false, rows, d, cols, n.scale, P, kBc, K + j0 * k.st, k.st, 1.0f, dQ + i0 * dq.st,
+                         dq.st);
                 }
             }
         }
@@ -297,7 +301,7 @@ void reference_probs(std::vector<float>& P, float* lse_row, const float* Q, cons
 
 }  // namespace
 
-void attention_reference_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v,
+void attention_reference_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v,
                                  const AttnDims& n) {
     const int64_t BH = n.B * n.H;
 #pragma omp parallel if (worth_threads(n, BH))
@@ -307,14 +311,16 @@ void attention_reference_forward(float* out, float* lse, AttnOperand q, AttnOper
         for (int64_t bh = 0; bh < BH; ++bh) {
             const int64_t b = bh / n.H, h = bh % n.H;
             reference_probs(P, lse + bh * n.T, q.at(b, h), k.at(b, h), b, q, k, n);
-            float* O = out + bh * n.T * n.dv;
-            if (n.S == 0) std::fill(O, O + n.T * n.dv, 0.0f);
-            else gemm(false, false, n.T, n.dv, n.S, 1.0f, P.data(), n.S, v.at(b, h), v.st, 0.0f, O, n.dv);
+            float* O = out.at(b, h);
+            if (n.S == 0)
+                for (int64_t i = 0; i < n.T; ++i) std::fill(O + i * out.st, O + i * out.st + n.dv, 0.0f);
+            else
+                gemm(false, false, n.T, n.dv, n.S, 1.0f, P.data(), n.S, v.at(b, h), v.st, 0.0f, O, out.st);
         }
     }
 }
 
-void attention_reference_backward(float* dq, float* dk, float* dv, const float* dout, const float*, const float*,
+void attention_reference_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, AttnOperand, const float*,
                                   AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
     // Recomputes P from scratch (ignores the saved out and lse) and uses
     // D_i = Σ_j P_ij dP_ij directly, an independent check of the fused path's
@@ -330,10 +336,10 @@ void attention_reference_backward(float* dq, float* dk, float* dv, const float* 
             const float* Q = q.at(b, h);
             const float* K = k.at(b, h);
             const float* V = v.at(b, h);
-            const float* dO = dout + bh * n.T * n.dv;
+            const float* dO = dout.at(b, h);
             reference_probs(P, lse.data(), Q, K, b, q, k, n);
-            gemm(true, false, n.S, n.dv, n.T, 1.0f, P.data(), n.S, dO, n.dv, 1.0f, dv + bh * n.S * n.dv, n.dv);
-            gemm(false, true, n.T, n.S, n.dv, 1.0f, dO, n.dv, V, v.st, 0.0f, dP.data(), n.S);
+            gemm(true, false, n.S, n.dv, n.T, 1.0f, P.data(), n.S, dO, dout.st, 1.0f, dv.at(b, h), dv.st);
+            gemm(false, true, n.T, n.S, n.dv, 1.0f, dO, dout.st, V, v.st, 0.0f, dP.data(), n.S);
             for (int64_t i = 0; i < n.T; ++i) {
                 float* p = P.data() + i * n.S;
                 const float* g = dP.data() + i * n.S;
@@ -341,8 +347,8 @@ void attention_reference_backward(float* dq, float* dk, float* dv, const float* 
                 for (int64_t j = 0; j < n.S; ++j) Di += double(p[j]) * g[j];
                 for (int64_t j = 0; j < n.S; ++j) p[j] = p[j] * (g[j] - float(Di));
             }
-            gemm(true, false, n.S, n.d, n.T, n.scale, P.data(), n.S, Q, q.st, 1.0f, dk + bh * n.S * n.d, n.d);
-            gemm(false, false, n.T, n.d, n.S, n.scale, P.data(), n.S, K, k.st, 1.0f, dq + bh * n.T * n.d, n.d);
+            gemm(true, false, n.S, n.d, n.T, n.scale, P.data(), n.S, Q, q.st, 1.0f, dk.at(b, h), dk.st);
+            gemm(false, false, n.T, n.d, n.S, n.scale, P.data(), n.S, K, k.st, 1.0f, dq.at(b, h), dq.st);
         }
     }
 }

@@ -20,6 +20,14 @@ struct AttnOperand {
     const float* at(int64_t b, int64_t h) const { return p + b * sb + h * sh; }
 };
 
+// The same for a result the kernels write (out, dq, dk, dv): the caller picks
+// the layout, e.g. [B, T, H, d] so that merging the heads afterwards is free.
+struct AttnOut {
+    float* p;
+    int64_t sb, sh, st;
+    float* at(int64_t b, int64_t h) const { return p + b * sb + h * sh; }
+};
+
 struct AttnDims {
     int64_t B, H, T, S, d, dv;
     float scale;        // multiplies q·k
@@ -27,21 +35,22 @@ struct AttnDims {
     const uint8_t* keep;  // [B, S], 0 = masked key; null = no padding mask
 };
 
-// out [B, H, T, dv] (packed), lse [B, H, T] (packed); q [B,H,T,d], k [B,H,S,d], v [B,H,S,dv].
+// out [B, H, T, dv] (written, any row-contiguous layout), lse [B, H, T] (packed);
+// q [B,H,T,d], k [B,H,S,d], v [B,H,S,dv].
 // Memory: per thread one Br×Bc score tile and one Br×dv accumulator; nothing of size T×S.
-void attention_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
+void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
 
-// dq [B,H,T,d], dk [B,H,S,d], dv [B,H,S,dv] (packed, ACCUMULATED into);
-// dout, out [B,H,T,dv] (packed), lse [B,H,T] from attention_forward.
+// dq [B,H,T,d], dk [B,H,S,d], dv [B,H,S,dv] (ACCUMULATED into: zero them
+// first); dout, out [B,H,T,dv] and lse [B,H,T] (packed) from attention_forward.
 // Memory: per thread two Br×Bc tiles and T floats (D_i); nothing of size T×S.
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+void attention_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, AttnOperand out, const float* lse,
                         AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
 
 // The same two functions computed the plain way, with the T×S score matrix
 // of one head materialised (memory T·S per thread).  Same outputs and contract.
-void attention_reference_forward(float* out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v,
+void attention_reference_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v,
                                  const AttnDims& n);
-void attention_reference_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+void attention_reference_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, AttnOperand out,
                                   const float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
 
 }  // namespace eng::cpu

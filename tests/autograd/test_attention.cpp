@@ -11,6 +11,7 @@
 #include "tests/testing.h"
 
 #include "autograd/ops.h"
+#include "tensor/attention.h"
 #include "tensor/cpu/gemm.h"
 
 using namespace eng;
@@ -295,4 +296,27 @@ TEST_CASE("attention: the packed-qkv entry point equals attention on the three v
         CHECK(g_packed == g_views);
     }
     CHECK_THROWS_CONTAINING(scaled_dot_product_attention_packed(zeros({2, 1, 1, 3, 4})), "must be [3, B, H, T, d]");
+}
+
+TEST_CASE("attention: CPU results come in the layouts that make the model's reshapes views") {
+    // The output [B, H, T, d] is stored as [B, T, H, d]: merging the heads,
+    // permute(0, 2, 1, 3) then reshape to [B, T, H·d], copies nothing.  The
+    // packed gradient [3, B, H, T, d] is stored as [B, T, 3, H, d], the layout
+    // of the fused qkv projection.  Values are checked by the tests above.
+    const int64_t B = 2, T = 5, H = 3, d = 4;
+    Tensor qkv = raw_permute(randn_t({B, T, 3, H, d}, 50), {2, 0, 3, 1, 4});
+    const Tensor q = raw_squeeze(raw_narrow(qkv, 0, 0, 1), 0), k = raw_squeeze(raw_narrow(qkv, 0, 1, 1), 0),
+                 v = raw_squeeze(raw_narrow(qkv, 0, 2, 1), 0);
+    Tensor lse;
+    Tensor out = kernels::attention_forward(q, k, v, false, Tensor(), 1.0f, &lse);
+    CHECK(out.shape() == Shape{B, H, T, d});
+    CHECK_FALSE(out.is_contiguous());
+    CHECK(raw_permute(out, {0, 2, 1, 3}).is_contiguous());
+    Tensor g = kernels::attention_backward_packed(bthd_view(B, H, T, d, 51), q, k, v, out, lse, false, Tensor(), 1.0f);
+    CHECK(g.shape() == Shape{3, B, H, T, d});
+    CHECK(raw_permute(g, {1, 3, 0, 2, 4}).is_contiguous());
+    // The same gradients as the three-tensor backward, in its own layout.
+    kernels::AttentionGrads r =
+        kernels::attention_backward(bthd_view(B, H, T, d, 51), q, k, v, out, lse, false, Tensor(), 1.0f);
+    CHECK(g.contiguous().to_vector() == stack({r.dq, r.dk, r.dv}, 0).to_vector());
 }
