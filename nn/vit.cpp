@@ -87,10 +87,17 @@ VisionTransformer::Output VisionTransformer::forward(const Tensor& images, bool 
     ENG_CHECK(H % p == 0 && W % p == 0, "ViT: image size ", H, "x", W, " is not a multiple of the patch size ", p,
               ". HINT: resize or crop the images to a multiple of ", p);
     Tensor x = grayscale ? patch_embed.forward_grayscale(images) : patch_embed.forward(images);  // [B, N, D]
-    x = concat({expand(cls_token, {B, 1, D}), x}, 1);
-    x = x + position_embedding(H / p, W / p);
-    if (config.registers > 0)
-        x = concat({narrow(x, 1, 0, 1), expand(register_tokens, {B, config.registers, D}), narrow(x, 1, 1, x.size(1) - 1)}, 1);
+    // Tokens: [cls + pos_0, registers (no position), patch_i + pos_i].  The
+    // position embedding is added to the two pieces before they are joined:
+    // the same sums as adding it to [cls, patches] and then inserting the
+    // registers, but the gradient of x is a slice of the concat's, with no
+    // zero-padded copies of the whole sequence.
+    const Tensor pos = position_embedding(H / p, W / p);  // [1, 1 + N, D]
+    const int64_t N = x.size(1);
+    Tensor cls = expand(cls_token, {B, 1, D}) + narrow(pos, 1, 0, 1);
+    x = x + narrow(pos, 1, 1, N);
+    x = config.registers > 0 ? concat({cls, expand(register_tokens, {B, config.registers, D}), x}, 1)
+                             : concat({cls, x}, 1);
     int64_t every = config.checkpoint_every;
     if (every > 0 && autograd::grad_enabled()) {
         for (size_t i = 0; i < blocks.size(); i += size_t(every)) {
