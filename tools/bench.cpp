@@ -252,6 +252,8 @@ int bench_step(int argc, char** argv) {
                      "[--attention gemm|fused] [--profile]");
     }
     ENG_CHECK(o.device == "cpu" || o.device == "cuda", "bench step: --device must be cpu or cuda, got '", o.device, "'");
+    ENG_CHECK(!(o.profile && o.device == "cuda"), "bench step: --profile times the CPU's ops; on the GPU the ops return "
+              "before their kernels finish. HINT: ENG_CUDA_PROFILE=1 build/bench step --device cuda");
     return o.device == "cuda" ? bench::run_step_gpu(o) : bench::run_step(o);
 }
 
