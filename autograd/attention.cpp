@@ -43,22 +43,31 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 }
 
 Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const Tensor& key_padding_mask,
-                                           float score_divisor) {
+                                           float score_divisor, float dropout_p, Generator* g) {
     profile::Scope profile_scope("scaled_dot_product_attention_packed");
     ENG_CHECK(qkv.dim() == 5 && qkv.size(0) == 3, "scaled_dot_product_attention_packed: qkv must be [3, B, H, T, d], "
               "got ", shape_str(qkv.shape()));
     const Tensor d = qkv.detach();  // the three views are taken without recording them
     const Tensor q = select(d, 0, 0), k = select(d, 0, 1), v = select(d, 0, 2);
+    kernels::AttentionDropout drop;
+    if (dropout_p > 0.0f) {  // one counter per probability [B, H, T, S], as eng::dropout on them
+        ENG_CHECK(dropout_p <= 1.0f, "scaled_dot_product_attention_packed: dropout probability ", dropout_p,
+                  " is outside [0, 1]");
+        Generator& gen = g ? *g : default_generator();
+        drop.p = dropout_p;
+        drop.seed = gen.seed();
+        drop.offset = gen.reserve(uint64_t(q.size(0) * q.size(1) * q.size(2) * k.size(2)));
+    }
     Tensor lse;
     Tensor out = kernels::attention_forward(q, k, v, causal, key_padding_mask, score_divisor, &lse,
-                                            kernels::AttentionPath::Fused);
+                                            kernels::AttentionPath::Fused, drop);
     if (!autograd::any_requires_grad({qkv})) return out;
     Tensor so = out.detach();
     Tensor smask = key_padding_mask.defined() ? key_padding_mask.detach() : Tensor();
     return autograd::record("scaled_dot_product_attention_packed", out, {qkv},
                             [=](const Tensor& g) -> std::vector<Tensor> {
                                 return {kernels::attention_backward_packed(g, q, k, v, so, lse, causal, smask,
-                                                                           score_divisor)};
+                                                                           score_divisor, drop)};
                             });
 }
 

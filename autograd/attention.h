@@ -8,7 +8,7 @@
 //   BioMedLM (GPT-2, scale_attn_by_inverse_layer_idx) passes layer_idx + 1
 //   (layer_idx 0-based), everything else 1.
 // A query row with every key masked returns zeros and gets zero gradient (no NaN).
-// Attention-probability dropout is not part of this op.
+// Attention-probability dropout: only in the packed variant below, on the CPU.
 // The computation is fused and tiled (memory does not grow with T×S); the
 // _reference variant materialises the scores and exists for tests.
 #pragma once
@@ -25,8 +25,14 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 // dq, dk, dv, instead of three zero-padded gradients that the engine would
 // have to add up (three fills and two additions of the whole projection per
 // layer).
+// dropout_p > 0 drops attention probabilities as dropout(softmax(·), dropout_p)
+// would, drawing from g (the default generator when null): the same mask, and
+// the same counters consumed, as that materialised path, but inside the fused
+// kernel (nothing of size T×S is stored; the backward redraws the mask).  CPU
+// only; pass 0 outside training.
 Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal = false,
-                                           const Tensor& key_padding_mask = Tensor(), float score_divisor = 1.0f);
+                                           const Tensor& key_padding_mask = Tensor(), float score_divisor = 1.0f,
+                                           float dropout_p = 0.0f, Generator* g = nullptr);
 Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false,
                                               const Tensor& key_padding_mask = Tensor(),
                                               float score_divisor = 1.0f);

@@ -45,10 +45,13 @@ Tensor GPT2Block::forward(const Tensor& x, const Tensor& key_padding_mask) {
     // c_attn columns are [q | k | v]: [B, T, 3D] -> [3, B, H, T, hd].
     Tensor qkv = permute(reshape(attn.c_attn->forward(ln_1.forward(x)), {B, T, 3, H, hd}), {2, 0, 3, 1, 4});
     Tensor o;
-    if (train && config.attn_pdrop > 0.0f) {
+    const float attn_drop = train ? config.attn_pdrop : 0.0f;
+    if (attn_drop > 0.0f && x.is_cuda()) {
         Tensor q = select(qkv, 0, 0), k = select(qkv, 0, 1), v = select(qkv, 0, 2);
-        // Dropout on the attention probabilities needs them explicitly: the
-        // materialised path (scores, mask, softmax, dropout, ·V).
+        // Dropout on the attention probabilities: the CPU kernel applies it
+        // inside the fused attention (below); on the GPU the probabilities are
+        // materialised (scores, mask, softmax, dropout, ·V).  Both draw the
+        // same mask from the same generator state.
         Tensor scores = matmul(q, transpose(k, -1, -2)) * (1.0f / (std::sqrt(float(hd)) * divisor));
         Tensor causal = from_vector([&] {
             std::vector<float> m(size_t(T * T));
@@ -63,7 +66,7 @@ Tensor GPT2Block::forward(const Tensor& x, const Tensor& key_padding_mask) {
         Tensor probs = dropout(softmax(scores, -1), config.attn_pdrop, true);
         o = matmul(probs, v);
     } else {
-        o = scaled_dot_product_attention_packed(qkv, true, key_padding_mask, divisor);
+        o = scaled_dot_product_attention_packed(qkv, true, key_padding_mask, divisor, attn_drop);
     }
     Tensor a = attn.c_proj->forward(reshape(permute(o, {0, 2, 1, 3}), {B, T, D}));
     Tensor h = x + dropout(a, config.resid_pdrop, train);

@@ -53,7 +53,7 @@ struct Prepared {
 };
 
 Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, const Tensor& mask,
-                 float score_divisor) {
+                 float score_divisor, const AttentionDropout& dropout = {}, AttentionPath path = AttentionPath::Fused) {
     for (const Tensor* t : {&q, &k, &v}) {
         ENG_CHECK(t->defined(), kOp, ": q, k and v must be defined");
         check_dtype(*t, DType::f32, kOp, t == &q ? "q" : t == &k ? "k" : "v");
@@ -91,14 +91,20 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
     }
     p.dims = cpu::AttnDims{qs[0], qs[1], qs[2], ks[2], qs[3], vs[3],
                            float(1.0 / (std::sqrt(double(qs[3])) * double(score_divisor))), causal, keep};
+    ENG_CHECK(dropout.p >= 0.0f && dropout.p <= 1.0f, kOp, ": dropout probability ", dropout.p, " is outside [0, 1]");
+    ENG_CHECK(dropout.p == 0.0f || (!q.is_cuda() && path == AttentionPath::Fused), kOp,
+              ": dropout inside the attention kernel exists only in the fused CPU kernel. HINT: on the GPU, "
+              "compute softmax(q·kᵀ) explicitly and apply eng::dropout to it");
+    p.dims.dropout = dropout;
     return p;
 }
 
 }  // namespace
 
 Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
-                         const Tensor& key_padding_mask, float score_divisor, Tensor* lse, AttentionPath path) {
-    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
+                         const Tensor& key_padding_mask, float score_divisor, Tensor* lse, AttentionPath path,
+                         const AttentionDropout& dropout) {
+    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor, dropout, path);
     const cpu::AttnDims& n = p.dims;
     Tensor out = heads_result(n.B, n.H, n.T, n.dv, q.device());
     Tensor l = empty({n.B, n.H, n.T}, TensorOptions{DType::f32, q.device()});
@@ -166,15 +172,16 @@ AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const
 
 Tensor attention_backward_packed(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
                                  const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
-                                 float score_divisor) {
+                                 float score_divisor, const AttentionDropout& dropout) {
     ENG_CHECK(q.shape() == k.shape() && q.shape() == v.shape(), kOp,
               ": the packed backward needs q, k and v of one shape, got q ", shape_str(q.shape()), ", k ",
               shape_str(k.shape()), ", v ", shape_str(v.shape()));
     if (q.is_cuda()) {
+        ENG_CHECK(dropout.p == 0.0f, kOp, ": dropout inside the attention kernel exists only on the CPU");
         AttentionGrads g = attention_backward(grad_out, q, k, v, out, lse, causal, key_padding_mask, score_divisor);
         return stack({g.dq, g.dk, g.dv}, 0);
     }
-    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
+    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor, dropout);
     check_backward_args(grad_out, q, out, lse, p.dims);
     const cpu::AttnDims& n = p.dims;
     // [B, T, 3, H, d]: the layout of the fused qkv projection the three views

@@ -18,9 +18,16 @@
 // (for example the permuted [B, T, H, d] -> [B, H, T, d] view of a fused qkv);
 // otherwise they are packed first.
 #pragma once
+#include "tensor/cpu/attention.h"
 #include "tensor/tensor.h"
 
 namespace eng::kernels {
+
+// Dropout on the attention probabilities inside the fused CPU kernels
+// (tensor/cpu/attention.h: the same mask as eng::dropout on the materialised
+// probabilities from that generator state).  Not available on the GPU or with
+// the reference path: p must be 0 there.
+using AttentionDropout = cpu::AttnDropout;
 
 enum class AttentionPath {
     Fused,      // tiled, online softmax; memory independent of T×S (the default)
@@ -33,7 +40,7 @@ enum class AttentionPath {
 // afterwards is then a view); on the GPU it is packed as [B, H, T, dv].
 Tensor attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
                          const Tensor& key_padding_mask, float score_divisor, Tensor* lse,
-                         AttentionPath path = AttentionPath::Fused);
+                         AttentionPath path = AttentionPath::Fused, const AttentionDropout& dropout = {});
 
 struct AttentionGrads {
     Tensor dq, dk, dv;
@@ -51,6 +58,6 @@ AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const
 // its way back there; on the GPU the three are stacked.
 Tensor attention_backward_packed(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
                                  const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
-                                 float score_divisor);
+                                 float score_divisor, const AttentionDropout& dropout = {});
 
 }  // namespace eng::kernels

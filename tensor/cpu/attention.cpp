@@ -29,6 +29,12 @@
 // and the online softmax degenerates to a plain one; longer rows (ViT-B's
 // 1374 tokens) use tiles of kBcLong keys.  Bigger tiles mean fewer and larger
 // GEMM calls, which matters because every call packs its operands.
+// Dropout on the probabilities (training GPT-2, attn_pdrop): the forward
+// multiplies each exp(s − m) tile by the mask Z ∈ {0, 1/(1−p)} after the
+// online softmax has summed it into l (softmax first, then dropout), so
+// O = (P∘Z)·V; the backward redraws Z from the counters (nothing of size T×S
+// is stored): dV = (P∘Z)ᵀ·dO, dP = (dO·Vᵀ)∘Z, and D_i = Σ_j P_ij dP_ij is still
+// dO_i·O_i, so dS = P∘(dP − D) is unchanged.
 // All block products go through eng::cpu::gemm (which runs serially inside
 // these parallel regions), so they follow the matmul precision switch: under
 // bf16 the tile products use the bf16 kernel (about 20 % faster here), while
@@ -43,6 +49,7 @@
 
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/rows.h"
+#include "tensor/random.h"
 
 namespace eng::cpu {
 
@@ -167,6 +174,39 @@ void score_grad_tile_avx2(float* p, const float* dp, int64_t ld, int64_t rows, i
     score_grad_tile(p, dp, ld, rows, cols, D);
 }
 
+// Dropout on a rows × cols tile whose element (r, c) is probability
+// (b, h, i0 + r, j0 + c): multiplied by 1/(1-p) where kept, else by 0 (the
+// mask of AttnDropout; `first` is the counter of (b, h, i0, j0)).  The draw is
+// a 64-bit hash: AVX-512DQ multiplies those in vectors, hence the two copies.
+ENG_ROW_INLINE void dropout_tile(float* s, int64_t ld, int64_t rows, int64_t cols, uint64_t seed, uint64_t first,
+                                 int64_t S, float keep, float scale) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float* __restrict row = s + r * ld;
+        const uint64_t base = first + uint64_t(r * S);
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c)
+            row[c] *= word_to_uniform(random_word(seed, base + uint64_t(c))) < keep ? scale : 0.0f;
+    }
+}
+ENG_AVX512 void dropout_tile_avx512(float* s, int64_t ld, int64_t rows, int64_t cols, uint64_t seed, uint64_t first,
+                                    int64_t S, float keep, float scale) {
+    dropout_tile(s, ld, rows, cols, seed, first, S, keep, scale);
+}
+void dropout_tile_avx2(float* s, int64_t ld, int64_t rows, int64_t cols, uint64_t seed, uint64_t first, int64_t S,
+                       float keep, float scale) {
+    dropout_tile(s, ld, rows, cols, seed, first, S, keep, scale);
+}
+
+// Applies the attention dropout of n (if any) to the tile at (b, h, i0, j0).
+void drop_tile(float* s, int64_t ld, int64_t rows, int64_t cols, const AttnDims& n, int64_t b, int64_t h, int64_t i0,
+               int64_t j0, bool wide) {
+    if (n.dropout.p <= 0.0f) return;
+    const float keep = 1.0f - n.dropout.p, scale = keep > 0.0f ? 1.0f / keep : 0.0f;
+    const uint64_t first = n.dropout.offset + uint64_t(((b * n.H + h) * n.T + i0) * n.S + j0);
+    if (wide) dropout_tile_avx512(s, ld, rows, cols, n.dropout.seed, first, n.S, keep, scale);
+    else dropout_tile_avx2(s, ld, rows, cols, n.dropout.seed, first, n.S, keep, scale);
+}
+
 }  // namespace
 
 void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
@@ -194,6 +234,9 @@ void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, At
                 mask_tile(s, kBc, rows, cols, i0, j0, n, b);
                 if (wide) online_softmax_tile_avx512(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
                 else online_softmax_tile_avx2(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
+                // Dropout after l has summed the kept and the dropped alike
+                // (softmax first, then dropout): only the product with V sees it.
+                drop_tile(s, kBc, rows, cols, n, b, h, i0, j0, wide);
                 gemm(false, false, rows, dv, cols, 1.0f, s, kBc, V + j0 * v.st, v.st, 1.0f, acc.data(), dv);
             }
             float* O = out.at(b, h) + i0 * out.st;
@@ -218,7 +261,9 @@ void attention_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, At
     const bool wide = use_avx512();
 #pragma omp parallel if (worth_threads(n, BH))
     {
+        const bool dropping = n.dropout.p > 0.0f;
         std::vector<float> pbuf(size_t(kBr * kBc)), dpbuf(size_t(kBr * kBc)), D(size_t(n.T));
+        std::vector<float> pzbuf(dropping ? size_t(kBr * kBc) : 0);  // P with the dropout applied
 #pragma omp for schedule(dynamic, 1)
         for (int64_t bh = 0; bh < BH; ++bh) {
             const int64_t b = bh / n.H, h = bh % n.H;
@@ -248,12 +293,21 @@ void attention_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, At
                     mask_tile(P, kBc, rows, cols, i0, j0, n, b);
                     if (wide) probs_tile_avx512(P, kBc, rows, cols, L + i0);
                     else probs_tile_avx2(P, kBc, rows, cols, L + i0);
+                    // With dropout Z (O = (P∘Z)·V): dV_j += (P∘Z)ᵀ dO_i and dP = (dO_i V_jᵀ)∘Z;
+                    // D_i = Σ_j P_ij dP_ij is still dO_i·O_i, and dS below is unchanged.
+                    const float* Pz = P;
+                    if (dropping) {
+                        std::copy(P, P + rows * kBc, pzbuf.data());
+                        drop_tile(pzbuf.data(), kBc, rows, cols, n, b, h, i0, j0, wide);
+                        Pz = pzbuf.data();
+                    }
                     // dV_j += Pᵀ dO_i
-                    gemm(true, false, cols, dvn, rows, 1.0f, P, kBc, dO + i0 * dout.st, dout.st, 1.0f,
+                    gemm(true, false, cols, dvn, rows, 1.0f, Pz, kBc, dO + i0 * dout.st, dout.st, 1.0f,
                          dV + j0 * dv.st, dv.st);
                     // dP = dO_i V_jᵀ
                     gemm(false, true, rows, cols, dvn, 1.0f, dO + i0 * dout.st, dout.st, V + j0 * v.st, v.st, 0.0f,
                          dP, kBc);
+                    drop_tile(dP, kBc, rows, cols, n, b, h, i0, j0, wide);
                     // dS = P ∘ (dP - D_i), written over P
                     if (wide) score_grad_tile_avx512(P, dP, kBc, rows, cols, D.data() + i0);
                     else score_grad_tile_avx2(P, dP, kBc, rows, cols, D.data() + i0);

@@ -28,11 +28,23 @@ struct AttnOut {
     float* at(int64_t b, int64_t h) const { return p + b * sb + h * sh; }
 };
 
+// Dropout on the attention probabilities (training): probability (b, h, i, j)
+// is kept, and scaled by 1/(1-p), when word_to_uniform(random_word(seed,
+// offset + ((b·H + h)·T + i)·S + j)) < 1 - p.  That is the mask eng::dropout
+// draws for a packed [B, H, T, S] tensor of probabilities from the same
+// generator state, so the fused kernels drop exactly what the materialised
+// softmax-then-dropout would.  p = 0: no dropout.
+struct AttnDropout {
+    float p = 0.0f;
+    uint64_t seed = 0, offset = 0;
+};
+
 struct AttnDims {
     int64_t B, H, T, S, d, dv;
     float scale;        // multiplies q·k
     bool causal;        // query i sees keys j <= i (top-left aligned when T != S)
     const uint8_t* keep;  // [B, S], 0 = masked key; null = no padding mask
+    AttnDropout dropout = {};  // fused kernels on the CPU only (the others require p = 0)
 };
 
 // out [B, H, T, dv] (written, any row-contiguous layout), lse [B, H, T] (packed);

@@ -298,6 +298,67 @@ TEST_CASE("attention: the packed-qkv entry point equals attention on the three v
     CHECK_THROWS_CONTAINING(scaled_dot_product_attention_packed(zeros({2, 1, 1, 3, 4})), "must be [3, B, H, T, d]");
 }
 
+TEST_CASE("attention: dropout in the fused kernel equals dropout on the materialised probabilities") {
+    // The packed op with dropout_p draws, from the same generator state, the
+    // mask eng::dropout draws for softmax(scores) [B, H, T, S]: outputs and
+    // gradients agree to rounding, and both consume the same counters.
+    const int64_t B = 2, T = 7, H = 2, d = 4;
+    const float divisor = 2.0f, p = 0.3f;
+    Tensor base = randn_t({B, T, 3, H, d}, 60);
+    Tensor w = randn_t({B, H, T, d}, 61);
+    Tensor pad = from_vector({1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1}, {B, T});  // keys 5, 6 of sample 0
+    for (bool causal : {false, true}) {
+        INFO("causal " << causal);
+        std::vector<float> masked(size_t(B * T * T), 0.0f);  // [B, 1, T, T]: 1 where the key is hidden
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t i = 0; i < T; ++i)
+                for (int64_t j = 0; j < T; ++j)
+                    masked[size_t((b * T + i) * T + j)] = (causal && j > i) || pad.to_vector()[size_t(b * T + j)] == 0;
+        struct Run {
+            std::vector<float> out, grad;
+            uint64_t offset;
+        };
+        auto run = [&](bool fused, float prob) {
+            Generator g(7);
+            g.reserve(5);  // a generator already in use
+            Tensor leaf = base.clone().set_requires_grad(true);
+            Tensor qkv = permute(leaf, {2, 0, 3, 1, 4});
+            Tensor o;
+            if (fused) {
+                o = scaled_dot_product_attention_packed(qkv, causal, pad, divisor, prob, &g);
+            } else {
+                Tensor q = select(qkv, 0, 0), k = select(qkv, 0, 1), v = select(qkv, 0, 2);
+                Tensor scores = matmul(q, transpose(k, -1, -2)) * float(1.0 / (std::sqrt(double(d)) * divisor));
+                scores = masked_fill(scores, from_vector(masked, {B, 1, T, T}), -1e30f);
+                o = matmul(dropout(softmax(scores, -1), prob, true, &g), v);
+            }
+            backward(sum(o * w));
+            return Run{o.contiguous().to_vector(), leaf.grad().to_vector(), g.state().offset};
+        };
+        auto close = [](const std::vector<float>& a, const std::vector<float>& b) {
+            REQUIRE(a.size() == b.size());
+            double scale = 0, err = 0;
+            for (size_t i = 0; i < a.size(); ++i) {
+                scale = std::max(scale, double(std::fabs(b[i])));
+                err = std::max(err, double(std::fabs(a[i] - b[i])));
+            }
+            return err <= 1e-5 * scale;
+        };
+        Run fused = run(true, p), plain = run(false, p), none = run(true, 0.0f);
+        CHECK(close(fused.out, plain.out));
+        CHECK(close(fused.grad, plain.grad));
+        CHECK(fused.offset == plain.offset);
+        CHECK(fused.offset == 5 + uint64_t(B * H * T * T));
+        CHECK(none.offset == 5);                 // p = 0 draws nothing
+        CHECK_FALSE(close(fused.out, none.out));  // and something was dropped
+    }
+    // Dropout is a fused-CPU-kernel feature: the reference path refuses it.
+    Tensor q = randn_t({1, 1, 3, 4}, 62);
+    CHECK_THROWS_CONTAINING(kernels::attention_forward(q, q, q, false, Tensor(), 1.0f, nullptr,
+                                                       kernels::AttentionPath::Reference, {0.5f, 1, 0}),
+                            "only in the fused CPU kernel");
+}
+
 TEST_CASE("attention: CPU results come in the layouts that make the model's reshapes views") {
     // The output [B, H, T, d] is stored as [B, T, H, d]: merging the heads,
     // permute(0, 2, 1, 3) then reshape to [B, T, H·d], copies nothing.  The
