@@ -141,7 +141,7 @@ void check_backward_args(const Tensor& grad_out, const Tensor& q, const Tensor& 
 void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& grad_out, const Prepared& p,
                   const Tensor& out, const Tensor& lse, AttentionPath path) {
     const cpu::AttnDims& n = p.dims;
-    if (p.q.is_cuda()) {  // (packed results only on the GPU)
+    if (p.q.is_cuda()) {  // the GPU kernels read and write packed tensors
         Tensor go = grad_out.contiguous(), o = out.contiguous(), l = lse.contiguous();
         cuda::attention_backward(dq.data<float>(), dk.data<float>(), dv.data<float>(), go.data<float>(),
                                  o.data<float>(), l.data<float>(), operand(p.q), operand(p.k), operand(p.v), n);
