@@ -68,7 +68,7 @@ __global__ void layernorm_dx_kernel(float* dinp, const float* dout, const float*
     for (int64_t j = threadIdx.x; j < C; j += blockDim.x) {
         float dxhat = g[j] * (weight ? weight[j] : 1.0f);
         float xhat = (x[j] - mi) * ri;
-        dx[j] += ri * (dxhat - ma - xhat * mb);
+        dx[j] = ri * (dxhat - ma - xhat * mb);  // written, as the CPU kernel (tensor/cpu/norm.h)
     }
 }
 

@@ -52,8 +52,7 @@ NormGrads layer_norm_backward(const Tensor& grad_y, const Tensor& x, const Tenso
     int64_t C = x.size(-1), N = x.numel() / C;
     Tensor gc = grad_y.contiguous(), xc = x.contiguous(), wc = pack(weight);
     NormGrads g;
-    // The CPU kernel overwrites dx; the CUDA one adds to it.
-    if (need_x) g.dx = x.is_cuda() ? zeros_on(x.shape(), x) : empty_on(x.shape(), x);
+    if (need_x) g.dx = empty_on(x.shape(), x);  // the kernels write dx (and add to dweight, dbias)
     if (need_weight) g.dweight = zeros_on({C}, x);
     if (need_bias) g.dbias = zeros_on({C}, x);
     (x.is_cuda() ? cuda::layernorm_backward : cpu::layernorm_backward)(need_x ? g.dx.data<float>() : nullptr, need_weight ? g.dweight.data<float>() : nullptr,

@@ -61,10 +61,10 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     else parallel_rows<LayerNormFwd<false, false>>(N, N * C, out, mean, rstd, inp, weight, bias, C, eps);
 }
 
-// One block of kRowBlock rows: dx for each row (written, not added), and when
-// P (the parameter gradients are wanted), the block's partial sums
-// Σ_rows g·xhat and Σ_rows g into its own row of pw and pb.  A row is read from
-// memory once: the second loop finds it in L1.
+// One block of kRowBlock rows: dx for each row (written, not added; skipped
+// when dinp is null), and when P (the parameter gradients are wanted), the
+// block's partial sums Σ_rows g·xhat and Σ_rows g into its own row of pw and
+// pb.  A row is read from memory once: the second loop finds it in L1.
 //   dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat)),  dxhat = g·weight
 template <bool W, bool P>
 struct LayerNormBwdBlock {
@@ -76,8 +76,16 @@ struct LayerNormBwdBlock {
         for (int64_t i = blk * kRowBlock; i < std::min(N, (blk + 1) * kRowBlock); ++i) {
             const float* __restrict g = dout + i * C;
             const float* __restrict x = inp + i * C;
-            float* __restrict dx = dinp + i * C;
             const float mu = mean[i], rs = rstd[i];
+            if (!dinp) {  // the parameter sums only
+#pragma omp simd
+                for (int64_t j = 0; j < C; ++j) {
+                    sw[j] += double(g[j]) * double((x[j] - mu) * rs);
+                    sb[j] += double(g[j]);
+                }
+                continue;
+            }
+            float* __restrict dx = dinp + i * C;
             double a = 0, b = 0;  // the two row means of the dx formula, times C
 #pragma omp simd reduction(+ : a, b)
             for (int64_t j = 0; j < C; ++j) {
@@ -103,31 +111,21 @@ struct LayerNormBwdBlock {
 
 // dweight = Σ_i g·xhat and dbias = Σ_i g (sums over rows) come from per-block
 // partial sums added in block order: the same additions for any number of
-// threads.  Without dinp only those sums are computed (a scratch row is the
-// dx target).
+// threads.
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C) {
     const bool params = dweight || dbias;
     if (!dinp && !params) return;
     const int64_t blocks = (N + kRowBlock - 1) / kRowBlock;
     std::vector<double> pw(params ? size_t(blocks * C) : 0, 0.0), pb(params ? size_t(blocks * C) : 0, 0.0);
-    std::vector<float> scratch;
-    if (!dinp) {
-        scratch.resize(size_t(N * C));  // (only a caller that wants no dx: rare)
-        dinp = scratch.data();
-    }
-    if (weight && params)
-        parallel_rows<LayerNormBwdBlock<true, true>>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight,
-                                                     mean, rstd, N, C);
-    else if (weight)
-        parallel_rows<LayerNormBwdBlock<true, false>>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight,
-                                                      mean, rstd, N, C);
-    else if (params)
-        parallel_rows<LayerNormBwdBlock<false, true>>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight,
-                                                      mean, rstd, N, C);
-    else
-        parallel_rows<LayerNormBwdBlock<false, false>>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight,
-                                                       mean, rstd, N, C);
+    auto run = [&](auto kernel) {
+        parallel_rows<decltype(kernel)>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight, mean, rstd,
+                                        N, C);
+    };
+    if (weight && params) run(LayerNormBwdBlock<true, true>{});
+    else if (weight) run(LayerNormBwdBlock<true, false>{});
+    else if (params) run(LayerNormBwdBlock<false, true>{});
+    else run(LayerNormBwdBlock<false, false>{});
     if (!params) return;
 #pragma omp parallel for schedule(static) if (blocks * C > kParallelMin)
     for (int64_t j = 0; j < C; ++j) {
