@@ -24,17 +24,16 @@ Tensor row_contiguous(const Tensor& t) {
     return t.numel() == 0 || rows_ok ? t : t.contiguous();
 }
 
-cpu::AttnOperand operand(const Tensor& t) {
-    // With one row its stride is never used to step; make it a valid leading dimension.
+// t [B, H, rows, c] (rows contiguous) as a kernel operand (T = const float)
+// or result (T = float).  With one row its stride is never used to step;
+// make it a valid leading dimension.
+template <typename T = const float>
+cpu::AttnView<T> view_of(const Tensor& t) {
     int64_t st = t.shape()[2] <= 1 ? std::max(t.strides()[2], t.shape()[3]) : t.strides()[2];
-    return cpu::AttnOperand{t.data<float>(), t.strides()[0], t.strides()[1], st};
+    return cpu::AttnView<T>{t.data<float>(), t.strides()[0], t.strides()[1], st};
 }
-
-// A result [B, H, rows, c] with contiguous rows, as a kernel output.
-cpu::AttnOut out_operand(const Tensor& t) {
-    int64_t st = t.shape()[2] <= 1 ? std::max(t.strides()[2], t.shape()[3]) : t.strides()[2];
-    return cpu::AttnOut{t.data<float>(), t.strides()[0], t.strides()[1], st};
-}
+cpu::AttnOperand operand(const Tensor& t) { return view_of(t); }
+cpu::AttnOut out_operand(const Tensor& t) { return view_of<float>(t); }
 
 // A new [B, H, T, c] result.  On the CPU it is stored as [B, T, H, c] and
 // returned as the permuted view, so that merging the heads afterwards

@@ -20,7 +20,9 @@
 
 namespace eng::cpu {
 struct GatherShapes;  // tensor/cpu/index_ops.h
-struct AttnOperand;   // tensor/cpu/attention.h
+template <typename T>
+struct AttnView;  // tensor/cpu/attention.h
+using AttnOperand = AttnView<const float>;
 struct AttnDims;
 }  // namespace eng::cpu
 

@@ -12,21 +12,18 @@
 
 namespace eng::cpu {
 
-// A [B, H, rows, cols] operand whose rows are contiguous (last-dim stride 1):
-// element (b, h, t, c) is at p[b·sb + h·sh + t·st + c].
-struct AttnOperand {
-    const float* p;
+// A [B, H, rows, cols] tensor whose rows are contiguous (last-dim stride 1):
+// element (b, h, t, c) is at p[b·sb + h·sh + t·st + c].  Operands are read
+// (AttnOperand); results are written (AttnOut: out, dq, dk, dv), in the layout
+// the caller picks, e.g. [B, T, H, d] so that merging the heads is free.
+template <typename T>
+struct AttnView {
+    T* p;
     int64_t sb, sh, st;
-    const float* at(int64_t b, int64_t h) const { return p + b * sb + h * sh; }
+    T* at(int64_t b, int64_t h) const { return p + b * sb + h * sh; }
 };
-
-// The same for a result the kernels write (out, dq, dk, dv): the caller picks
-// the layout, e.g. [B, T, H, d] so that merging the heads afterwards is free.
-struct AttnOut {
-    float* p;
-    int64_t sb, sh, st;
-    float* at(int64_t b, int64_t h) const { return p + b * sb + h * sh; }
-};
+using AttnOperand = AttnView<const float>;
+using AttnOut = AttnView<float>;
 
 // Dropout on the attention probabilities (training): probability (b, h, i, j)
 // is kept, and scaled by 1/(1-p), when word_to_uniform(random_word(seed,
