@@ -47,9 +47,9 @@
 #include <limits>
 #include <vector>
 
+#include "tensor/cpu/dropout.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/rows.h"
-#include "tensor/random.h"
 
 namespace eng::cpu {
 
@@ -175,36 +175,35 @@ void score_grad_tile_avx2(float* p, const float* dp, int64_t ld, int64_t rows, i
 }
 
 // Dropout on a rows × cols tile whose element (r, c) is probability
-// (b, h, i0 + r, j0 + c): multiplied by 1/(1-p) where kept, else by 0 (the
-// mask of AttnDropout; `first` is the counter of (b, h, i0, j0)).  The draw is
-// a 64-bit hash: AVX-512DQ multiplies those in vectors, hence the two copies.
+// (b, h, i0 + r, j0 + c), S keys a row: multiplied by the factor of the mask of
+// AttnDropout (`first` is the counter of (b, h, i0, j0)).  The draw is a 64-bit
+// hash: AVX-512DQ multiplies those in vectors, hence the two copies.
 ENG_ROW_INLINE void dropout_tile(float* s, int64_t ld, int64_t rows, int64_t cols, uint64_t seed, uint64_t first,
-                                 int64_t S, float keep, float scale) {
+                                 int64_t S, DropoutMask dm) {
     for (int64_t r = 0; r < rows; ++r) {
         float* __restrict row = s + r * ld;
         const uint64_t base = first + uint64_t(r * S);
 #pragma omp simd
-        for (int64_t c = 0; c < cols; ++c)
-            row[c] *= word_to_uniform(random_word(seed, base + uint64_t(c))) < keep ? scale : 0.0f;
+        for (int64_t c = 0; c < cols; ++c) row[c] *= dm.at(seed, base + uint64_t(c));
     }
 }
 ENG_AVX512 void dropout_tile_avx512(float* s, int64_t ld, int64_t rows, int64_t cols, uint64_t seed, uint64_t first,
-                                    int64_t S, float keep, float scale) {
-    dropout_tile(s, ld, rows, cols, seed, first, S, keep, scale);
+                                    int64_t S, DropoutMask dm) {
+    dropout_tile(s, ld, rows, cols, seed, first, S, dm);
 }
 void dropout_tile_avx2(float* s, int64_t ld, int64_t rows, int64_t cols, uint64_t seed, uint64_t first, int64_t S,
-                       float keep, float scale) {
-    dropout_tile(s, ld, rows, cols, seed, first, S, keep, scale);
+                       DropoutMask dm) {
+    dropout_tile(s, ld, rows, cols, seed, first, S, dm);
 }
 
 // Applies the attention dropout of n (if any) to the tile at (b, h, i0, j0).
 void drop_tile(float* s, int64_t ld, int64_t rows, int64_t cols, const AttnDims& n, int64_t b, int64_t h, int64_t i0,
                int64_t j0, bool wide) {
     if (n.dropout.p <= 0.0f) return;
-    const float keep = 1.0f - n.dropout.p, scale = keep > 0.0f ? 1.0f / keep : 0.0f;
+    const DropoutMask dm(n.dropout.p);
     const uint64_t first = n.dropout.offset + uint64_t(((b * n.H + h) * n.T + i0) * n.S + j0);
-    if (wide) dropout_tile_avx512(s, ld, rows, cols, n.dropout.seed, first, n.S, keep, scale);
-    else dropout_tile_avx2(s, ld, rows, cols, n.dropout.seed, first, n.S, keep, scale);
+    if (wide) dropout_tile_avx512(s, ld, rows, cols, n.dropout.seed, first, n.S, dm);
+    else dropout_tile_avx2(s, ld, rows, cols, n.dropout.seed, first, n.S, dm);
 }
 
 }  // namespace

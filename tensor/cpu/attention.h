@@ -26,8 +26,8 @@ using AttnOperand = AttnView<const float>;
 using AttnOut = AttnView<float>;
 
 // Dropout on the attention probabilities (training): probability (b, h, i, j)
-// is kept, and scaled by 1/(1-p), when word_to_uniform(random_word(seed,
-// offset + ((b·H + h)·T + i)·S + j)) < 1 - p.  That is the mask eng::dropout
+// is multiplied by DropoutMask(p).at(seed, offset + ((b·H + h)·T + i)·S + j)
+// (tensor/cpu/dropout.h: 1/(1-p) where kept, 0 where dropped).  That is the mask eng::dropout
 // draws for a packed [B, H, T, S] tensor of probabilities from the same
 // generator state, so the fused kernels drop exactly what the materialised
 // softmax-then-dropout would.  p = 0: no dropout.

@@ -10,42 +10,40 @@
 #include <algorithm>
 
 #include "tensor/cpu/vecmath.h"
-#include "tensor/random.h"
 
 namespace eng::cpu {
 
 static __attribute__((always_inline)) inline void dropout_body(float* __restrict out, float* __restrict mask,
                                                         const float* __restrict inp, uint64_t seed, uint64_t offset,
-                                                        float keep, float scale, int64_t n) {
+                                                        DropoutMask dm, int64_t n) {
 #pragma omp simd
     for (int64_t i = 0; i < n; ++i) {
-        float m = word_to_uniform(random_word(seed, offset + uint64_t(i))) < keep ? scale : 0.0f;
+        float m = dm.at(seed, offset + uint64_t(i));
         mask[i] = m;
         out[i] = inp[i] * m;
     }
 }
 
-static void dropout_avx2(float* out, float* mask, const float* inp, uint64_t seed, uint64_t offset, float keep,
-                         float scale, int64_t n) {
-    dropout_body(out, mask, inp, seed, offset, keep, scale, n);
+static void dropout_avx2(float* out, float* mask, const float* inp, uint64_t seed, uint64_t offset, DropoutMask dm,
+                         int64_t n) {
+    dropout_body(out, mask, inp, seed, offset, dm, n);
 }
 
 ENG_AVX512 static void dropout_avx512(float* out, float* mask, const float* inp, uint64_t seed, uint64_t offset,
-                                      float keep, float scale, int64_t n) {
-    dropout_body(out, mask, inp, seed, offset, keep, scale, n);
+                                      DropoutMask dm, int64_t n) {
+    dropout_body(out, mask, inp, seed, offset, dm, n);
 }
 
 void dropout_forward(float* out, float* mask, const float* inp, uint64_t seed, uint64_t offset, float p, int64_t n) {
-    float keep = 1.0f - p;
-    float scale = keep > 0.0f ? 1.0f / keep : 0.0f;  // p == 1: nothing is kept
+    const DropoutMask dm(p);  // p == 1: nothing is kept
     const bool wide = use_avx512();
     constexpr int64_t kChunk = 1 << 13;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
     for (int64_t c = 0; c < chunks; ++c) {
         int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-        if (wide) dropout_avx512(out + i0, mask + i0, inp + i0, seed, offset + uint64_t(i0), keep, scale, len);
-        else dropout_avx2(out + i0, mask + i0, inp + i0, seed, offset + uint64_t(i0), keep, scale, len);
+        if (wide) dropout_avx512(out + i0, mask + i0, inp + i0, seed, offset + uint64_t(i0), dm, len);
+        else dropout_avx2(out + i0, mask + i0, inp + i0, seed, offset + uint64_t(i0), dm, len);
     }
 }
 
