@@ -45,13 +45,34 @@ double symmetric_ce(const float* M, int64_t n, float* grad) {
     return loss;
 }
 
-float scale_value(const eng::Tensor& t, const char* op, const char* arg) {
+void check_scale(const eng::Tensor& t, const char* op, const char* arg) {
     ENG_CHECK(t.defined(), op, ": ", arg, " is undefined. HINT: pass the log-scale parameter (one element)");
     ENG_CHECK(t.numel() == 1, op, ": ", arg, " must hold one element (the log scale), got shape ",
               eng::shape_str(t.shape()));
     eng::check_dtype(t, eng::DType::f32, op, arg);
+}
+
+float scale_value(const eng::Tensor& t, const char* op, const char* arg) {
+    check_scale(t, op, arg);
     ENG_CHECK(t.device() == eng::Device::CPU, op, ": ", arg, " must be on the CPU here (internal: any_on_cuda routes GPU inputs)");
     return t.item();
+}
+
+std::vector<int64_t> sentence_offsets(const std::vector<int64_t>& counts, int64_t images, int64_t rows,
+                                      const char* op) {
+    ENG_CHECK(int64_t(counts.size()) == images, op, ": got ", counts.size(), " sentence counts for ", images,
+              " images; there must be one caption per image");
+    std::vector<int64_t> offsets(counts.size());
+    int64_t total = 0;
+    for (size_t m = 0; m < counts.size(); ++m) {
+        ENG_CHECK(counts[m] >= 1, op, ": caption ", m, " has ", counts[m],
+                  " sentences; every caption needs at least one. HINT: a caption without a separator token "
+                  "has no sentence features (check the tokenizer's separator id and the truncation)");
+        offsets[m] = total;
+        total += counts[m];
+    }
+    ENG_CHECK(total == rows, op, ": the sentence counts sum to ", total, " but sentences has ", rows, " rows");
+    return offsets;
 }
 
 void check_input(const eng::Tensor& t, int64_t dims, const char* op, const char* arg, const char* layout) {

@@ -40,20 +40,9 @@ eng::Device device_of(std::initializer_list<const Tensor*> ts) {
 }
 Tensor on(const Tensor& t, eng::Device d) { return eng::to_device(t, d); }
 
-void check_scale(const Tensor& t, const char* op, const char* arg) {
-    ENG_CHECK(t.defined() && t.numel() == 1 && t.dtype() == eng::DType::f32, op, ": ", arg,
-              " must be a one-element f32 tensor (a log scale), got ",
-              t.defined() ? eng::shape_str(t.shape()) : std::string("an undefined tensor"));
-}
-
-// 0, 1, ..., n − 1 as i32 targets on device d.
-Tensor diagonal_targets(int64_t n, eng::Device d) {
-    return eng::arange(0, n, 1, {eng::DType::i32, d});
-}
-
 // CE(M) + CE(Mᵀ) for a square [n, n] M with the diagonal as targets.
 Tensor symmetric_ce_of(const Tensor& M) {
-    const Tensor t = diagonal_targets(M.size(0), M.device());
+    const Tensor t = eng::arange(0, M.size(0), 1, {eng::DType::i32, M.device()});  // the diagonal
     return eng::cross_entropy(M, t) + eng::cross_entropy(eng::transpose(M, 0, 1), t);
 }
 
@@ -100,28 +89,19 @@ Tensor sla_loss_composed(const Tensor& patches, const Tensor& sentences, const s
     check_scale(local_scale, op, "local_scale");
     const eng::Device d = device_of({&patches, &sentences, &local_scale});
     const int64_t B = patches.size(0), K = patches.size(1), D = patches.size(2);
-    ENG_CHECK(int64_t(sentence_counts.size()) == B, op, ": got ", sentence_counts.size(), " sentence counts for ",
-              B, " images; there must be one caption per image");
-    int64_t total = 0;
-    for (int64_t J : sentence_counts) {
-        ENG_CHECK(J >= 1, op, ": every caption needs at least one sentence, got a count of ", J);
-        total += J;
-    }
-    ENG_CHECK(total == sentences.size(0), op, ": the sentence counts sum to ", total, " but sentences has ",
-              sentences.size(0), " rows");
+    const int64_t total = sentences.size(0);
+    const std::vector<int64_t> offsets = sentence_offsets(sentence_counts, B, total, op);
 
     // C[n·K + k, o_m + j] = ⟨p_{n,k}, s_{m,j}⟩
     const Tensor C = eng::matmul(eng::reshape(on(patches, d), {B * K, D}), eng::transpose(on(sentences, d), 0, 1));
     // Each sentence's best patch in each image: [B (n), ΣJ].
     const Tensor best_patch = eng::max(eng::reshape(C, {B, K, total}), 1).values;
     std::vector<Tensor> t_rows, i_cols;
-    int64_t o = 0;
     for (int64_t m = 0; m < B; ++m) {
-        const int64_t J = sentence_counts[size_t(m)];
+        const int64_t o = offsets[size_t(m)], J = sentence_counts[size_t(m)];
         t_rows.push_back(eng::mean(eng::narrow(best_patch, 1, o, J), {1}));  // T[m, :] / e, over images n
         if (symmetric)  // each patch's best sentence of caption m: [B·K]
             i_cols.push_back(eng::max(eng::narrow(C, 1, o, J), 1).values);
-        o += J;
     }
     const Tensor e = eng::exp(eng::reshape(on(local_scale, d), {1}));
     Tensor loss = symmetric_ce_of(eng::stack(t_rows, 0) * e);  // T [m, n]

@@ -77,22 +77,9 @@ Tensor sla_loss(const Tensor& patches, const Tensor& sentences, const std::vecto
     ENG_CHECK(B >= 1 && K >= 1 && D >= 1, op, ": empty patches of shape ", eng::shape_str(patches.shape()));
     ENG_CHECK(sentences.size(1) == D, op, ": sentences ", eng::shape_str(sentences.shape()),
               " and patches ", eng::shape_str(patches.shape()), " must have the same width D");
-    ENG_CHECK(int64_t(sentence_counts.size()) == B, op, ": got ", sentence_counts.size(),
-              " sentence counts for ", B, " images (patches ", eng::shape_str(patches.shape()),
-              "); there must be one caption per image");
     auto sv = std::make_shared<SlaSaved>();
     sv->count = sentence_counts;
-    sv->off.resize(size_t(B));
-    int64_t total = 0;
-    for (int64_t m = 0; m < B; ++m) {
-        ENG_CHECK(sentence_counts[size_t(m)] >= 1, op, ": caption ", m, " has ", sentence_counts[size_t(m)],
-                  " sentences; every caption needs at least one. HINT: a caption without a separator token "
-                  "has no sentence features (check the tokenizer's separator id and the truncation)");
-        sv->off[size_t(m)] = total;
-        total += sentence_counts[size_t(m)];
-    }
-    ENG_CHECK(total == S, op, ": the sentence counts sum to ", total, " but sentences has shape ",
-              eng::shape_str(sentences.shape()), " (", S, " rows)");
+    sv->off = detail::sentence_offsets(sentence_counts, B, S, op);
     const float theta = detail::scale_value(local_scale, op, "local_scale");
 
     sv->p = patches.detach().contiguous();

@@ -100,8 +100,15 @@ namespace detail {
 // column softmax.
 double symmetric_ce(const float* M, int64_t n, float* grad);
 
-// Checks t is a one-element f32 CPU tensor (a log scale) and returns its value.
+// Checks t is a one-element f32 tensor (a log scale), on any device.
+void check_scale(const eng::Tensor& t, const char* op, const char* arg);
+// The same, on the CPU, and returns its value.
 float scale_value(const eng::Tensor& t, const char* op, const char* arg);
+// SLA's packed sentences: checks there is one count per image, each >= 1, and
+// that they sum to `rows` (the sentence embeddings); returns each caption's
+// first row o_m = Σ_{m'<m} J_m'.
+std::vector<int64_t> sentence_offsets(const std::vector<int64_t>& counts, int64_t images, int64_t rows,
+                                      const char* op);
 // Checks t is a defined f32 CPU tensor with `dims` dimensions.
 void check_input(const eng::Tensor& t, int64_t dims, const char* op, const char* arg, const char* layout);
 // Is any of the (defined) tensors on the GPU?  Then the op runs composed.
