@@ -51,8 +51,6 @@ Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const
     const Tensor q = select(d, 0, 0), k = select(d, 0, 1), v = select(d, 0, 2);
     kernels::AttentionDropout drop;
     if (dropout_p > 0.0f) {  // one counter per probability [B, H, T, S], as eng::dropout on them
-        ENG_CHECK(dropout_p <= 1.0f, "scaled_dot_product_attention_packed: dropout probability ", dropout_p,
-                  " is outside [0, 1]");
         Generator& gen = g ? *g : default_generator();
         drop.p = dropout_p;
         drop.seed = gen.seed();

@@ -352,6 +352,8 @@ TEST_CASE("attention: dropout in the fused kernel equals dropout on the material
         CHECK(none.offset == 5);                 // p = 0 draws nothing
         CHECK_FALSE(close(fused.out, none.out));  // and something was dropped
     }
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention_packed(permute(base, {2, 0, 3, 1, 4}), true, pad, 1.0f, 1.5f),
+                            "dropout probability 1.5 is outside [0, 1]");
     // Dropout is a fused-CPU-kernel feature: the reference path refuses it.
     Tensor q = randn_t({1, 1, 3, 4}, 62);
     CHECK_THROWS_CONTAINING(kernels::attention_forward(q, q, q, false, Tensor(), 1.0f, nullptr,
