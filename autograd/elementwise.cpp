@@ -24,8 +24,15 @@ static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
     profile::Scope profile_scope(kernels::binary_name(op));
     Tensor out = kernels::binary(op, a, b);
     if (!autograd::any_requires_grad({a, b})) return out;
-    Tensor sa = a.detach(), sb = b.detach(), so = out.detach();
     bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    // Save only what the wanted gradients read (add and sub: nothing but the
+    // shapes), so that e.g. a residual sum or a LayerScale product that
+    // nothing else needs is freed after the forward.
+    bool keep_a = (op == Binary::Mul && need_b) || (op == Binary::Pow);
+    bool keep_b = (op == Binary::Mul && need_a) || (op == Binary::Div) || (op == Binary::Pow && need_a);
+    bool keep_out = (op == Binary::Div || op == Binary::Pow) && need_b;
+    Tensor sa = keep_a ? a.detach() : Tensor(), sb = keep_b ? b.detach() : Tensor(), so = keep_out ? out.detach() : Tensor();
+    Shape a_shape = a.shape(), b_shape = b.shape();
     return autograd::record(kernels::binary_name(op), out, {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
         Tensor ga, gb;
         switch (op) {
@@ -54,8 +61,8 @@ static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
                 if (need_b) gb = kernels::binary(Binary::Mul, g, kernels::binary(Binary::Mul, so, kernels::unary(Unary::Log, sa)));
                 break;
         }
-        if (ga.defined()) ga = kernels::sum_to(ga, sa.shape());
-        if (gb.defined()) gb = kernels::sum_to(gb, sb.shape());
+        if (ga.defined()) ga = kernels::sum_to(ga, a_shape);
+        if (gb.defined()) gb = kernels::sum_to(gb, b_shape);
         return {ga, gb};
     });
 }
@@ -75,7 +82,10 @@ static Tensor unary_op(Unary op, const Tensor& x, float a = 0.0f, float b = 0.0f
     profile::Scope profile_scope(kernels::unary_name(op));
     Tensor y = kernels::unary(op, x, a, b);
     if (!autograd::any_requires_grad({x})) return y;
-    Tensor sx = x.detach(), sy = y.detach();
+    // Save only what the derivative is written with (GELU: x; exp: y), so
+    // an output that nothing else needs is freed after the forward.
+    const kernels::UnaryReads reads = kernels::unary_backward_reads(op);
+    Tensor sx = reads.x ? x.detach() : Tensor(), sy = reads.y ? y.detach() : Tensor();
     return autograd::record(kernels::unary_name(op), y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
         return {kernels::unary_backward(op, sx, sy, g, a, b)};
     });

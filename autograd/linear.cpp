@@ -25,11 +25,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool we
     out_shape.push_back(y2.size(1));
     Tensor y = raw_reshape(y2, out_shape);
     if (!autograd::any_requires_grad({x, weight, bias})) return y;
-    Tensor sx = x2.detach(), sw = weight.detach();
     bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
+    // Keep only what the wanted gradients read: dX needs W, dW needs X.  A
+    // frozen weight (LoRA's base layers) thus does not keep its input alive:
+    // in a frozen GPT-2 block that frees the LayerNorm and GELU outputs.
+    Tensor sx = need_w ? x2.detach() : Tensor(), sw = need_x ? weight.detach() : Tensor();
+    const int64_t rows = x2.size(0);
     Shape x_shape = x.shape();
     return autograd::record("linear", y, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-        Tensor g2 = raw_reshape(g, {sx.size(0), g.size(-1)});
+        Tensor g2 = raw_reshape(g, {rows, g.size(-1)});
         kernels::LinearGrads d = kernels::linear_backward(g2, sx, sw, weight_in_out, need_x, need_w, need_b);
         return {d.x.defined() ? raw_reshape(d.x, x_shape) : d.x, d.weight, d.bias};
     });

@@ -17,18 +17,27 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     profile::Scope profile_scope("matmul");
     Tensor out = kernels::matmul(a, b);
     if (!autograd::any_requires_grad({a, b})) return out;
-    Tensor sa = a.detach(), sb = b.detach();
     bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    // dA reads B and dB reads A: keep only those (a frozen operand's partner is freed).
+    Tensor sa = need_b ? a.detach() : Tensor(), sb = need_a ? b.detach() : Tensor();
+    Shape a_shape = a.shape(), b_shape = b.shape();
     return autograd::record("matmul", out, {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
-        Tensor A = sa.dim() == 1 ? raw_unsqueeze(sa, 0) : sa;
-        Tensor B = sb.dim() == 1 ? raw_unsqueeze(sb, 1) : sb;
+        // 1-D operands act as a row (A) or a column (B) matrix.
+        const bool a_vec = a_shape.size() == 1, b_vec = b_shape.size() == 1;
+        Shape A_shape = a_vec ? Shape{1, a_shape[0]} : a_shape, B_shape = b_vec ? Shape{b_shape[0], 1} : b_shape;
         // Restore the dims that 1-D operands dropped from the output.
         Tensor G = g;
-        if (sa.dim() == 1) G = raw_unsqueeze(G, G.dim() - (sb.dim() == 1 ? 0 : 1));
-        if (sb.dim() == 1) G = raw_unsqueeze(G, G.dim());
+        if (a_vec) G = raw_unsqueeze(G, G.dim() - (b_vec ? 0 : 1));
+        if (b_vec) G = raw_unsqueeze(G, G.dim());
         Tensor ga, gb;
-        if (need_a) ga = raw_reshape(kernels::sum_to(kernels::matmul(G, raw_transpose(B, -1, -2)), A.shape()), sa.shape());
-        if (need_b) gb = raw_reshape(kernels::sum_to(kernels::matmul(raw_transpose(A, -1, -2), G), B.shape()), sb.shape());
+        if (need_a) {
+            Tensor B = b_vec ? raw_unsqueeze(sb, 1) : sb;
+            ga = raw_reshape(kernels::sum_to(kernels::matmul(G, raw_transpose(B, -1, -2)), A_shape), a_shape);
+        }
+        if (need_b) {
+            Tensor A = a_vec ? raw_unsqueeze(sa, 0) : sa;
+            gb = raw_reshape(kernels::sum_to(kernels::matmul(raw_transpose(A, -1, -2), G), B_shape), b_shape);
+        }
         return {ga, gb};
     });
 }

@@ -30,11 +30,14 @@ static Tensor reduce_op(Reduce op, const Tensor& x, const std::vector<int64_t>& 
     std::vector<int64_t> dims = kernels::reduce_dims(x.shape(), dims_in, kernels::reduce_name(op));
     Tensor out = kernels::reduce(op, x, dims, keepdim, nullptr, correction);
     if (!autograd::any_requires_grad({x})) return out;
-    Tensor sx = x.detach(), so = out.detach();
+    // Sum and mean need only the input's shape; logsumexp and var read the
+    // input (and logsumexp its output).
+    const bool reads_x = op == Reduce::LogSumExp || op == Reduce::Var;
+    Tensor sx = reads_x ? x.detach() : Tensor(), so = op == Reduce::LogSumExp ? out.detach() : Tensor();
+    const Shape s = x.shape();
     int64_t n = 1;
-    for (int64_t d : dims) n *= x.shape()[size_t(d)];
+    for (int64_t d : dims) n *= s[size_t(d)];
     return autograd::record(kernels::reduce_name(op), out, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-        Shape s = sx.shape();
         Tensor ge = unreduce(g, s, dims);
         switch (op) {
             case Reduce::Sum: return {ge.contiguous()};

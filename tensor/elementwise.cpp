@@ -29,14 +29,40 @@ Tensor unary(Unary op, const Tensor& x, float a, float b) {
     return y;
 }
 
+UnaryReads unary_backward_reads(Unary op) {
+    switch (op) {
+        case Unary::Neg: return {false, false};
+        case Unary::Exp:
+        case Unary::Sqrt:
+        case Unary::Tanh:
+        case Unary::Sigmoid: return {false, true};
+        case Unary::Rsqrt: return {true, true};
+        default: return {true, false};
+    }
+}
+
 Tensor unary_backward(Unary op, const Tensor& x, const Tensor& y, const Tensor& dy, float a, float b) {
-    check_same_device(x, dy, unary_name(op));
-    Tensor xc = x.contiguous(), yc = y.contiguous(), dyc = dy.contiguous();
-    Tensor dx = empty(x.shape(), TensorOptions{DType::f32, x.device()});
-    if (x.is_cuda())
-        cuda::unary_backward(op, dx.data<float>(), xc.data<float>(), yc.data<float>(), dyc.data<float>(), x.numel(),
-                             a, b);
-    else cpu::unary_backward(op, dx.data<float>(), xc.data<float>(), yc.data<float>(), dyc.data<float>(), x.numel(), a, b);
+    const UnaryReads reads = unary_backward_reads(op);
+    const char* name = unary_name(op);
+    ENG_CHECK((!reads.x || x.defined()) && (!reads.y || y.defined()), name,
+              " backward: the saved input or output it needs is missing");
+    for (const Tensor* t : {&x, &y})
+        if (t->defined()) {
+            check_same_device(*t, dy, name);
+            ENG_CHECK(t->shape() == dy.shape(), name, " backward: saved ", shape_str(t->shape()), " but gradient ",
+                      shape_str(dy.shape()));
+        }
+    // The kernels take both pointers; one that is not read gets the gradient's
+    // (a valid array of the same size, never used).
+    Tensor dyc = dy.contiguous();
+    Tensor xc = x.defined() ? x.contiguous() : dyc, yc = y.defined() ? y.contiguous() : dyc;
+    Tensor dx = empty(dy.shape(), TensorOptions{DType::f32, dy.device()});
+    if (dy.is_cuda())
+        cuda::unary_backward(op, dx.data<float>(), xc.data<float>(), yc.data<float>(), dyc.data<float>(),
+                             dy.numel(), a, b);
+    else
+        cpu::unary_backward(op, dx.data<float>(), xc.data<float>(), yc.data<float>(), dyc.data<float>(), dy.numel(),
+                            a, b);
     return dx;
 }
 

@@ -16,7 +16,15 @@ enum class Unary { Neg, Exp, Log, Sqrt, Rsqrt, Abs, Tanh, Sigmoid, Relu, GeluErf
 const char* unary_name(Unary op);
 // a, b: parameters (PowScalar: exponent a; Clamp: [a, b]).
 Tensor unary(Unary op, const Tensor& x, float a = 0.0f, float b = 0.0f);
+// Which forward values f'(x) is written with (tensor/cpu/elementwise.cpp):
+// the input x (log, relu, GELU, ...), the output y (exp, sqrt, tanh, sigmoid),
+// both (rsqrt) or neither (neg).  Autograd saves only these.
+struct UnaryReads {
+    bool x, y;
+};
+UnaryReads unary_backward_reads(Unary op);
 // dL/dx = dL/dy · f'(x); x is the input and y the output of the forward.
+// Either may be undefined when unary_backward_reads says it is not read.
 Tensor unary_backward(Unary op, const Tensor& x, const Tensor& y, const Tensor& grad_y, float a = 0.0f,
                       float b = 0.0f);
 

@@ -68,10 +68,11 @@ Tensor linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
 LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weight, bool weight_in_out,
                             bool need_x, bool need_weight, bool need_bias) {
     LinearGrads r;
+    ENG_CHECK(!need_x || weight.defined(), "linear backward: the input's gradient needs the weight");
+    ENG_CHECK(!need_weight || x.defined(), "linear backward: the weight's gradient needs the input");
     if (!(cpu_f32(g) && cpu_f32(x) && cpu_f32(weight))) {
         // Same products as below, through the general matmul.
-        Tensor wt = weight_in_out ? raw_transpose(weight, 0, 1) : weight;  // [out, in]
-        if (need_x) r.x = matmul(g, wt);
+        if (need_x) r.x = matmul(g, weight_in_out ? raw_transpose(weight, 0, 1) : weight);  // G · W[out, in]
         if (need_weight) {
             Tensor gw = matmul(raw_transpose(g, 0, 1), x);  // [out, in]
             r.weight = weight_in_out ? raw_transpose(gw, 0, 1).contiguous() : gw;
@@ -80,7 +81,8 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weig
         return r;
     }
     Tensor G = g.contiguous();
-    int64_t N = G.size(0), out = G.size(1), in = x.size(1);
+    int64_t N = G.size(0), out = G.size(1);
+    int64_t in = x.defined() ? x.size(1) : weight.size(weight_in_out ? 0 : 1);
     const float* Gp = G.data<float>();
     if (need_x) {
         // dx [N, in] = G [N, out] · W [out, in]  (with [in, out] storage: G · Wᵀ)

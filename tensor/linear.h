@@ -17,7 +17,8 @@ namespace eng::kernels {
 Tensor linear_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, bool weight_in_out);
 
 // The three gradients for upstream g [N, out].  Each output is skipped (left
-// undefined) when its flag is false.
+// undefined) when its flag is false; x may be undefined when the weight's
+// gradient is not wanted, and weight when x's is not (nothing reads them).
 struct LinearGrads {
     Tensor x, weight, bias;
 };

@@ -83,6 +83,82 @@ TEST_CASE("engine: the graph is freed after backward unless retained") {
     CHECK_THROWS_CONTAINING(backward(y), "already freed");
 }
 
+TEST_CASE("engine: ops keep alive only the tensors their backward reads") {
+    Generator gen(5);
+    const int N = 4, I = 8, O = 6;
+    Tensor x = randn({N, I}, &gen).set_requires_grad(true);
+    Tensor frozen = randn({O, I}, &gen);  // no gradient wanted (LoRA's base layers)
+    Tensor trained = randn({O, I}, &gen).set_requires_grad(true);
+    auto storage_of = [](const Tensor& t) { return std::weak_ptr<Storage>(t.storage()); };
+    SUBCASE("a frozen weight: dX = G·W does not need the input, which is freed") {
+        Tensor h = mul(x, 2.0f);
+        auto kept = storage_of(h);
+        Tensor y = linear(h, frozen, Tensor());
+        h = Tensor();
+        CHECK(kept.expired());
+        backward(sum(y));
+        // dL/dx[n][i] = 2 Σ_o W[o][i]
+        std::vector<float> w = frozen.to_vector(), gx = x.grad().to_vector();
+        for (int n = 0; n < N; ++n)
+            for (int i = 0; i < I; ++i) {
+                double s = 0;
+                for (int o = 0; o < O; ++o) s += 2.0 * w[size_t(o * I + i)];
+                CHECK(gx[size_t(n * I + i)] == doctest::Approx(s).epsilon(1e-5));
+            }
+    }
+    SUBCASE("a trained weight: dW = Gᵀ·X keeps the input") {
+        Tensor h = mul(x, 2.0f);
+        auto kept = storage_of(h);
+        Tensor y = linear(h, trained, Tensor());
+        h = Tensor();
+        CHECK_FALSE(kept.expired());
+    }
+    SUBCASE("a LayerScale product and a residual sum: neither output is kept") {
+        Tensor gamma = randn({I}, &gen).set_requires_grad(true);
+        Tensor scaled = mul(mul(x, 2.0f), gamma);  // keeps its inputs (each one's gradient reads the other)
+        auto scaled_kept = storage_of(scaled);
+        Tensor residual = add(x, scaled);  // keeps nothing but shapes
+        auto residual_kept = storage_of(residual);
+        Tensor pooled = mean(residual, {0});  // likewise
+        scaled = Tensor();
+        residual = Tensor();
+        CHECK(scaled_kept.expired());
+        CHECK(residual_kept.expired());
+        backward(sum(pooled));
+        // d/dgamma[i] of Σ_i mean_n(x + 2 x γ)[i] = mean_n 2 x[n][i]
+        std::vector<float> xv = x.to_vector(), gg = gamma.grad().to_vector();
+        for (int i = 0; i < I; ++i) {
+            double s = 0;
+            for (int n = 0; n < N; ++n) s += 2.0 * xv[size_t(n * I + i)] / N;
+            CHECK(gg[size_t(i)] == doctest::Approx(s).epsilon(1e-5));
+        }
+    }
+    SUBCASE("a product with a frozen matrix keeps only the frozen one") {
+        Tensor h = mul(x, 2.0f);
+        auto kept = storage_of(h);
+        Tensor y = matmul(h, raw_transpose(frozen, 0, 1));
+        h = Tensor();
+        CHECK(kept.expired());
+    }
+    SUBCASE("GELU is differentiated through its input: its output is not kept") {
+        Tensor e = gelu(mul(x, 2.0f));
+        auto kept = storage_of(e);
+        Tensor s = sum(e);
+        e = Tensor();
+        CHECK(kept.expired());
+    }
+    SUBCASE("exp is differentiated through its output: its input is not kept") {
+        Tensor h = mul(x, 2.0f);
+        auto kept = storage_of(h);
+        Tensor s = sum(exp(h));
+        h = Tensor();
+        CHECK(kept.expired());
+        backward(s);
+        std::vector<float> xv = x.to_vector(), gx = x.grad().to_vector();
+        for (size_t i = 0; i < xv.size(); ++i) CHECK(gx[i] == doctest::Approx(2 * std::exp(2.0 * xv[i])).epsilon(1e-5));
+    }
+}
+
 TEST_CASE("engine: no-grad mode and detach record nothing") {
     Tensor x = from_vector({1, 2}, {2}).set_requires_grad(true);
     {
