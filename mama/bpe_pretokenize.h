@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "nn/utf8.h"
+
 namespace mama {
 
 // ---- UTF-8 -------------------------------------------------------------------
@@ -20,8 +22,8 @@ constexpr char32_t kInvalidCodePoint = 0x110000;
 // values above U+10FFFF decode as kInvalidCodePoint with length 1, so every byte
 // string splits into characters and no byte is ever lost or read twice.
 size_t utf8_decode(std::string_view text, size_t pos, char32_t& cp);
-// Appends the UTF-8 form of a valid code point.
-void utf8_append(std::string& out, char32_t cp);
+// Appends the UTF-8 form of a valid code point (nn/utf8.h).
+using eng::utf8_append;
 
 // ---- Unicode classes (mama/unicode_tables.inc) -------------------------------
 bool is_letter(char32_t cp);  // \p{L}: Lu Ll Lt Lm Lo

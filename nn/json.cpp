@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "nn/utf8.h"
 #include "tensor/check.h"
 
 namespace eng::json {
@@ -331,24 +332,6 @@ private:
         return v;
     }
 
-    static void put_utf8(std::string& out, unsigned cp) {
-        if (cp < 0x80) {
-            out += char(cp);
-        } else if (cp < 0x800) {
-            out += char(0xC0 | (cp >> 6));
-            out += char(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += char(0xE0 | (cp >> 12));
-            out += char(0x80 | ((cp >> 6) & 0x3F));
-            out += char(0x80 | (cp & 0x3F));
-        } else {
-            out += char(0xF0 | (cp >> 18));
-            out += char(0x80 | ((cp >> 12) & 0x3F));
-            out += char(0x80 | ((cp >> 6) & 0x3F));
-            out += char(0x80 | (cp & 0x3F));
-        }
-    }
-
     // Copies one UTF-8 encoded character starting at pos_, rejecting overlong
     // forms, surrogates and code points above U+10FFFF.
     void copy_utf8(std::string& out) {
@@ -425,7 +408,7 @@ private:
                             error_at(esc, "high surrogate not followed by a low surrogate");
                         cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     }
-                    put_utf8(out, cp);
+                    utf8_append(out, char32_t(cp));
                     break;
                 }
                 default:
