@@ -13,6 +13,17 @@
 
 namespace testing {
 
+// The message of the eng::Error that f() throws, or "" when it throws none.
+template <typename F>
+std::string error_of(F f) {
+    try {
+        f();
+    } catch (const eng::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
 // Compares values elementwise with |a - e| <= atol + rtol·|e|; on failure the
 // message gives the max error, the count of bad elements and the first pairs.
 inline std::string compare(const std::vector<float>& actual, const std::vector<float>& expected, double atol,

@@ -10,6 +10,7 @@
 #include "mama/csv.h"
 #include "tensor/check.h"
 #include "tests/temp_dir.h"
+#include "tests/testing.h"
 
 namespace {
 
@@ -23,16 +24,7 @@ std::string slurp(const std::string& path) {
     return os.str();
 }
 
-// The message of the eng::Error thrown by f ("" when nothing is thrown).
-template <typename F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const eng::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ::testing::error_of;
 
 }  // namespace
 

@@ -19,6 +19,7 @@
 #include "mama/prepare.h"
 #include "tensor/check.h"
 #include "tensor/random.h"
+#include "tests/testing.h"
 
 using mama::DicomImage;
 
@@ -116,15 +117,7 @@ DicomImage parse(const std::vector<uint8_t>& f, const mama::DicomReadOptions& o 
     return mama::parse_dicom(f.data(), f.size(), "mem.dcm", o);
 }
 
-template <typename F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const eng::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ::testing::error_of;
 
 std::string temp_dir(const std::string& name) {
     auto d = std::filesystem::temp_directory_path() / ("mama_test_dicom_" + std::to_string(::getpid()) + "_" + name);

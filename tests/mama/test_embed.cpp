@@ -15,6 +15,7 @@
 #include "mama/rsna.h"
 #include "tensor/check.h"
 #include "tests/temp_dir.h"
+#include "tests/testing.h"
 
 namespace fs = std::filesystem;
 
@@ -28,15 +29,7 @@ void write_text(const fs::path& p, const std::string& text) {
     out << text;
 }
 
-template <typename F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const eng::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ::testing::error_of;
 
 const char* kMeta =
     "anon_dicom_path,empi_anon,acc_anon,ImageLateralityFinal,ViewPosition,FinalImageType,StudyDescription,spot_mag\n"

@@ -11,6 +11,7 @@
 
 #include "mama/image.h"
 #include "tensor/check.h"
+#include "tests/testing.h"
 
 using mama::Image;
 
@@ -30,16 +31,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
     f.write(bytes.data(), std::streamsize(bytes.size()));
 }
 
-// The error message of f(), or "" when it did not throw.
-template <typename F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const eng::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ::testing::error_of;
 
 Image ramp(int w, int h, int levels) {
     Image img(w, h);

@@ -11,6 +11,7 @@
 
 #include "nn/json.h"
 #include "tensor/check.h"
+#include "tests/testing.h"
 
 using eng::json::Kind;
 using eng::json::Value;
@@ -18,16 +19,7 @@ using eng::json::dump;
 using eng::json::parse;
 
 namespace {
-// The message of the eng::Error thrown by f, or "" if none was thrown.
-template <typename F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const eng::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ::testing::error_of;
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 }  // namespace
 

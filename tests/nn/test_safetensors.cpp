@@ -19,6 +19,7 @@
 #include "nn/safetensors.h"
 #include "tensor/check.h"
 #include "tensor/tensor.h"
+#include "tests/testing.h"
 
 using namespace eng;
 using eng::nn::SafeTensorsFile;
@@ -26,15 +27,7 @@ using eng::nn::SafeTensorsSet;
 
 namespace {
 
-template <typename F>
-std::string error_of(F f) {
-    try {
-        f();
-    } catch (const eng::Error& e) {
-        return e.what();
-    }
-    return "";
-}
+using ::testing::error_of;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A fresh folder under /tmp, removed (with its files) at the end of the test.
