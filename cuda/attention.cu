@@ -19,6 +19,7 @@
 //
 // Lanes own output columns c = lane + 32·t (t < 8), so d and dv are at most 256.
 // A fully masked query row gives O = 0, lse = -inf and zero gradients, as on the CPU.
+#include <algorithm>
 #include <cmath>
 
 #include "cuda/attention.cuh"
@@ -34,26 +35,6 @@ constexpr int kRows = 8;        // query (or key) rows per block: one warp each
 constexpr int kTile = 32;       // keys (or queries) per shared-memory tile: one per lane
 constexpr int kMaxChunks = 8;   // columns per lane: d, dv <= 32·8 = 256
 constexpr int kBlock = kRows * 32;
-
-struct Operand {
-    const float* p;
-    int64_t sb, sh, st;
-    __device__ const float* row(int64_t b, int64_t h, int64_t t) const { return p + b * sb + h * sh + t * st; }
-};
-
-struct Dims {
-    int64_t B, H, T, S, d, dv;
-    float scale;
-    bool causal;
-    const uint8_t* keep;  // [B, S] on the device, or null
-};
-
-__device__ __forceinline__ bool key_visible(const Dims& n, int64_t b, int64_t i, int64_t j) {
-    if (j >= n.S) return false;
-    if (n.causal && j > i) return false;
-    if (n.keep && !n.keep[b * n.S + j]) return false;
-    return true;
-}
 
 // Loads rows [r0, r0 + kTile) of a [rows, cols] operand of (b, h) into shared
 // memory with row pitch `pitch`; rows past `rows` are zero (so 0·value stays 0).
@@ -279,21 +260,12 @@ __global__ void __launch_bounds__(kBlock) attention_dkdv_kernel(float* dk, float
     }
 }
 
-Operand to_dev(const cpu::AttnOperand& o) { return Operand{o.p, o.sb, o.sh, o.st}; }
-Dims to_dev(const cpu::AttnDims& n) { return Dims{n.B, n.H, n.T, n.S, n.d, n.dv, n.scale, n.causal, n.keep}; }
-
 void check_dims(const cpu::AttnDims& n) {
     ENG_CHECK(n.d <= 32 * kMaxChunks && n.dv <= 32 * kMaxChunks,
               "scaled_dot_product_attention: head dims d = ", n.d, ", dv = ", n.dv,
               " exceed the CUDA kernel's limit of ", 32 * kMaxChunks);
     ENG_CHECK(n.B * n.H < 65536, "scaled_dot_product_attention: B·H = ", n.B * n.H,
               " exceeds the CUDA grid limit of 65535");
-}
-
-// Launches with `bytes` of dynamic shared memory, opting in beyond 48 KiB.
-template <typename Kernel>
-void allow_smem(Kernel kernel, size_t bytes) {
-    if (bytes > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
 }
 
 }  // namespace
@@ -314,10 +286,7 @@ void attention_backward_fused(float* dq, float* dk, float* dv, const float* dout
                               const cpu::AttnOperand& v, const cpu::AttnDims& n) {
     check_dims(n);
     if (n.B * n.H * n.T * n.S == 0) return;
-    const int64_t rows = n.B * n.H * n.T;
-    float* D = static_cast<float*>(alloc(size_t(rows) * sizeof(float)));
-    attention_rowdot_kernel<<<blocks_for(rows * 32, kThreads), kThreads>>>(D, dout, out, rows, n.dv);
-    check_launch("scaled_dot_product_attention (backward, rowsum dO·O)");
+    float* D = attention_row_dots(dout, out, n);
 
     size_t bytes_q = sizeof(float) * size_t(kRows * (n.d + n.dv) + kTile * (n.d + 1) + kTile * (n.dv + 1));
     allow_smem(attention_dq_kernel, bytes_q);
@@ -335,7 +304,15 @@ void attention_backward_fused(float* dq, float* dk, float* dv, const float* dout
     free(D);
 }
 
-// ---- the public entry points: one of the two implementations ----------------------------------
+float* attention_row_dots(const float* dout, const float* out, const cpu::AttnDims& n) {
+    const int64_t rows = n.B * n.H * n.T;
+    float* D = static_cast<float*>(alloc(size_t(std::max<int64_t>(rows, 1)) * sizeof(float)));
+    attention_rowdot_kernel<<<blocks_for(rows * 32, kThreads), kThreads>>>(D, dout, out, rows, n.dv);
+    check_launch("scaled_dot_product_attention (backward, rowsum dO·O)");
+    return D;
+}
+
+// ---- the public entry points: one of the implementations ----------------------------------------
 
 static AttentionKernel g_attention_kernel = AttentionKernel::gemm;
 void set_attention_kernel(AttentionKernel kernel) { g_attention_kernel = kernel; }
@@ -343,16 +320,26 @@ AttentionKernel attention_kernel() { return g_attention_kernel; }
 
 void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                        const cpu::AttnOperand& v, const cpu::AttnDims& n) {
-    if (g_attention_kernel == AttentionKernel::gemm) attention_forward_gemm(out, lse, q, k, v, n);
-    else attention_forward_fused(out, lse, q, k, v, n);
+    switch (g_attention_kernel) {
+        case AttentionKernel::fused: return attention_forward_fused(out, lse, q, k, v, n);
+        case AttentionKernel::flash:
+            if (attention_flash_fits(n)) return attention_forward_flash(out, lse, q, k, v, n);
+            [[fallthrough]];
+        case AttentionKernel::gemm: return attention_forward_gemm(out, lse, q, k, v, n);
+    }
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                         const cpu::AttnOperand& q, const cpu::AttnOperand& k, const cpu::AttnOperand& v,
                         const cpu::AttnDims& n) {
-    // Either backward pairs with either forward: both save the same lse.
-    if (g_attention_kernel == AttentionKernel::gemm) attention_backward_gemm(dq, dk, dv, dout, lse, q, k, v, n);
-    else attention_backward_fused(dq, dk, dv, dout, out, lse, q, k, v, n);
+    // Any backward pairs with any forward: all save the same lse.
+    switch (g_attention_kernel) {
+        case AttentionKernel::fused: return attention_backward_fused(dq, dk, dv, dout, out, lse, q, k, v, n);
+        case AttentionKernel::flash:
+            if (attention_flash_fits(n)) return attention_backward_flash(dq, dk, dv, dout, out, lse, q, k, v, n);
+            [[fallthrough]];
+        case AttentionKernel::gemm: return attention_backward_gemm(dq, dk, dv, dout, lse, q, k, v, n);
+    }
 }
 
 }  // namespace eng::cuda

@@ -1,12 +1,57 @@
-// attention.cuh: the two CUDA attention implementations behind
-// cuda::attention_forward / attention_backward (tensor/cuda_backend.h), which
-// dispatch on set_attention_kernel: the fused tiled kernels (attention.cu) and
-// the cuBLAS path (attention_gemm.cu).  Same contract, tensor/cpu/attention.h.
+// attention.cuh: what the CUDA attention implementations share.  The public
+// cuda::attention_forward / attention_backward (tensor/cuda_backend.h)
+// dispatch on set_attention_kernel to one of three: the cuBLAS path
+// (attention_gemm.cu), the CUDA-core tiled kernels (attention.cu) and the
+// tensor-core flash kernels (attention_flash.cu).  Same contract,
+// tensor/cpu/attention.h.  Only compiled by nvcc.
 #pragma once
+#include <cstdint>
+
+#include "cuda/common.cuh"
+#include "tensor/check.h"
 #include "tensor/cpu/attention.h"
 #include "tensor/cuda_backend.h"
 
 namespace eng::cuda {
+
+// ---- device views of the operands and the problem --------------------------------------------
+
+// A [B, H, rows, cols] operand with contiguous rows (cpu::AttnOperand on the device).
+struct Operand {
+    const float* p;
+    int64_t sb, sh, st;
+    __device__ const float* row(int64_t b, int64_t h, int64_t t) const { return p + b * sb + h * sh + t * st; }
+};
+
+struct Dims {
+    int64_t B, H, T, S, d, dv;
+    float scale;
+    bool causal;
+    const uint8_t* keep;  // [B, S] on the device, or null
+};
+
+inline Operand to_dev(const cpu::AttnOperand& o) { return Operand{o.p, o.sb, o.sh, o.st}; }
+inline Dims to_dev(const cpu::AttnDims& n) { return Dims{n.B, n.H, n.T, n.S, n.d, n.dv, n.scale, n.causal, n.keep}; }
+
+// Whether query i of batch b may see key j (the -inf entries of the contract).
+__device__ __forceinline__ bool key_visible(const Dims& n, int64_t b, int64_t i, int64_t j) {
+    if (j >= n.S) return false;
+    if (n.causal && j > i) return false;
+    if (n.keep && !n.keep[b * n.S + j]) return false;
+    return true;
+}
+
+// Launches with `bytes` of dynamic shared memory, opting in beyond 48 KiB.
+template <typename Kernel>
+void allow_smem(Kernel kernel, size_t bytes) {
+    if (bytes > 48 * 1024) CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+}
+
+// D[bh·T + i] = dO_i · O_i for packed [B, H, T, dv] dout and out, in a buffer
+// from cuda::alloc (the caller frees it): the row term of every backward.
+float* attention_row_dots(const float* dout, const float* out, const cpu::AttnDims& n);
+
+// ---- the implementations -------------------------------------------------------------------------
 
 void attention_forward_fused(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                              const cpu::AttnOperand& v, const cpu::AttnDims& n);
@@ -18,5 +63,13 @@ void attention_forward_gemm(float* out, float* lse, const cpu::AttnOperand& q, c
 void attention_backward_gemm(float* dq, float* dk, float* dv, const float* dout, const float* lse,
                              const cpu::AttnOperand& q, const cpu::AttnOperand& k, const cpu::AttnOperand& v,
                              const cpu::AttnDims& n);
+// Whether the flash kernels take this problem (head dims up to 128, a GPU of
+// compute capability 8.0 or later); the dispatcher uses the gemm path otherwise.
+bool attention_flash_fits(const cpu::AttnDims& n);
+void attention_forward_flash(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
+                             const cpu::AttnOperand& v, const cpu::AttnDims& n);
+void attention_backward_flash(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                              const float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
+                              const cpu::AttnOperand& v, const cpu::AttnDims& n);
 
 }  // namespace eng::cuda

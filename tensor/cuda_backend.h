@@ -182,8 +182,11 @@ void patchify_backward(float* dx, const float* dout, int64_t B, int64_t C, int64
 //     1 GiB (2 in backward), softmax rows in between (cuda/attention_gemm.cu);
 //   fused: tiled kernels with an online softmax that never store T×S, f32 CUDA
 //     cores, one warp per query row; backward one pass per query row (dq) and
-//     one per key row (dk, dv), no atomics (cuda/attention.cu).
-enum class AttentionKernel { gemm, fused };
+//     one per key row (dk, dv), no atomics (cuda/attention.cu);
+//   flash: the same tiling on the tensor cores (bf16 WMMA products, f32
+//     softmax and accumulators; cuda/attention_flash.cu), for head dims up to
+//     128 on compute capability 8.0 and later (other problems take the gemm path).
+enum class AttentionKernel { gemm, fused, flash };
 void set_attention_kernel(AttentionKernel kernel);
 AttentionKernel attention_kernel();
 void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,

@@ -7,10 +7,11 @@
 //     tokens; BioMedLM: 36 captions x 144 tokens), TFLOP/s against the card's
 //     dense peak of that precision (datasheet: fp32 67, tf32 495, bf16 989
 //     TFLOP/s on an H100/H200 SXM).
-//   Attention: both CUDA kernels forward and backward on the ViT-B/14 shape
+//   Attention: the CUDA kernels forward and backward on the ViT-B/14 shape
 //     (36 x 12 heads x 1374 tokens x 64) and the BioMedLM shape (causal, 36 x 20
 //     heads x 144 x 128): the cuBLAS path (cuda/attention_gemm.cu) with bf16 and
-//     fp32 products, and the fused f32 kernel (cuda/attention.cu); TFLOP/s of
+//     fp32 products, the fused f32 kernel (cuda/attention.cu) and the
+//     tensor-core flash kernel (cuda/attention_flash.cu); TFLOP/s of
 //     the attention FLOPs (4·T·S·d forward, halved when causal; 2.5x backward).
 // Each figure is the median of --reps timed runs after a warm-up, each run
 // ended by a device synchronisation.
@@ -96,7 +97,8 @@ inline int run_gpu_kernels(int reps) {
     const std::tuple<const char*, eng::cuda::AttentionKernel, MatmulPrecision> kernels[] = {
         {"gemm bf16", eng::cuda::AttentionKernel::gemm, MatmulPrecision::bf16},
         {"gemm fp32", eng::cuda::AttentionKernel::gemm, MatmulPrecision::fp32},
-        {"fused f32", eng::cuda::AttentionKernel::fused, MatmulPrecision::fp32}};
+        {"fused f32", eng::cuda::AttentionKernel::fused, MatmulPrecision::fp32},
+        {"flash bf16", eng::cuda::AttentionKernel::flash, MatmulPrecision::bf16}};
     const eng::cuda::AttentionKernel saved_kernel = eng::cuda::attention_kernel();
     for (const AttnShape& s : attn)
         for (auto [label, kernel, precision] : kernels) {

@@ -36,10 +36,11 @@ inline int run_step_gpu(const StepOptions& o) {
     eng::cuda::require_available("bench step --device cuda");
     eng::set_matmul_precision(eng::Device::CUDA, o.precision);
     const eng::cuda::MatmulPrecision precision = eng::cuda::matmul_precision();
-    ENG_CHECK(o.attention == "gemm" || o.attention == "fused", "bench step: --attention must be gemm or fused, got '",
-              o.attention, "'");
-    eng::cuda::set_attention_kernel(o.attention == "gemm" ? eng::cuda::AttentionKernel::gemm
-                                                          : eng::cuda::AttentionKernel::fused);
+    ENG_CHECK(o.attention == "gemm" || o.attention == "fused" || o.attention == "flash",
+              "bench step: --attention must be gemm, fused or flash, got '", o.attention, "'");
+    eng::cuda::set_attention_kernel(o.attention == "gemm"    ? eng::cuda::AttentionKernel::gemm
+                                    : o.attention == "fused" ? eng::cuda::AttentionKernel::fused
+                                                             : eng::cuda::AttentionKernel::flash);
     mama::RunConfig rc = mama::load_run_config(o.config);
     mama::MamaConfig mc = rc.model;
     const int64_t B = rc.train.micro_batch, S = rc.train.image_size, T = rc.train.max_len, V = mc.text.vocab;

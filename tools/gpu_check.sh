@@ -6,9 +6,10 @@
 #     1. every CUDA test case in its own process with ENG_CUDA_SYNC=1 (a sync after every
 #        kernel, so a fault names its kernel and cannot poison the other cases)
 #     2. all CUDA cases in one process without the syncs
-#     3. the GPU benchmarks: bench gpu (GEMM in fp32/tf32/bf16, fused attention), and
+#     3. the GPU benchmarks: bench gpu (GEMM in fp32/tf32/bf16, the attention kernels), and
 #        bench step --device cuda on bench-cpu.json and paper.json (bf16), each compared
-#        with tools/reference/bench_step_torch.py on the same GPU when PyTorch is there
+#        with tools/reference/bench_step_torch.py on the same GPU when PyTorch is there,
+#        and the paper step once more with the flash attention
 #     4. the one-rank NCCL check of the data-parallel code (tools/gpu_check_mpi.sh)
 #     5. compute-sanitizer memcheck over the CUDA tests, racecheck over attention
 #   and prints a table of pass/fail and times at the end.  Logs go to $LOG_DIR
@@ -129,6 +130,8 @@ else
             --config mama/configs/bench-cpu.json --steps 10 --warmup 3 $cmp
         TAIL=30 step "bench step paper.json, bf16 $cmp" 360 "$BUILD/bench" step --device cuda \
             --config mama/configs/paper.json --steps 3 --warmup 1 $cmp
+        TAIL=14 step "bench step paper.json, bf16, flash attention" 240 "$BUILD/bench" step --device cuda \
+            --config mama/configs/paper.json --steps 3 --warmup 1 --attention flash
     fi
 fi
 

@@ -2,9 +2,11 @@
 // (concat, stack, index_select / index_add, gather / scatter_add: bit-identical,
 // since each output element is summed by one thread in the CPU's order),
 // patchify, bicubic resizing (as GEMMs with the dense axis weights; 1e-5), and
-// both CUDA attention kernels, the cuBLAS path and the fused tiled one (causal,
-// key padding, score divisor, T != S, sizes off the tile grid, strided q/k/v,
-// fully masked rows; 1e-4 relative: the summation order differs from the CPU's).  Skipped without a GPU.
+// the three CUDA attention kernels, the cuBLAS path, the fused tiled one and
+// the tensor-core flash one (causal, key padding, score divisor, T != S, sizes
+// off the tile grid, strided q/k/v, fully masked rows; 1e-4 relative for the
+// f32 kernels, whose summation order differs from the CPU's, bf16 tolerances
+// for flash).  Skipped without a GPU.
 #include "tests/cuda/cuda_testing.h"
 
 using namespace eng;
@@ -64,9 +66,9 @@ Tensor mask_tensor(int64_t B, int64_t S, int64_t masked_from) {
 
 }  // namespace
 
-// Every case on the current CUDA attention kernel (cuda::set_attention_kernel).
-static void check_attention_cases() {
-    cudatest::Tolerance tol{1e-5, 1e-4, 1e-5, 1e-4};
+// Every case on the current CUDA attention kernel (cuda::set_attention_kernel),
+// within `tol` of the CPU's f32 result.
+static void check_attention_cases(cudatest::Tolerance tol) {
     struct Case {
         int64_t B, H, T, S, d, dv;
         bool causal, padded;
@@ -113,12 +115,23 @@ static void check_attention_cases() {
         {q, k, v}, tol);
 }
 
-TEST_CASE("cuda attention: both CUDA kernels (gemm, fused) match the CPU (masks, divisor, T != S, strided inputs)") {
+TEST_CASE("cuda attention: the CUDA kernels (gemm, fused, flash) match the CPU (masks, divisor, T != S, strided inputs)") {
     SKIP_WITHOUT_CUDA();
-    for (auto kernel : {cuda::AttentionKernel::gemm, cuda::AttentionKernel::fused}) {
-        INFO("kernel " << (kernel == cuda::AttentionKernel::gemm ? "gemm" : "fused"));
-        cuda::set_attention_kernel(kernel);
-        check_attention_cases();
+    // gemm and fused compute in f32 (summation order aside); flash rounds q, k,
+    // v, P and dS to bf16 for its tensor-core products (8-bit significands:
+    // relative steps of 2^-8), so it gets bf16 tolerances.  Head dims above
+    // 128 (the d = 200 case) take the gemm path under flash.
+    const struct {
+        const char* name;
+        cuda::AttentionKernel kernel;
+        cudatest::Tolerance tol;
+    } kernels[] = {{"gemm", cuda::AttentionKernel::gemm, {1e-5, 1e-4, 1e-5, 1e-4}},
+                   {"fused", cuda::AttentionKernel::fused, {1e-5, 1e-4, 1e-5, 1e-4}},
+                   {"flash", cuda::AttentionKernel::flash, {2e-2, 2e-2, 5e-2, 3e-2}}};
+    for (const auto& k : kernels) {
+        INFO("kernel " << k.name);
+        cuda::set_attention_kernel(k.kernel);
+        check_attention_cases(k.tol);
     }
     cuda::set_attention_kernel(cuda::AttentionKernel::gemm);
 }
