@@ -17,10 +17,20 @@
 // which round the f32 operands inside cuBLAS (no bf16 copies of them in memory).
 // bf16 GEMMs take bf16 A and B, accumulate and write f32 (cublasGemmStridedBatchedEx
 // with CUBLAS_COMPUTE_32F).
+//
+// In bf16 mode a large f32 product does not use _FAST_16BF: measured on an
+// H200 it ran no faster than TF32 (BENCHMARKS.md, "GPU"), because cuBLAS
+// converts the f32 operands itself on the way.  Instead both operands are
+// rounded to bf16 copies first (round to nearest even, as the CPU's bf16
+// GEMM does) and the product runs as a native bf16 GEMM with f32
+// accumulation.  The copies cost one read and a half-size write of each
+// operand, small next to a product of at least kNativeBf16Flops.
 #include <cublas_v2.h>
 
 #include <climits>
+#include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "cuda/common.cuh"
 #include "tensor/cuda_backend.h"
@@ -131,9 +141,44 @@ static void gemm_strided_ex(bool trans_a, bool trans_b, int64_t batch, int64_t M
     check_launch(name);
 }
 
+// Products of at least this many FLOPs take the native bf16 path in bf16 mode
+// (unless set_bf16_copies(false) or ENG_CUDA_BF16_COPIES=0 turns it off).
+constexpr double kNativeBf16Flops = 1e9;
+static bool g_bf16_copies = [] {
+    const char* e = std::getenv("ENG_CUDA_BF16_COPIES");
+    return !(e && std::string(e) == "0");
+}();
+void set_bf16_copies(bool on) { g_bf16_copies = on; }
+bool bf16_copies() { return g_bf16_copies; }
+
+// Elements from an operand's first element to its last: batch matrices of
+// rows × cols, row stride ld, matrix stride `stride` (0: one shared matrix).
+static int64_t operand_span(int64_t batch, int64_t stride, int64_t rows, int64_t cols, int64_t ld) {
+    return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+// A bf16 copy of an f32 operand's whole span (the gaps between strided rows
+// are converted too: they lie inside the operand's storage, and are never read
+// by the product), from the caching allocator; the caller frees it.
+static void* bf16_copy(const float* x, int64_t n) {
+    void* p = alloc(size_t(n) * 2);
+    convert(p, DType::bf16, x, DType::f32, n);
+    return p;
+}
+
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
                   float beta, float* C, int64_t ldc, int64_t stride_c) {
+    const double flops = 2.0 * double(batch) * double(M) * double(N) * double(K);
+    if (g_precision == MatmulPrecision::bf16 && g_bf16_copies && K > 0 && flops >= kNativeBf16Flops) {
+        void* a16 = bf16_copy(A, operand_span(batch, stride_a, trans_a ? K : M, trans_a ? M : K, lda));
+        void* b16 = bf16_copy(B, operand_span(batch, stride_b, trans_b ? N : K, trans_b ? K : N, ldb));
+        gemm_strided_ex(trans_a, trans_b, batch, M, N, K, alpha, a16, lda, stride_a, b16, ldb, stride_b, beta, C, ldc,
+                        stride_c, CUDA_R_16BF, CUBLAS_COMPUTE_32F, "gemm_batched (bf16 copies of f32 operands)");
+        free(a16);  // the caching allocator hands the blocks out again only to later kernels on the stream
+        free(b16);
+        return;
+    }
     gemm_strided_ex(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
                     stride_c, CUDA_R_32F, compute_type(), "gemm_batched (cublasGemmStridedBatchedEx, f32)");
 }

@@ -69,6 +69,9 @@ void set_attention_kernel(AttentionKernel k) { g_attention = k; }
 AttentionKernel attention_kernel() { return g_attention; }
 void set_matmul_precision(MatmulPrecision p) { g_precision = p; }
 MatmulPrecision matmul_precision() { return g_precision; }
+static bool g_bf16_copies = true;  // likewise
+void set_bf16_copies(bool on) { g_bf16_copies = on; }
+bool bf16_copies() { return g_bf16_copies; }
 
 void softmax_forward(float*, const float*, int64_t, int64_t) { no_cuda(); }
 void log_softmax_forward(float*, const float*, int64_t, int64_t) { no_cuda(); }

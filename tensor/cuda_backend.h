@@ -115,12 +115,18 @@ void gemm_batched_bf16(bool trans_a, bool trans_b, int64_t batch, int64_t M, int
 // fp32 (the default): CUDA cores, results match the CPU to f32 rounding.  tf32 /
 // bf16: tensor cores, with cuBLAS rounding the f32 operands to TF32 (10-bit
 // mantissa) or bf16 (7-bit) inside the product, f32 accumulation and f32
-// output.  That is mixed precision with f32 master weights, activations and
+// output; in bf16 mode, products of at least 1 GFLOP instead run as native
+// bf16 GEMMs on bf16 copies of the operands (rounded to nearest even, like
+// Tensor::to(bf16); cuda/gemm.cu says why).  set_bf16_copies(false), or
+// ENG_CUDA_BF16_COPIES=0 in the environment, keeps cuBLAS's own rounding for
+// every size (bench gpu times both).  That is mixed precision with f32 master weights, activations and
 // reductions: relative error ~1e-3 (tf32) / ~4e-3 (bf16) per product for
 // about 8x / 15x the fp32 speed.  Training programs select bf16 on the GPU.
 enum class MatmulPrecision { fp32, tf32, bf16 };
 void set_matmul_precision(MatmulPrecision p);
 MatmulPrecision matmul_precision();
+void set_bf16_copies(bool on);
+bool bf16_copies();
 // "fp32" | "tf32" | "bf16" (an error naming the choices otherwise), and back.
 MatmulPrecision parse_matmul_precision(const std::string& name);
 const char* matmul_precision_name(MatmulPrecision p);

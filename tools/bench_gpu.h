@@ -6,7 +6,8 @@
 //     shapes of the paper configuration (ViT-B/14 at 518 px: 36 images x 1374
 //     tokens; BioMedLM: 36 captions x 144 tokens), TFLOP/s against the card's
 //     dense peak of that precision (datasheet: fp32 67, tf32 495, bf16 989
-//     TFLOP/s on an H100/H200 SXM).
+//     TFLOP/s on an H100/H200 SXM); bf16 both on bf16 copies of the operands
+//     (the default) and with cuBLAS's own rounding (set_bf16_copies(false)).
 //   Attention: the CUDA kernels forward and backward on the ViT-B/14 shape
 //     (36 x 12 heads x 1374 tokens x 64) and the BioMedLM shape (causal, 36 x 20
 //     heads x 144 x 128): the cuBLAS path (cuda/attention_gemm.cu) with bf16 and
@@ -62,15 +63,22 @@ inline int run_gpu_kernels(int reps) {
         {"BioMedLM c_attn (5184x2560 @ 2560x7680)", 36 * 144, 7680, 2560},
         {"BioMedLM c_fc (5184x2560 @ 2560x10240)", 36 * 144, 10240, 2560},
     };
-    const std::pair<MatmulPrecision, double> precisions[] = {
-        {MatmulPrecision::fp32, 67.0}, {MatmulPrecision::tf32, 495.0}, {MatmulPrecision::bf16, 989.0}};
+    // bf16 twice: on bf16 copies of the operands (the default for large
+    // products) and with cuBLAS rounding the f32 operands itself ("bf16c").
+    const std::tuple<MatmulPrecision, bool, const char*, double> precisions[] = {
+        {MatmulPrecision::fp32, true, "fp32", 67.0},
+        {MatmulPrecision::tf32, true, "tf32", 495.0},
+        {MatmulPrecision::bf16, true, "bf16", 989.0},
+        {MatmulPrecision::bf16, false, "bf16c", 989.0}};
     const MatmulPrecision saved = eng::cuda::matmul_precision();
+    const bool saved_copies = eng::cuda::bf16_copies();
     std::printf("\nGEMM (eng::matmul, f32 in and out)                 %-6s %10s %10s %8s\n", "prec", "ms", "TFLOP/s",
                 "of peak");
     for (const Shape& s : shapes) {
         Tensor a = randn_gpu({s.M, s.K}), b = randn_gpu({s.K, s.N});
-        for (auto [p, peak] : precisions) {
+        for (auto [p, copies, label, peak] : precisions) {
             eng::cuda::set_matmul_precision(p);
+            eng::cuda::set_bf16_copies(copies);
             const double t = median_gpu_time(
                 [&] {
                     eng::NoGradGuard no_grad;
@@ -78,11 +86,12 @@ inline int run_gpu_kernels(int reps) {
                 },
                 reps);
             const double tf = 2.0 * double(s.M) * double(s.N) * double(s.K) / t * 1e-12;
-            std::printf("  %-48s %-6s %10.3f %10.1f %7.1f%%\n", s.name, eng::cuda::matmul_precision_name(p), 1e3 * t,
-                        tf, 100 * tf / peak);
+            std::printf("  %-48s %-6s %10.3f %10.1f %7.1f%%\n", s.name, label, 1e3 * t, tf, 100 * tf / peak);
         }
     }
     eng::cuda::set_matmul_precision(saved);
+    eng::cuda::set_bf16_copies(saved_copies);
+    std::printf("(bf16: large products on bf16 copies of the operands; bf16c: cuBLAS rounds the f32 operands)\n");
 
     struct AttnShape {
         const char* name;

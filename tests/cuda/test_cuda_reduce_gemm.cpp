@@ -3,8 +3,9 @@
 // and for matmul through cuBLAS (every transpose combination as views, batch
 // broadcasting, 1-D operands, K = 0), plus the bf16 GEMM and the TF32 switch.
 // Tolerances: 1e-5 relative for reductions (double accumulation on both sides),
-// 1e-4 relative for f32 GEMMs; bf16 GEMM: exact-input products accumulated in
-// f32, so 1e-4 relative against an f32 GEMM of the bf16-rounded inputs.
+// 1e-4 relative for f32 GEMMs; bf16 GEMM (and bf16 mode's large products, on
+// bf16 copies): exact-input products accumulated in f32, so 1e-4 relative
+// against an f32 GEMM of the bf16-rounded inputs.
 // Skipped without a GPU.
 #include "tensor/cpu/gemm.h"
 #include "tests/cuda/cuda_testing.h"
@@ -119,4 +120,31 @@ TEST_CASE("cuda gemm: bf16 inputs with f32 accumulation, and the tf32/bf16 preci
     cuda::set_matmul_precision(cuda::MatmulPrecision::fp32);
     CHECK(cuda::matmul_precision() == cuda::MatmulPrecision::fp32);
     CHECK_CLOSE(matmul(x.to(Device::CUDA), y.to(Device::CUDA)), exact, 1e-4, 1e-4);
+}
+
+TEST_CASE("cuda gemm: in bf16 mode a large product runs on bf16 copies, rounded like Tensor::to(bf16)") {
+    SKIP_WITHOUT_CUDA();
+    // 2·M·N·K >= 1e9 takes the native bf16 path of cuda/gemm.cu: the operands
+    // are rounded to nearest even, so the result is the f32 GEMM of the
+    // rounded values up to the order of the f32 sums (a different rounding,
+    // e.g. truncation, would miss by ~1e-2 relative).  Operands: A a strided
+    // view (lda > K), B used transposed; then a batch with a shared B (stride 0).
+    const int64_t M = 520, N = 1030, K = 1000;
+    Tensor wide = randn({M, K + 24}, 37), bt = randn({N, K}, 38);
+    Tensor a = narrow(wide, 1, 8, K);
+    auto rounded = [](const Tensor& t) { return t.contiguous().to(DType::bf16).to(DType::f32); };
+    Tensor ref = matmul(rounded(a), transpose(rounded(bt), 0, 1));
+    Tensor batch = randn({2, 300, K}, 39), w = randn({K, 900}, 40);
+    Tensor ref_batched = matmul(rounded(batch), rounded(w));
+    cuda::set_matmul_precision(cuda::MatmulPrecision::bf16);
+    Tensor out = matmul(narrow(wide.to(Device::CUDA), 1, 8, K), transpose(bt.to(Device::CUDA), 0, 1));
+    Tensor out_batched = matmul(batch.to(Device::CUDA), w.to(Device::CUDA));
+    // With the copies off, cuBLAS rounds the f32 operands itself: bf16 accuracy only.
+    cuda::set_bf16_copies(false);
+    Tensor out_fast = matmul(narrow(wide.to(Device::CUDA), 1, 8, K), transpose(bt.to(Device::CUDA), 0, 1));
+    cuda::set_bf16_copies(true);
+    cuda::set_matmul_precision(cuda::MatmulPrecision::fp32);
+    CHECK_CLOSE(out, ref, 1e-3, 1e-4);
+    CHECK_CLOSE(out_batched, ref_batched, 1e-3, 1e-4);
+    CHECK_CLOSE(out_fast, ref, 0.5, 0.02);
 }
