@@ -18,6 +18,7 @@
 #include "autograd/profile.h"
 #include "autograd/views.h"
 #include "tensor/attention.h"
+#include "tensor/cuda_backend.h"
 
 namespace eng {
 
@@ -67,6 +68,13 @@ Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const
                                 return {kernels::attention_backward_packed(g, q, k, v, so, lse, causal, smask,
                                                                            score_divisor, drop)};
                             });
+}
+
+bool attention_dropout_fused(Device device, int64_t head_dim) {
+    if (device == Device::CPU) return true;
+    cpu::AttnDims n{};
+    n.d = n.dv = head_dim;
+    return cuda::attention_fused_dropout(n);
 }
 
 Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,

@@ -8,7 +8,8 @@
 //   BioMedLM (GPT-2, scale_attn_by_inverse_layer_idx) passes layer_idx + 1
 //   (layer_idx 0-based), everything else 1.
 // A query row with every key masked returns zeros and gets zero gradient (no NaN).
-// Attention-probability dropout: only in the packed variant below, on the CPU.
+// Attention-probability dropout: only in the packed variant below, on the CPU
+// and with the CUDA flash kernel (attention_dropout_fused says where).
 // The computation is fused and tiled (memory does not grow with T×S); the
 // _reference variant materialises the scores and exists for tests.
 #pragma once
@@ -28,11 +29,15 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 // dropout_p > 0 drops attention probabilities as dropout(softmax(·), dropout_p)
 // would, drawing from g (the default generator when null): the same mask, and
 // the same counters consumed, as that materialised path, but inside the fused
-// kernel (nothing of size T×S is stored; the backward redraws the mask).  CPU
-// only; pass 0 outside training.
+// kernel (nothing of size T×S is stored; the backward redraws the mask).  Only
+// where attention_dropout_fused(device, d) holds; pass 0 outside training.
 Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal = false,
                                            const Tensor& key_padding_mask = Tensor(), float score_divisor = 1.0f,
                                            float dropout_p = 0.0f, Generator* g = nullptr);
+// Whether the attention on `device` applies probability dropout inside its
+// kernel for heads of dimension head_dim: always on the CPU; on the GPU with
+// the flash kernel selected (cuda::set_attention_kernel) and head_dim <= 128.
+bool attention_dropout_fused(Device device, int64_t head_dim);
 Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false,
                                               const Tensor& key_padding_mask = Tensor(),
                                               float score_divisor = 1.0f);

@@ -318,8 +318,14 @@ static AttentionKernel g_attention_kernel = AttentionKernel::gemm;
 void set_attention_kernel(AttentionKernel kernel) { g_attention_kernel = kernel; }
 AttentionKernel attention_kernel() { return g_attention_kernel; }
 
+bool attention_fused_dropout(const cpu::AttnDims& n) {
+    return g_attention_kernel == AttentionKernel::flash && attention_flash_fits(n);
+}
+
 void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                        const cpu::AttnOperand& v, const cpu::AttnDims& n) {
+    ENG_CHECK(n.dropout.p == 0.0f || attention_fused_dropout(n),
+              "scaled_dot_product_attention: dropout inside the CUDA attention needs the flash kernel (internal error)");
     switch (g_attention_kernel) {
         case AttentionKernel::fused: return attention_forward_fused(out, lse, q, k, v, n);
         case AttentionKernel::flash:
@@ -333,6 +339,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const cpu::AttnOperand& q, const cpu::AttnOperand& k, const cpu::AttnOperand& v,
                         const cpu::AttnDims& n) {
     // Any backward pairs with any forward: all save the same lse.
+    ENG_CHECK(n.dropout.p == 0.0f || attention_fused_dropout(n),
+              "scaled_dot_product_attention: dropout inside the CUDA attention needs the flash kernel (internal error)");
     switch (g_attention_kernel) {
         case AttentionKernel::fused: return attention_backward_fused(dq, dk, dv, dout, out, lse, q, k, v, n);
         case AttentionKernel::flash:

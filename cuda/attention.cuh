@@ -28,10 +28,13 @@ struct Dims {
     float scale;
     bool causal;
     const uint8_t* keep;  // [B, S] on the device, or null
+    cpu::AttnDropout dropout;  // p = 0: none (only the flash kernels apply it)
 };
 
 inline Operand to_dev(const cpu::AttnOperand& o) { return Operand{o.p, o.sb, o.sh, o.st}; }
-inline Dims to_dev(const cpu::AttnDims& n) { return Dims{n.B, n.H, n.T, n.S, n.d, n.dv, n.scale, n.causal, n.keep}; }
+inline Dims to_dev(const cpu::AttnDims& n) {
+    return Dims{n.B, n.H, n.T, n.S, n.d, n.dv, n.scale, n.causal, n.keep, n.dropout};
+}
 
 // Whether query i of batch b may see key j (the -inf entries of the contract).
 __device__ __forceinline__ bool key_visible(const Dims& n, int64_t b, int64_t i, int64_t j) {
@@ -39,6 +42,16 @@ __device__ __forceinline__ bool key_visible(const Dims& n, int64_t b, int64_t i,
     if (n.causal && j > i) return false;
     if (n.keep && !n.keep[b * n.S + j]) return false;
     return true;
+}
+
+// The factor dropout gives probability (b, h, i, j): cpu::DropoutMask(p).at(seed,
+// offset + ((b·H + h)·T + i)·S + j), i.e. 1/(1-p) where kept and 0 where dropped
+// (the CPU kernels' mask, bit for bit); 1 without dropout.
+__device__ __forceinline__ float dropout_factor(const Dims& n, int64_t b, int64_t h, int64_t i, int64_t j) {
+    if (n.dropout.p <= 0.0f) return 1.0f;
+    const float keep = 1.0f - n.dropout.p, scale = keep > 0.0f ? 1.0f / keep : 0.0f;
+    const uint64_t counter = n.dropout.offset + uint64_t(((b * n.H + h) * n.T + i) * n.S + j);
+    return word_to_uniform_dev(random_word_dev(n.dropout.seed, counter)) < keep ? scale : 0.0f;
 }
 
 // Launches with `bytes` of dynamic shared memory, opting in beyond 48 KiB.
@@ -65,6 +78,7 @@ void attention_backward_gemm(float* dq, float* dk, float* dv, const float* dout,
                              const cpu::AttnDims& n);
 // Whether the flash kernels take this problem (head dims up to 128, a GPU of
 // compute capability 8.0 or later); the dispatcher uses the gemm path otherwise.
+// Dropout on the probabilities (n.dropout) exists in the flash kernels only.
 bool attention_flash_fits(const cpu::AttnDims& n);
 void attention_forward_flash(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                              const cpu::AttnOperand& v, const cpu::AttnDims& n);

@@ -11,7 +11,9 @@
 //   dK, dV    Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ, dV += Pᵀ·dO, dK += dSᵀ·Q  (over query tiles)
 //   dQ        S = Q·Kᵀ,  dP = dO·Vᵀ,  dQ += dS·K                (over key tiles)
 // with P = exp(s − lse) recomputed from the forward's lse, D = rowsum(dO∘O)
-// and dS = P∘(dP − D).  P and dS are rounded to bf16 for their products, as
+// and dS = P∘(dP − D).  Dropout on the probabilities (training GPT-2) draws
+// the CPU kernels' mask Z from the same counters: O = (P∘Z)·V, and in the
+// backward dV uses P∘Z and dP becomes (dO·Vᵀ)∘Z (tensor/cpu/attention.cpp).  P and dS are rounded to bf16 for their products, as
 // in bf16 autocast attention; scores, softmax, D and every accumulator stay
 // f32 (the accumulators live in shared memory, each row owned by one warp).
 // The bf16 P and dS overwrite the f32 scores they come from, row by row, which
@@ -184,8 +186,11 @@ __global__ void __launch_bounds__(kFlashThreads) flash_forward_kernel(float* out
             }
             const float sum = warp_sum(p[0] + p[1]);
             __syncwarp();  // every lane has read the f32 row and m_old before they are replaced
+            // Dropout after l has summed the kept and the dropped alike (softmax,
+            // then dropout): only the product with V sees the mask.
             bf16* prow = as_bf16(t.s, t.ps, row);
-            for (int u = 0; u < 2; ++u) prow[lane + 32 * u] = __float2bfloat16_rn(p[u]);
+            for (int u = 0; u < 2; ++u)
+                prow[lane + 32 * u] = __float2bfloat16_rn(p[u] * dropout_factor(n, b, h, i, j0 + lane + 32 * u));
             if (corr != 1.0f)
                 for (int c = lane; c < dv16; c += 32) t.o[row * t.po + c] *= corr;
             if (lane == 0) t.l[row] = t.l[row] * corr + sum, t.m[row] = m_new;
@@ -256,15 +261,18 @@ __global__ void __launch_bounds__(kFlashThreads) flash_dkdv_kernel(float* dk, fl
         __syncwarp();
         for (int r = 0; r < kWarpRows; ++r) {
             const int row = w0 + r;
-            float p[2], ds[2];
+            // With dropout Z: dV uses (P∘Z)ᵀ and dP is (dO·Vᵀ)∘Z; D and dS keep their form.
+            float pz[2], ds[2];
             for (int u = 0; u < 2; ++u) {
                 const int col = lane + 32 * u;  // query i0 + col
-                p[u] = prob(n, b, i0 + col, j0 + row, t.st[row * t.ps + col], t.lse[col]);
-                ds[u] = p[u] * (t.dpt[row * t.ps + col] - t.D[col]);
+                const float p = prob(n, b, i0 + col, j0 + row, t.st[row * t.ps + col], t.lse[col]);
+                const float z = dropout_factor(n, b, h, i0 + col, j0 + row);
+                pz[u] = p * z;
+                ds[u] = p * (t.dpt[row * t.ps + col] * z - t.D[col]);
             }
             __syncwarp();  // the f32 row is read before its bf16 replacement is written
             for (int u = 0; u < 2; ++u) {
-                as_bf16(t.st, t.ps, row)[lane + 32 * u] = __float2bfloat16_rn(p[u]);
+                as_bf16(t.st, t.ps, row)[lane + 32 * u] = __float2bfloat16_rn(pz[u]);
                 as_bf16(t.dpt, t.ps, row)[lane + 32 * u] = __float2bfloat16_rn(ds[u]);
             }
         }
@@ -336,7 +344,8 @@ __global__ void __launch_bounds__(kFlashThreads) flash_dq_kernel(float* dq, Oper
             for (int u = 0; u < 2; ++u) {
                 const int col = lane + 32 * u;  // key j0 + col
                 const float p = prob(n, b, i0 + row, j0 + col, t.s[row * t.ps + col], t.lse[row]);
-                ds[u] = p * (t.dp[row * t.ps + col] - t.D[row]);
+                const float z = dropout_factor(n, b, h, i0 + row, j0 + col);
+                ds[u] = p * (t.dp[row * t.ps + col] * z - t.D[row]);
             }
             __syncwarp();  // the f32 row is read before its bf16 replacement is written
             for (int u = 0; u < 2; ++u) as_bf16(t.s, t.ps, row)[lane + 32 * u] = __float2bfloat16_rn(ds[u]);
@@ -382,7 +391,7 @@ bool attention_flash_fits(const cpu::AttnDims& n) {
         CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
         return size_t(bytes);
     }();
-    if (!compiled || n.d > kMaxHeadDim || n.dv > kMaxHeadDim || n.dropout.p != 0.0f) return false;
+    if (!compiled || n.d > kMaxHeadDim || n.dv > kMaxHeadDim) return false;
     const int d16 = pad16(n.d), dv16 = pad16(n.dv);
     return std::max({ForwardSmem(0, d16, dv16).bytes, KeySideSmem(0, d16, dv16).bytes,
                      QuerySideSmem(0, d16, dv16).bytes}) <= smem_limit;

@@ -67,6 +67,7 @@ static MatmulPrecision g_precision = MatmulPrecision::fp32;  // recorded, unused
 static AttentionKernel g_attention = AttentionKernel::gemm;  // likewise
 void set_attention_kernel(AttentionKernel k) { g_attention = k; }
 AttentionKernel attention_kernel() { return g_attention; }
+bool attention_fused_dropout(const cpu::AttnDims&) { return false; }
 void set_matmul_precision(MatmulPrecision p) { g_precision = p; }
 MatmulPrecision matmul_precision() { return g_precision; }
 static bool g_bf16_copies = true;  // likewise

@@ -46,12 +46,13 @@ Tensor GPT2Block::forward(const Tensor& x, const Tensor& key_padding_mask) {
     Tensor qkv = permute(reshape(attn.c_attn->forward(ln_1.forward(x)), {B, T, 3, H, hd}), {2, 0, 3, 1, 4});
     Tensor o;
     const float attn_drop = train ? config.attn_pdrop : 0.0f;
-    if (attn_drop > 0.0f && x.is_cuda()) {
+    if (attn_drop > 0.0f && !attention_dropout_fused(x.device(), hd)) {
         Tensor q = select(qkv, 0, 0), k = select(qkv, 0, 1), v = select(qkv, 0, 2);
-        // Dropout on the attention probabilities: the CPU kernel applies it
-        // inside the fused attention (below); on the GPU the probabilities are
-        // materialised (scores, mask, softmax, dropout, ·V).  Both draw the
-        // same mask from the same generator state.
+        // Dropout on the attention probabilities: the CPU kernels and the
+        // CUDA flash kernel apply it inside the fused attention (below);
+        // otherwise the probabilities are materialised (scores, mask,
+        // softmax, dropout, ·V).  All draw the same mask from the same
+        // generator state.
         Tensor scores = matmul(q, transpose(k, -1, -2)) * (1.0f / (std::sqrt(float(hd)) * divisor));
         Tensor causal = from_vector([&] {
             std::vector<float> m(size_t(T * T));

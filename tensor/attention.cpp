@@ -91,9 +91,10 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
     p.dims = cpu::AttnDims{qs[0], qs[1], qs[2], ks[2], qs[3], vs[3],
                            float(1.0 / (std::sqrt(double(qs[3])) * double(score_divisor))), causal, keep};
     ENG_CHECK(dropout.p >= 0.0f && dropout.p <= 1.0f, kOp, ": dropout probability ", dropout.p, " is outside [0, 1]");
-    ENG_CHECK(dropout.p == 0.0f || (!q.is_cuda() && path == AttentionPath::Fused), kOp,
-              ": dropout inside the attention kernel exists only in the fused CPU kernel. HINT: on the GPU, "
-              "compute softmax(q·kᵀ) explicitly and apply eng::dropout to it");
+    ENG_CHECK(dropout.p == 0.0f || (path == AttentionPath::Fused && (!q.is_cuda() || cuda::attention_fused_dropout(p.dims))),
+              kOp, ": dropout inside the attention kernel exists only in the fused CPU kernels and the CUDA flash "
+              "kernel (head dims up to 128). HINT: select it with cuda::set_attention_kernel(AttentionKernel::flash), "
+              "or compute softmax(q·kᵀ) explicitly and apply eng::dropout to it");
     p.dims.dropout = dropout;
     return p;
 }
@@ -158,8 +159,8 @@ void run_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Te
 
 AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
-                                  float score_divisor, AttentionPath path) {
-    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor);
+                                  float score_divisor, AttentionPath path, const AttentionDropout& dropout) {
+    Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor, dropout, path);
     check_backward_args(grad_out, q, out, lse, p.dims);
     TensorOptions opt{DType::f32, q.device()};
     AttentionGrads g{zeros(q.shape(), opt), zeros(k.shape(), opt), zeros(v.shape(), opt)};
@@ -176,8 +177,8 @@ Tensor attention_backward_packed(const Tensor& grad_out, const Tensor& q, const 
               ": the packed backward needs q, k and v of one shape, got q ", shape_str(q.shape()), ", k ",
               shape_str(k.shape()), ", v ", shape_str(v.shape()));
     if (q.is_cuda()) {
-        ENG_CHECK(dropout.p == 0.0f, kOp, ": dropout inside the attention kernel exists only on the CPU");
-        AttentionGrads g = attention_backward(grad_out, q, k, v, out, lse, causal, key_padding_mask, score_divisor);
+        AttentionGrads g = attention_backward(grad_out, q, k, v, out, lse, causal, key_padding_mask, score_divisor,
+                                              AttentionPath::Fused, dropout);
         return stack({g.dq, g.dk, g.dv}, 0);
     }
     Prepared p = prepare(q, k, v, causal, key_padding_mask, score_divisor, dropout);

@@ -23,10 +23,12 @@
 
 namespace eng::kernels {
 
-// Dropout on the attention probabilities inside the fused CPU kernels
-// (tensor/cpu/attention.h: the same mask as eng::dropout on the materialised
-// probabilities from that generator state).  Not available on the GPU or with
-// the reference path: p must be 0 there.
+// Dropout on the attention probabilities inside the fused CPU kernels and the
+// CUDA flash kernel (tensor/cpu/attention.h: the same mask as eng::dropout on
+// the materialised probabilities from that generator state).  Not available
+// with the reference path or the other CUDA kernels: p must be 0 there
+// (cuda::attention_fused_dropout says which).  The backward takes the same
+// AttentionDropout as the forward, so that it redraws the same mask.
 using AttentionDropout = cpu::AttnDropout;
 
 enum class AttentionPath {
@@ -49,7 +51,8 @@ struct AttentionGrads {
 // forward's results (the reference path recomputes everything from q, k, v).
 AttentionGrads attention_backward(const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
                                   const Tensor& out, const Tensor& lse, bool causal, const Tensor& key_padding_mask,
-                                  float score_divisor, AttentionPath path = AttentionPath::Fused);
+                                  float score_divisor, AttentionPath path = AttentionPath::Fused,
+                                  const AttentionDropout& dropout = {});
 
 // The same for q, k, v of one shape taken from one packed projection: the
 // three gradients as one [3, B, H, T, d] tensor (fused path).  On the CPU it is

@@ -195,6 +195,9 @@ void patchify_backward(float* dx, const float* dout, int64_t B, int64_t C, int64
 enum class AttentionKernel { gemm, fused, flash };
 void set_attention_kernel(AttentionKernel kernel);
 AttentionKernel attention_kernel();
+// Whether the current kernel applies dropout on the probabilities itself (as
+// the fused CPU kernels do): flash, when it takes the problem (n's d and dv).
+bool attention_fused_dropout(const cpu::AttnDims& n);
 void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                        const cpu::AttnOperand& v, const cpu::AttnDims& n);
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,

@@ -135,3 +135,32 @@ TEST_CASE("cuda attention: the CUDA kernels (gemm, fused, flash) match the CPU (
     }
     cuda::set_attention_kernel(cuda::AttentionKernel::gemm);
 }
+
+TEST_CASE("cuda attention: flash applies the CPU kernels' probability dropout (same mask from the same counters)") {
+    SKIP_WITHOUT_CUDA();
+    // The packed op with dropout_p draws its mask from a generator in the same
+    // state on both devices; the CPU's fused kernel and flash must then agree
+    // within flash's bf16 tolerances, forward and backward (a wrong mask, or
+    // one missing from dV or dP, would miss by far more).
+    const int64_t B = 2, T = 70, H = 3, d = 32;
+    Tensor base = randn({B, T, 3, H, d}, 90);
+    Tensor pad = mask_tensor(B, T, T - 9);
+    cuda::set_attention_kernel(cuda::AttentionKernel::flash);
+    for (bool causal : {false, true}) {
+        INFO("causal " << causal);
+        check_devices(
+            [=](const V& in) {
+                Generator g(7);
+                Tensor qkv = permute(in[0], {2, 0, 3, 1, 4});
+                return scaled_dot_product_attention_packed(qkv, causal, pad.to(in[0].device()), 2.0f, 0.3f, &g);
+            },
+            {base}, {2e-2, 2e-2, 5e-2, 3e-2});
+    }
+    CHECK(attention_dropout_fused(Device::CUDA, 128));
+    CHECK_FALSE(attention_dropout_fused(Device::CUDA, 200));  // past flash's head dims
+    // The other CUDA kernels have no dropout: a clear error, not a silent skip.
+    cuda::set_attention_kernel(cuda::AttentionKernel::gemm);
+    CHECK_FALSE(attention_dropout_fused(Device::CUDA, 32));
+    Tensor qkv = permute(base.to(Device::CUDA), {2, 0, 3, 1, 4});
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention_packed(qkv, true, Tensor(), 1.0f, 0.3f), "flash");
+}
