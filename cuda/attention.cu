@@ -318,20 +318,30 @@ static AttentionKernel g_attention_kernel = AttentionKernel::gemm;
 void set_attention_kernel(AttentionKernel kernel) { g_attention_kernel = kernel; }
 AttentionKernel attention_kernel() { return g_attention_kernel; }
 
-bool attention_fused_dropout(const cpu::AttnDims& n) {
-    return g_attention_kernel == AttentionKernel::flash && attention_flash_fits(n);
+// The implementation that runs problem n: the selected one, except that flash
+// hands the problems it does not take (attention_flash_fits) to the gemm path.
+static AttentionKernel kernel_for(const cpu::AttnDims& n) {
+    if (g_attention_kernel == AttentionKernel::flash && !attention_flash_fits(n)) return AttentionKernel::gemm;
+    return g_attention_kernel;
+}
+
+bool attention_fused_dropout(const cpu::AttnDims& n) { return kernel_for(n) == AttentionKernel::flash; }
+
+// kernel_for(n), which must apply n's dropout if there is any (the front end
+// checks this first with attention_fused_dropout).
+static AttentionKernel checked_kernel_for(const cpu::AttnDims& n) {
+    const AttentionKernel k = kernel_for(n);
+    ENG_CHECK(n.dropout.p == 0.0f || k == AttentionKernel::flash,
+              "scaled_dot_product_attention: dropout inside the CUDA attention needs the flash kernel (internal error)");
+    return k;
 }
 
 void attention_forward(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                        const cpu::AttnOperand& v, const cpu::AttnDims& n) {
-    ENG_CHECK(n.dropout.p == 0.0f || attention_fused_dropout(n),
-              "scaled_dot_product_attention: dropout inside the CUDA attention needs the flash kernel (internal error)");
-    switch (g_attention_kernel) {
-        case AttentionKernel::fused: return attention_forward_fused(out, lse, q, k, v, n);
-        case AttentionKernel::flash:
-            if (attention_flash_fits(n)) return attention_forward_flash(out, lse, q, k, v, n);
-            [[fallthrough]];
+    switch (checked_kernel_for(n)) {
         case AttentionKernel::gemm: return attention_forward_gemm(out, lse, q, k, v, n);
+        case AttentionKernel::fused: return attention_forward_fused(out, lse, q, k, v, n);
+        case AttentionKernel::flash: return attention_forward_flash(out, lse, q, k, v, n);
     }
 }
 
@@ -339,14 +349,10 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const cpu::AttnOperand& q, const cpu::AttnOperand& k, const cpu::AttnOperand& v,
                         const cpu::AttnDims& n) {
     // Any backward pairs with any forward: all save the same lse.
-    ENG_CHECK(n.dropout.p == 0.0f || attention_fused_dropout(n),
-              "scaled_dot_product_attention: dropout inside the CUDA attention needs the flash kernel (internal error)");
-    switch (g_attention_kernel) {
-        case AttentionKernel::fused: return attention_backward_fused(dq, dk, dv, dout, out, lse, q, k, v, n);
-        case AttentionKernel::flash:
-            if (attention_flash_fits(n)) return attention_backward_flash(dq, dk, dv, dout, out, lse, q, k, v, n);
-            [[fallthrough]];
+    switch (checked_kernel_for(n)) {
         case AttentionKernel::gemm: return attention_backward_gemm(dq, dk, dv, dout, lse, q, k, v, n);
+        case AttentionKernel::fused: return attention_backward_fused(dq, dk, dv, dout, out, lse, q, k, v, n);
+        case AttentionKernel::flash: return attention_backward_flash(dq, dk, dv, dout, out, lse, q, k, v, n);
     }
 }
 
