@@ -131,6 +131,10 @@ $(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
+# The optimisers' loops vectorise only when sqrtf need not set errno (the
+# bf16-true AdamW of tensor/optim_bf16_true.h is written as plain scalar code).
+$(BUILD)/obj/tensor/cpu/optim.cpp.o: CXXFLAGS += -fno-math-errno
+
 $(BUILD)/obj/%.cu.o: %.cu | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@

@@ -27,7 +27,7 @@ static Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool 
     profile::Scope profile_scope("scaled_dot_product_attention");
     Tensor lse;
     Tensor out = kernels::attention_forward(q, k, v, causal, mask, divisor, &lse, path);
-    if (!autograd::any_requires_grad({q, k, v})) return out;
+    if (!autograd::any_requires_grad({q, k, v})) return autograd::untracked(out, {q, k, v});
     Tensor sq = q.detach(), sk = k.detach(), sv = v.detach(), so = out.detach();
     Tensor smask = mask.defined() ? mask.detach() : Tensor();
     return autograd::record("scaled_dot_product_attention", out, {q, k, v},
@@ -60,7 +60,7 @@ Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const
     Tensor lse;
     Tensor out = kernels::attention_forward(q, k, v, causal, key_padding_mask, score_divisor, &lse,
                                             kernels::AttentionPath::Fused, drop);
-    if (!autograd::any_requires_grad({qkv})) return out;
+    if (!autograd::any_requires_grad({qkv})) return autograd::untracked(out, {qkv});
     Tensor so = out.detach();
     Tensor smask = key_padding_mask.defined() ? key_padding_mask.detach() : Tensor();
     return autograd::record("scaled_dot_product_attention_packed", out, {qkv},

@@ -17,7 +17,7 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator* g) {
     if (!training || p == 0.0f) return x;
     Tensor mask;
     Tensor y = kernels::dropout(x, p, g, &mask);
-    if (!autograd::any_requires_grad({x})) return y;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(y, {x});
     return autograd::record("dropout", y, {x}, [=](const Tensor& gy) -> std::vector<Tensor> {
         return {kernels::binary(kernels::Binary::Mul, gy, mask)};
     });

@@ -23,7 +23,7 @@ static Tensor scalar_like(float s, const Tensor& t) { return scalar_tensor(s, Te
 static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
     profile::Scope profile_scope(kernels::binary_name(op));
     Tensor out = kernels::binary(op, a, b);
-    if (!autograd::any_requires_grad({a, b})) return out;
+    if (!autograd::any_requires_grad({a, b})) return autograd::untracked(out, {a, b});
     bool need_a = a.requires_grad(), need_b = b.requires_grad();
     // Save only what the wanted gradients read (add and sub: nothing but the
     // shapes), so that e.g. a residual sum or a LayerScale product that
@@ -81,7 +81,7 @@ Tensor rsub(float s, const Tensor& a) { return sub(scalar_like(s, a), a); }
 static Tensor unary_op(Unary op, const Tensor& x, float a = 0.0f, float b = 0.0f) {
     profile::Scope profile_scope(kernels::unary_name(op));
     Tensor y = kernels::unary(op, x, a, b);
-    if (!autograd::any_requires_grad({x})) return y;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(y, {x});
     // Save only what the derivative is written with (GELU: x; exp: y), so
     // an output that nothing else needs is freed after the forward.
     const kernels::UnaryReads reads = kernels::unary_backward_reads(op);
@@ -110,7 +110,7 @@ Tensor clamp(const Tensor& x, float lo, float hi) {
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     profile::Scope profile_scope("where");
     Tensor out = kernels::where(cond, a, b);
-    if (!autograd::any_requires_grad({a, b})) return out;
+    if (!autograd::any_requires_grad({a, b})) return autograd::untracked(out, {a, b});
     Tensor sc = cond.detach();
     Shape sa = a.shape(), sb = b.shape();
     bool need_a = a.requires_grad(), need_b = b.requires_grad();

@@ -12,7 +12,7 @@ namespace eng {
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
     profile::Scope profile_scope("embedding");
     Tensor y = kernels::embedding(weight, ids);
-    if (!autograd::any_requires_grad({weight})) return y;
+    if (!autograd::any_requires_grad({weight})) return autograd::untracked(y, {weight});
     Tensor si = ids.detach();
     int64_t V = weight.size(0);
     return autograd::record("embedding", y, {weight, ids}, [=](const Tensor& g) -> std::vector<Tensor> {

@@ -23,6 +23,7 @@
 #include "autograd/node.h"
 #include "autograd/profile.h"
 #include "tensor/kernels.h"
+#include "tensor/precision.h"
 
 namespace eng::autograd {
 
@@ -49,6 +50,27 @@ Node::~Node() {
     }
 }
 
+// ---- bf16-true ----------------------------------------------------------------------
+// Under bf16-true (tensor/precision.h) every value PyTorch would store as a
+// bf16 tensor is rounded to one: each op's output here, and in backward each
+// gradient a node returns and each sum of gradients.  A tensor sharing its
+// storage with one of `rounded` (a view of an input, or a gradient passed
+// through unchanged) holds bf16 numbers already and is left alone, so an
+// input is never modified through a view of it.
+static void round_fresh(const Tensor& t, std::initializer_list<const std::vector<Tensor>*> rounded) {
+    if (!bf16_true() || !t.defined() || t.dtype() != DType::f32) return;
+    for (const std::vector<Tensor>* list : rounded)
+        for (const Tensor& r : *list)
+            if (r.defined() && r.storage() == t.storage()) return;
+    if (t.is_contiguous()) {
+        kernels::round_to_bf16_(t);
+        return;
+    }
+    Tensor packed = t.contiguous(), view = t;  // a view into an op's own buffer: round through a copy
+    kernels::round_to_bf16_(packed);
+    view.copy_(packed);
+}
+
 // ---- recording ----------------------------------------------------------------------
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
     if (!g_grad_enabled) return false;
@@ -57,7 +79,13 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
     return false;
 }
 
+Tensor untracked(Tensor out, const std::vector<Tensor>& inputs) {
+    round_fresh(out, {&inputs});
+    return out;
+}
+
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+    round_fresh(out, {&inputs});
     if (!any_requires_grad(inputs)) return out;
     auto node = std::make_shared<Node>();
     node->name = name;
@@ -131,6 +159,7 @@ static void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
         leaf->grad = owned_alone(g) ? g.impl_ptr() : g.clone().impl_ptr();
     } else {
         kernels::add_(Tensor(leaf->grad), g);
+        if (bf16_true()) kernels::round_to_bf16_(Tensor(leaf->grad));
     }
 }
 
@@ -209,6 +238,14 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
             input_grads = n->backward(g);
             ENG_CHECK(input_grads.size() == n->next.size(), "backward of ", n->name, " returned ",
                       input_grads.size(), " gradients for ", n->next.size(), " inputs");
+            if (bf16_true()) {
+                const std::vector<Tensor> incoming{g};
+                for (size_t i = 0; i < input_grads.size(); ++i) {
+                    // (one tensor returned for two inputs is rounded once)
+                    const std::vector<Tensor> earlier(input_grads.begin(), input_grads.begin() + i);
+                    round_fresh(input_grads[i], {&incoming, &earlier});
+                }
+            }
         }
         if (!retain_graph) n->backward = nullptr;
         if (track && n->nested) ready_leaves.nested_done();
@@ -239,6 +276,7 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
                         kernels::add_(it->second, gi);
                     else
                         it->second = kernels::binary(kernels::Binary::Add, it->second, gi);
+                    if (bf16_true()) kernels::round_to_bf16_(it->second);
                 }
             }
             if (--pending_uses[p] == 0) ready.push_back(p);

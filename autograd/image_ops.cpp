@@ -20,7 +20,7 @@ namespace eng {
 Tensor patchify(const Tensor& x, int64_t p) {
     profile::Scope profile_scope("patchify");
     Tensor out = kernels::patchify(x, p);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     const int64_t C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
     return autograd::record("patchify", out, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
         return {kernels::unpatchify(g, C, H, W, p)};
@@ -30,7 +30,7 @@ Tensor patchify(const Tensor& x, int64_t p) {
 static Tensor bicubic(const Tensor& x, int64_t out_h, int64_t out_w, bool antialias, double sh, double sw) {
     profile::Scope profile_scope("interpolate_bicubic");
     Tensor out = kernels::interpolate_bicubic(x, out_h, out_w, antialias, sh, sw);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     const int64_t h = x.shape()[2], w = x.shape()[3];
     return autograd::record("interpolate_bicubic", out, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
         return {kernels::interpolate_bicubic_backward(g, h, w, antialias, sh, sw)};

@@ -21,7 +21,7 @@ namespace eng {
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     profile::Scope profile_scope("concat");
     Tensor out = kernels::concat(xs, dim);
-    if (!autograd::any_requires_grad(xs)) return out;
+    if (!autograd::any_requires_grad(xs)) return autograd::untracked(out, xs);
     int64_t d = normalize_dim(dim, xs[0].dim(), "concat");
     std::vector<int64_t> sizes;
     std::vector<bool> need;
@@ -43,7 +43,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
     profile::Scope profile_scope("stack");
     // kernels::stack checks the shapes and gives stack's own error messages.
-    if (!autograd::any_requires_grad(xs)) return kernels::stack(xs, dim);
+    if (!autograd::any_requires_grad(xs)) return autograd::untracked(kernels::stack(xs, dim), xs);
     ENG_CHECK(!xs.empty() && xs[0].defined(), "stack: needs at least one defined tensor");
     for (size_t i = 0; i < xs.size(); ++i)
         ENG_CHECK(xs[i].defined() && xs[i].shape() == xs[0].shape(), "stack: tensor ", i, " has shape ",
@@ -58,7 +58,7 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     profile::Scope profile_scope("index_select");
     Tensor out = kernels::index_select(x, dim, index);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     int64_t d = normalize_dim(dim, x.dim(), "index_select");
     Shape shape = x.shape();
     Tensor idx = index.detach();
@@ -70,7 +70,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     profile::Scope profile_scope("gather");
     Tensor out = kernels::gather(x, dim, index);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     int64_t d = normalize_dim(dim, x.dim(), "gather");
     Shape shape = x.shape();
     Tensor idx = index.detach();
@@ -82,7 +82,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
     profile::Scope profile_scope("scatter_add");
     Tensor out = kernels::scatter_add(x, dim, index, src);
-    if (!autograd::any_requires_grad({x, src})) return out;
+    if (!autograd::any_requires_grad({x, src})) return autograd::untracked(out, {x, src});
     int64_t d = normalize_dim(dim, x.dim(), "scatter_add");
     Shape src_shape = src.shape();
     bool need_x = x.requires_grad(), need_src = src.requires_grad();

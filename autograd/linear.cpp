@@ -24,7 +24,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool we
     Shape out_shape = lead;
     out_shape.push_back(y2.size(1));
     Tensor y = raw_reshape(y2, out_shape);
-    if (!autograd::any_requires_grad({x, weight, bias})) return y;
+    if (!autograd::any_requires_grad({x, weight, bias})) return autograd::untracked(y, {x, weight, bias});
     bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
     // Keep only what the wanted gradients read: dX needs W, dW needs X.  A
     // frozen weight (LoRA's base layers) thus does not keep its input alive:

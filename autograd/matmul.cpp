@@ -16,7 +16,7 @@ namespace eng {
 Tensor matmul(const Tensor& a, const Tensor& b) {
     profile::Scope profile_scope("matmul");
     Tensor out = kernels::matmul(a, b);
-    if (!autograd::any_requires_grad({a, b})) return out;
+    if (!autograd::any_requires_grad({a, b})) return autograd::untracked(out, {a, b});
     bool need_a = a.requires_grad(), need_b = b.requires_grad();
     // dA reads B and dB reads A: keep only those (a frozen operand's partner is freed).
     Tensor sa = need_b ? a.detach() : Tensor(), sb = need_a ? b.detach() : Tensor();

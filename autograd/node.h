@@ -47,7 +47,12 @@ void set_grad_enabled(bool on);
 // True when grad mode is on and some input requires a gradient.
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 // Attaches a node to `out` when any input requires a gradient; returns out.
+// Under bf16-true (tensor/precision.h) it first rounds out to bf16 numbers,
+// unless out is a view of an input.
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn backward);
+// The result of an op that records nothing (no input requires a gradient):
+// out itself, rounded under bf16-true as record() would round it.
+Tensor untracked(Tensor out, const std::vector<Tensor>& inputs);
 
 // ---- running backward ----------------------------------------------------------------
 // Back-propagates from `root`.  grad defaults to 1 for a one-element root.

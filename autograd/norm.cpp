@@ -28,7 +28,7 @@ static Tensor saved(const Tensor& t) { return t.defined() ? t.detach() : Tensor(
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
     profile::Scope profile_scope("layer_norm");
     kernels::NormResult r = kernels::layer_norm(x, weight, bias, eps);
-    if (!autograd::any_requires_grad({x, weight, bias})) return r.out;
+    if (!autograd::any_requires_grad({x, weight, bias})) return autograd::untracked(r.out, {x, weight, bias});
     Tensor sx = x.detach(), sw = saved(weight), mean = r.mean, rstd = r.rstd;
     bool nx = wants(x), nw = wants(weight), nb = wants(bias);
     return autograd::record("layer_norm", r.out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
@@ -42,7 +42,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     profile::Scope profile_scope("batch_norm");
     kernels::NormResult r =
         kernels::batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps);
-    if (!autograd::any_requires_grad({x, weight, bias})) return r.out;
+    if (!autograd::any_requires_grad({x, weight, bias})) return autograd::untracked(r.out, {x, weight, bias});
     Tensor sx = x.detach(), sw = saved(weight), mean = r.mean, rstd = r.rstd;
     bool nx = wants(x), nw = wants(weight), nb = wants(bias);
     return autograd::record("batch_norm", r.out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
@@ -55,7 +55,7 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, float eps) {
     profile::Scope profile_scope("l2_normalize");
     Tensor norm;
     Tensor y = kernels::l2_normalize(x, dim, eps, &norm);
-    if (!autograd::any_requires_grad({x})) return y;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(y, {x});
     Tensor sx = x.detach();
     return autograd::record("l2_normalize", y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
         return {kernels::l2_normalize_backward(g, sx, norm, dim, eps)};

@@ -29,7 +29,7 @@ static Tensor reduce_op(Reduce op, const Tensor& x, const std::vector<int64_t>& 
     profile::Scope profile_scope(kernels::reduce_name(op));
     std::vector<int64_t> dims = kernels::reduce_dims(x.shape(), dims_in, kernels::reduce_name(op));
     Tensor out = kernels::reduce(op, x, dims, keepdim, nullptr, correction);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     // Sum and mean need only the input's shape; logsumexp and var read the
     // input (and logsumexp its output).
     const bool reads_x = op == Reduce::LogSumExp || op == Reduce::Var;
@@ -112,6 +112,8 @@ static ValuesIndices extreme(Reduce op, const Tensor& x, const std::vector<int64
         out = autograd::record(name, out, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
             return {scatter_to_extreme(g, sidx, s, dims)};
         });
+    } else {
+        out = autograd::untracked(out, {x});
     }
     return {out, idx};
 }

@@ -28,7 +28,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
     profile::Scope profile_scope("softmax");
     if (!is_last(x, dim, "softmax")) return transpose(softmax(transpose(x, dim, -1), -1), dim, -1);
     Tensor y = kernels::softmax(x);
-    if (!autograd::any_requires_grad({x})) return y;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(y, {x});
     Tensor sy = y.detach();
     return autograd::record("softmax", y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
         return {kernels::softmax_backward(sy, g)};
@@ -39,7 +39,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
     profile::Scope profile_scope("log_softmax");
     if (!is_last(x, dim, "log_softmax")) return transpose(log_softmax(transpose(x, dim, -1), -1), dim, -1);
     Tensor y = kernels::log_softmax(x);
-    if (!autograd::any_requires_grad({x})) return y;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(y, {x});
     Tensor sy = y.detach();
     return autograd::record("log_softmax", y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
         return {kernels::log_softmax_backward(sy, g)};
@@ -49,7 +49,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index) {
     profile::Scope profile_scope("cross_entropy");
     kernels::CrossEntropyResult r = kernels::cross_entropy(logits, targets, ignore_index);
-    if (!autograd::any_requires_grad({logits})) return r.loss;
+    if (!autograd::any_requires_grad({logits})) return autograd::untracked(r.loss, {logits});
     Tensor sl = logits.detach(), st = targets.detach(), lse = r.lse;
     int64_t count = r.count;
     return autograd::record("cross_entropy", r.loss, {logits, targets}, [=](const Tensor& g) -> std::vector<Tensor> {

@@ -15,7 +15,7 @@ namespace eng {
 Tensor reshape(const Tensor& x, const Shape& shape) {
     profile::Scope profile_scope("reshape");
     Tensor out = raw_reshape(x, shape);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     Shape in = x.shape();
     return autograd::record("reshape", out.detach(), {x},
                             [=](const Tensor& g) -> std::vector<Tensor> { return {raw_reshape(g, in)}; });
@@ -36,7 +36,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     Tensor out = raw_permute(x, dims);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     std::vector<int64_t> inverse(dims.size());
     for (size_t i = 0; i < dims.size(); ++i) inverse[size_t(normalize_dim(dims[i], x.dim(), "permute"))] = int64_t(i);
     return autograd::record("permute", out.detach(), {x},
@@ -52,7 +52,7 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
     Tensor out = raw_narrow(x, dim, start, length);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     Shape in = x.shape();
     int64_t d = normalize_dim(dim, x.dim(), "narrow");
     int64_t s = start < 0 ? start + in[size_t(d)] : start;
@@ -81,7 +81,7 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
     Tensor out = raw_unsqueeze(x, dim);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     Shape in = x.shape();
     return autograd::record("unsqueeze", out.detach(), {x},
                             [=](const Tensor& g) -> std::vector<Tensor> { return {raw_reshape(g, in)}; });
@@ -89,7 +89,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
     Tensor out = raw_squeeze(x, dim);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     Shape in = x.shape();
     return autograd::record("squeeze", out.detach(), {x},
                             [=](const Tensor& g) -> std::vector<Tensor> { return {raw_reshape(g, in)}; });
@@ -97,7 +97,7 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
 
 Tensor expand(const Tensor& x, const Shape& shape) {
     Tensor out = raw_expand(x, shape);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     Shape in = x.shape();
     return autograd::record("expand", out.detach(), {x},
                             [=](const Tensor& g) -> std::vector<Tensor> { return {kernels::sum_to(g, in)}; });
@@ -107,7 +107,7 @@ Tensor contiguous(const Tensor& x) {
     profile::Scope profile_scope("contiguous");
     if (x.is_contiguous()) return x;
     Tensor out = x.contiguous();
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     return autograd::record("contiguous", out, {x}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
 }
 
@@ -115,7 +115,7 @@ Tensor to_device(const Tensor& x, Device d) {
     profile::Scope profile_scope("to_device");
     if (x.device() == d) return x;
     Tensor out = x.to(d);
-    if (!autograd::any_requires_grad({x})) return out;
+    if (!autograd::any_requires_grad({x})) return autograd::untracked(out, {x});
     const Device src = x.device();
     return autograd::record("to_device", out.detach(), {x},
                             [=](const Tensor& g) -> std::vector<Tensor> { return {g.to(src)}; });

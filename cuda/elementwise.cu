@@ -97,6 +97,16 @@ void convert(void* dst, DType dt, const void* src, DType st, int64_t n) {
     check_launch("convert");
 }
 
+__global__ void round_to_bf16_kernel(float* x, int64_t n) {
+    CUDA_KERNEL_LOOP(i, n) { x[i] = bf16_to_f32_dev(f32_to_bf16_dev(x[i])); }
+}
+
+void round_to_bf16(float* x, int64_t n) {
+    if (n == 0) return;
+    round_to_bf16_kernel<<<blocks_for(n, kThreads), kThreads>>>(x, n);
+    check_launch("round_to_bf16");
+}
+
 // ---- unary -------------------------------------------------------------------------------------
 
 constexpr float kSqrt2OverPi = 0.7978845608028654f;

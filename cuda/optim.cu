@@ -5,6 +5,7 @@
 
 #include "cuda/common.cuh"
 #include "tensor/cuda_backend.h"
+#include "tensor/optim_bf16_true.h"
 
 namespace eng::cuda {
 
@@ -53,6 +54,36 @@ void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float
     sgd_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, buf, g, n, lr, momentum, dampening, weight_decay, nesterov,
                                                       first_step);
     check_launch("sgd_update");
+}
+
+// ---- bf16-true: the element steps of tensor/optim_bf16_true.h, as on the CPU ----
+__global__ void adamw_bf16_true_kernel(float* p, float* m, float* v, const float* g, int64_t n,
+                                       bf16_true::AdamWConstants k) {
+    CUDA_KERNEL_LOOP(i, n) { bf16_true::adamw_element(p[i], m[i], v[i], g[i], k); }
+}
+
+void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
+                            float beta2, float eps, float weight_decay, int64_t step) {
+    if (n == 0) return;
+    const bf16_true::AdamWConstants k = bf16_true::adamw_constants(lr, beta1, beta2, eps, weight_decay, step);
+    adamw_bf16_true_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, m, v, g, n, k);
+    check_launch("adamw_update_bf16_true");
+}
+
+__global__ void sgd_bf16_true_kernel(float* p, float* buf, const float* g, int64_t n, float lr, float momentum,
+                                     float dampening, float weight_decay, bool nesterov, bool first_step) {
+    CUDA_KERNEL_LOOP(i, n) {
+        bf16_true::sgd_element(p[i], buf ? buf + i : nullptr, g[i], lr, momentum, dampening, weight_decay, nesterov,
+                               first_step);
+    }
+}
+
+void sgd_update_bf16_true(float* p, float* buf, const float* g, int64_t n, float lr, float momentum,
+                          float dampening, float weight_decay, bool nesterov, bool first_step) {
+    if (n == 0) return;
+    sgd_bf16_true_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, buf, g, n, lr, momentum, dampening, weight_decay,
+                                                                nesterov, first_step);
+    check_launch("sgd_update_bf16_true");
 }
 
 }  // namespace eng::cuda

@@ -36,6 +36,7 @@ void strided_copy2(void*, const int64_t*, const void*, const int64_t*, int, cons
 void fill_f32(float*, float, int64_t) { no_cuda(); }
 void add_f32(float*, const float*, const float*, int64_t) { no_cuda(); }
 void convert(void*, DType, const void*, DType, int64_t) { no_cuda(); }
+void round_to_bf16(float*, int64_t) { no_cuda(); }
 
 void unary_forward(kernels::Unary, float*, const float*, int64_t, float, float) { no_cuda(); }
 void unary_backward(kernels::Unary, float*, const float*, const float*, const float*, int64_t, float, float) {
@@ -117,6 +118,13 @@ void adamw_update(float*, float*, float*, const float*, int64_t, float, float, f
     no_cuda();
 }
 void sgd_update(float*, float*, const float*, int64_t, float, float, float, float, bool, bool) { no_cuda(); }
+void adamw_update_bf16_true(float*, float*, float*, const float*, int64_t, float, float, float, float, float,
+                            int64_t) {
+    no_cuda();
+}
+void sgd_update_bf16_true(float*, float*, const float*, int64_t, float, float, float, float, bool, bool) {
+    no_cuda();
+}
 
 void patchify_forward(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t) { no_cuda(); }
 void patchify_backward(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t) { no_cuda(); }

@@ -62,7 +62,7 @@ Tensor clip_like(const char* op, const Tensor& image_emb, const Tensor& text_emb
     if (need_grad) sv->G.resize(size_t(B * B));
     double loss = detail::symmetric_ce(S.data(), B, need_grad ? sv->G.data() : nullptr);
     Tensor out = eng::scalar_tensor(float(loss));
-    if (!need_grad) return out;
+    if (!need_grad) return eng::autograd::untracked(out, {image_emb, text_emb, logit_scale});
     for (size_t i = 0; i < S.size(); ++i) sv->dtheta += double(sv->G[i]) * double(S[i]);
 
     const bool nv = image_emb.requires_grad(), nu = text_emb.requires_grad(), nt = logit_scale.requires_grad();

@@ -101,7 +101,7 @@ Tensor nt_xent_loss(const Tensor& a, const Tensor& b, float temperature) {
                         float((std::exp(double(row[j]) - lse) - (j == pos ? 1.0 : 0.0)) / double(N));
     }
     Tensor out = eng::scalar_tensor(float(loss / double(N)));
-    if (!need_grad) return out;
+    if (!need_grad) return eng::autograd::untracked(out, {a, b});
 
     const bool na = a.requires_grad(), nb = b.requires_grad();
     return eng::autograd::record(op, out, {a, b}, [sv, na, nb](const Tensor& grad) -> std::vector<Tensor> {

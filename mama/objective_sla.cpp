@@ -148,7 +148,7 @@ Tensor sla_loss(const Tensor& patches, const Tensor& sentences, const std::vecto
     double loss = detail::symmetric_ce(T.data(), B, need_grad ? sv->GT.data() : nullptr);
     if (symmetric) loss += detail::symmetric_ce(I.data(), B, need_grad ? sv->GI.data() : nullptr);
     Tensor out = eng::scalar_tensor(float(loss));
-    if (!need_grad) return out;
+    if (!need_grad) return eng::autograd::untracked(out, {patches, sentences, local_scale});
     for (int64_t i = 0; i < B * B; ++i) {
         sv->dtheta += double(sv->GT[size_t(i)]) * double(T[size_t(i)]);
         if (symmetric) sv->dtheta += double(sv->GI[size_t(i)]) * double(I[size_t(i)]);

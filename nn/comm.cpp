@@ -25,6 +25,8 @@
 #include <tuple>
 
 #include "autograd/node.h"
+#include "tensor/kernels.h"
+#include "tensor/precision.h"
 
 namespace eng::nn {
 
@@ -187,6 +189,7 @@ void average_gradients(Communicator& comm, const std::vector<Tensor*>& params, s
             off += g.numel();
         }
         comm.all_reduce_mean(flat);
+        if (bf16_true()) kernels::round_to_bf16_(flat);  // the mean is a bf16 tensor too (tensor/precision.h)
         off = 0;
         for (Tensor* p : b.members) {
             Tensor g = p->grad();

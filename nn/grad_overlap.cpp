@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "tensor/check.h"
+#include "tensor/kernels.h"
+#include "tensor/precision.h"
 
 namespace eng::nn {
 
@@ -78,6 +80,7 @@ void OverlappedGradientAverager::finish() {
         b.pending->wait();
         const int64_t m = int64_t(b.members.size());
         std::vector<float> tail = raw_narrow(b.flat, 0, b.numel, m + 1).to_vector();
+        if (bf16_true()) kernels::round_to_bf16_(b.flat);  // the mean is a bf16 tensor too (tensor/precision.h)
         // The mean of the index is the index itself when every rank started this bucket here.
         ENG_CHECK(std::fabs(tail[size_t(m)] - float(index)) < 0.25f, "gradient averaging: the ranks started their "
                   "gradient buckets in different orders (bucket ", index, " met ", tail[size_t(m)], "). HINT: the "

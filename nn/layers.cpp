@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "tensor/kernels.h"
+#include "tensor/precision.h"
 
 namespace eng::nn {
 
@@ -39,7 +41,12 @@ Tensor BatchNorm1d::forward(const Tensor& x) {
         std::vector<int32_t> n = num_batches_tracked.to(Device::CPU).to_ivector();
         num_batches_tracked.detach().copy_(from_ivector({n[0] + 1}, {}, num_batches_tracked.device()));
     }
-    return batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+    Tensor y = batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+    if (is_training() && bf16_true()) {  // the running statistics are bf16 buffers too (tensor/precision.h)
+        kernels::round_to_bf16_(running_mean);
+        kernels::round_to_bf16_(running_var);
+    }
+    return y;
 }
 
 Embedding::Embedding(int64_t num, int64_t dim, Generator* g, float init_std) {

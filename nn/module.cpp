@@ -3,6 +3,8 @@
 
 #include <sstream>
 
+#include "tensor/kernels.h"
+
 namespace eng::nn {
 
 std::string LoadReport::str() const {
@@ -114,6 +116,11 @@ int64_t Module::num_parameters(bool trainable_only) {
     for (Tensor* t : parameters())
         if (!trainable_only || t->requires_grad()) n += t->numel();
     return n;
+}
+
+void Module::round_to_bf16() {
+    for (Tensor* t : parameters()) kernels::round_to_bf16_(*t);
+    for (auto& [name, t] : named_buffers()) kernels::round_to_bf16_(*t);
 }
 
 void Module::to(Device device) {

@@ -52,8 +52,11 @@ public:
     int set_requires_grad(const std::string& pattern, bool on);
     int64_t num_parameters(bool trainable_only = false);
 
-    // ---- devices ----
+    // ---- devices and number format ----
     void to(Device device);
+    // Every parameter and buffer replaced by its nearest bf16 number, in place
+    // (the start of bf16-true training, tensor/precision.h).
+    void round_to_bf16();
 
     // ---- state ----
     // Parameters and buffers by full name (the tensors themselves, not copies).

@@ -6,6 +6,7 @@
 #include "tensor/cpu/optim.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/kernels.h"
+#include "tensor/precision.h"
 
 namespace eng::nn {
 
@@ -63,8 +64,11 @@ void AdamW::step() {
             }
             Tensor g = grad.contiguous();
             int64_t t = ++t_[gi][i];
-            // The same fused update on either device (tensor/cpu/optim.h, cuda/optim.cu).
-            auto update = p.device() == Device::CUDA ? cuda::adamw_update : cpu::adamw_update;
+            // The same fused update on either device (tensor/cpu/optim.h, cuda/optim.cu),
+            // or under bf16-true PyTorch's steps on bf16 tensors (tensor/optim_bf16_true.h).
+            const bool gpu = p.device() == Device::CUDA;
+            auto update = bf16_true() ? (gpu ? cuda::adamw_update_bf16_true : cpu::adamw_update_bf16_true)
+                                      : (gpu ? cuda::adamw_update : cpu::adamw_update);
             update(p.data<float>(), m_[gi][i].data<float>(), v_[gi][i].data<float>(), g.data<float>(),
                    p.numel(), group.lr, beta1_, beta2_, eps_, group.weight_decay, t);
         }
@@ -133,7 +137,9 @@ void SGD::step() {
                 buf_[gi][i] = zeros(p.shape(), {DType::f32, p.device()});
                 first = true;
             }
-            auto update = p.device() == Device::CUDA ? cuda::sgd_update : cpu::sgd_update;
+            const bool gpu = p.device() == Device::CUDA;
+            auto update = bf16_true() ? (gpu ? cuda::sgd_update_bf16_true : cpu::sgd_update_bf16_true)
+                                      : (gpu ? cuda::sgd_update : cpu::sgd_update);
             update(p.data<float>(), momentum_ != 0.0f ? buf_[gi][i].data<float>() : nullptr, g.data<float>(),
                    p.numel(), group.lr, momentum_, dampening_, group.weight_decay, nesterov_, first);
         }
@@ -175,7 +181,10 @@ float clip_grad_norm(const std::vector<Tensor*>& params, float max_norm) {
     if (factor >= 1.0f) return norm;
     for (Tensor* p : params) {
         Tensor g = p->grad();
-        if (g.defined()) p->set_grad(kernels::scale(g, factor));  // on the gradient's own device
+        if (!g.defined()) continue;
+        Tensor scaled = kernels::scale(g, factor);  // on the gradient's own device
+        if (bf16_true()) kernels::round_to_bf16_(scaled);
+        p->set_grad(scaled);
     }
     return norm;
 }

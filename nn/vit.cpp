@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "tensor/kernels.h"
+#include "tensor/precision.h"
 
 namespace eng::nn {
 
@@ -84,9 +86,15 @@ VisionTransformer::Output VisionTransformer::forward(const Tensor& images, bool 
     ENG_CHECK(images.dim() == 4 && images.size(1) == config.in_channels, "ViT: images must be [B, ",
               config.in_channels, ", H, W], got ", shape_str(images.shape()));
     int64_t B = images.size(0), H = images.size(2), W = images.size(3), p = config.patch, D = config.width;
+    // Under bf16-true the images enter as bf16 numbers, as a batch cast to bf16 (tensor/precision.h).
+    Tensor input = images;
+    if (bf16_true() && images.dtype() == DType::f32 && !images.requires_grad()) {
+        input = images.contiguous().clone();
+        kernels::round_to_bf16_(input);
+    }
     ENG_CHECK(H % p == 0 && W % p == 0, "ViT: image size ", H, "x", W, " is not a multiple of the patch size ", p,
               ". HINT: resize or crop the images to a multiple of ", p);
-    Tensor x = grayscale ? patch_embed.forward_grayscale(images) : patch_embed.forward(images);  // [B, N, D]
+    Tensor x = grayscale ? patch_embed.forward_grayscale(input) : patch_embed.forward(input);  // [B, N, D]
     // Tokens: [cls + pos_0, registers (no position), patch_i + pos_i].  The
     // position embedding is added to the two pieces before they are joined:
     // the same sums as adding it to [cls, patches] and then inserting the

@@ -75,6 +75,8 @@ void add_f32(float* out, const float* a, const float* b, int64_t n);
 // Packed conversion between f32, bf16 and i32 -> f32 (bf16 rounding as eng::f32_to_bf16).
 // Targets i32 are not supported here (the front-end range-checks on the host).
 void convert(void* dst, DType dst_type, const void* src, DType src_type, int64_t n);
+// x[i] = the nearest bf16 number to x[i], in place (bf16-true, tensor/precision.h).
+void round_to_bf16(float* x, int64_t n);
 
 // ---- elementwise (cuda/elementwise.cu) -------------------------------------------------------
 void unary_forward(kernels::Unary op, float* y, const float* x, int64_t n, float a, float b);
@@ -176,6 +178,11 @@ void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float
                   float eps, float weight_decay, int64_t step);
 void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float momentum, float dampening,
                 float weight_decay, bool nesterov, bool first_step);
+// Under bf16-true: the steps of tensor/optim_bf16_true.h, each rounded to bf16.
+void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
+                            float beta2, float eps, float weight_decay, int64_t step);
+void sgd_update_bf16_true(float* p, float* buf, const float* g, int64_t n, float lr, float momentum,
+                          float dampening, float weight_decay, bool nesterov, bool first_step);
 
 // ---- image ops (cuda/image.cu) ---------------------------------------------------------------------
 void patchify_forward(float* out, const float* x, int64_t B, int64_t C, int64_t H, int64_t W, int64_t p);

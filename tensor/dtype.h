@@ -42,5 +42,7 @@ inline float bf16_to_f32(bf16 h) {
     std::memcpy(&f, &u, 4);
     return f;
 }
+// The nearest bf16 number, as an f32 (what a bf16 tensor would store).
+inline float round_to_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
 
 }  // namespace eng

@@ -2,6 +2,7 @@
 // output allocation and the CPU/CUDA dispatch.
 #include <cmath>
 
+#include "tensor/cpu/copy.h"
 #include "tensor/cpu/elementwise.h"
 #include "tensor/cpu/strided.h"
 #include "tensor/cuda_backend.h"
@@ -109,6 +110,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
                                                                                        : pb[off[3] + i * st[3]];
                          });
     return out;
+}
+
+void round_to_bf16_(const Tensor& t) {
+    if (!t.defined() || t.dtype() != DType::f32 || t.numel() == 0) return;
+    ENG_CHECK(t.is_contiguous(), "round_to_bf16_: the tensor must be packed");
+    if (t.is_cuda()) cuda::round_to_bf16(t.data<float>(), t.numel());
+    else cpu::round_to_bf16(t.data<float>(), t.numel());
 }
 
 void add_(const Tensor& dst, const Tensor& src) {

@@ -34,6 +34,9 @@ Tensor binary(Binary op, const Tensor& a, const Tensor& b);  // NumPy broadcasti
 Tensor scale(const Tensor& x, float s);                      // x · s
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond != 0 ? a : b, broadcasting
 void add_(const Tensor& dst, const Tensor& src);              // dst += src (same shape, dst packed)
+// Every element of t (packed f32) replaced by the nearest bf16 number, ties to
+// even (bf16-true, tensor/precision.h).  Any other dtype is left alone.
+void round_to_bf16_(const Tensor& t);
 
 // Sums `g` over the dims that broadcasting expanded, giving a tensor of `shape`.
 Tensor sum_to(const Tensor& g, const Shape& shape);

@@ -1,10 +1,22 @@
-// precision.h: one switch for the precision of matrix products, on either device.
+// precision.h: one switch for the numeric precision of training, on either device.
 //
 // Names: "fp32" (exact single precision), "bf16" (operands rounded to bfloat16,
 // f32 accumulation: tensor cores on the GPU, AVX512-BF16 on the CPU), "tf32"
-// (GPU only: tensor cores with 10-bit mantissas), and "auto": bf16 on the GPU,
-// fp32 on the CPU.  Only products change: master weights, activations,
-// reductions, attention softmax and the losses stay f32 either way.
+// (GPU only: tensor cores with 10-bit mantissas), "auto": bf16 on the GPU,
+// fp32 on the CPU.  These change only the products: master weights,
+// activations, reductions, attention softmax and the losses stay f32.
+//
+// "bf16-true" is the reference's pure-bf16 training (Lightning's precision
+// "bf16-true"): every parameter, buffer, activation, gradient and optimiser
+// state is a bfloat16 number, and there are no f32 master weights.  The engine
+// keeps its f32 containers and rounds to bf16 (nearest even) wherever PyTorch
+// would store a bf16 tensor: each op's output (autograd::record), each
+// gradient a backward returns or sums, the model inputs and parameters, and
+// after each step of the optimiser's update (tensor/cpu/optim.h).  So it
+// trains with the reference's numbers (an AdamW update under half a bf16 ulp
+// rounds away), but not with its memory: storage stays 4 bytes per value.
+// The products run as in "bf16" where the device has it, else in fp32, which
+// on operands that are already bf16 numbers differs only in summation order.
 #pragma once
 #include <string>
 
@@ -12,15 +24,29 @@
 
 namespace eng {
 
-// Throws eng::Error naming the choices unless `name` is auto, fp32, tf32 or bf16.
+// Throws eng::Error naming the choices unless `name` is auto, fp32, tf32, bf16 or bf16-true.
 void check_matmul_precision_name(const std::string& name);
-// The concrete precision ("fp32", "tf32" or "bf16") that `name` means on `device`.
+// The concrete precision ("fp32", "tf32", "bf16" or "bf16-true") that `name` means on `device`.
 std::string resolve_matmul_precision(Device device, const std::string& name);
 // Whether `device` can run what `name` means there (tf32 only on the GPU,
-// bf16 on the CPU only with AVX512-BF16).
+// bf16 on the CPU only with AVX512-BF16; bf16-true everywhere).
 bool matmul_precision_available(Device device, const std::string& name);
-// Applies it to the device's GEMMs; returns the resolved name.  Throws for tf32
-// on the CPU, and for bf16 on a CPU without AVX512-BF16.
+// Applies it to the device's GEMMs and sets or clears bf16-true; returns the
+// resolved name.  Throws for tf32 on the CPU, and for bf16 on a CPU without
+// AVX512-BF16.
 std::string set_matmul_precision(Device device, const std::string& name);
+
+// Whether bf16-true rounding is on (set by set_matmul_precision, or directly).
+bool bf16_true();
+void set_bf16_true(bool on);
+
+// RAII: bf16-true on (or off) for a scope, restoring the previous setting.
+struct Bf16TrueGuard {
+    explicit Bf16TrueGuard(bool on = true) : previous(bf16_true()) { set_bf16_true(on); }
+    ~Bf16TrueGuard() { set_bf16_true(previous); }
+    Bf16TrueGuard(const Bf16TrueGuard&) = delete;
+    Bf16TrueGuard& operator=(const Bf16TrueGuard&) = delete;
+    bool previous;
+};
 
 }  // namespace eng

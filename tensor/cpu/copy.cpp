@@ -62,4 +62,9 @@ void convert(void* dst, DType dt, const void* src, DType st, int64_t n) {
     }
 }
 
+void round_to_bf16(float* x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) x[i] = eng::round_to_bf16(x[i]);
+}
+
 }  // namespace eng::cpu

@@ -2,13 +2,16 @@
 //
 // AdamW streams four arrays (read p, m, v, g; write p, m, v), so it is bound
 // by memory bandwidth once it is vectorised.  GCC will not vectorise
-// std::sqrt without -fno-math-errno (it might have to set errno), so the
-// AVX2 loop is written with intrinsics.  Every step is written with explicit
+// std::sqrt without -fno-math-errno (it might have to set errno): the
+// Makefile compiles this file with it, which lets the bf16-true loops below
+// vectorise; the f32 AVX2 loop predates that and is written with intrinsics.  Every step is written with explicit
 // fused multiply-adds, in the vector loop and in the scalar tail alike, so an
 // element's result does not depend on where it falls in a vector; the chunks
 // given to the threads start at multiples of 8, so it does not depend on the
 // number of threads either.
 #include "tensor/cpu/optim.h"
+
+#include "tensor/optim_bf16_true.h"
 
 #include <algorithm>
 #include <cmath>
@@ -86,6 +89,21 @@ void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float
         }
         p[i] -= lr * d;
     }
+}
+
+void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
+                            float beta2, float eps, float weight_decay, int64_t step) {
+    const bf16_true::AdamWConstants k = bf16_true::adamw_constants(lr, beta1, beta2, eps, weight_decay, step);
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+    for (int64_t i = 0; i < n; ++i) bf16_true::adamw_element(p[i], m[i], v[i], g[i], k);
+}
+
+void sgd_update_bf16_true(float* p, float* buf, const float* g, int64_t n, float lr, float momentum,
+                          float dampening, float weight_decay, bool nesterov, bool first_step) {
+#pragma omp parallel for schedule(static) if (n > (1 << 15))
+    for (int64_t i = 0; i < n; ++i)
+        bf16_true::sgd_element(p[i], buf ? buf + i : nullptr, g[i], lr, momentum, dampening, weight_decay, nesterov,
+                               first_step);
 }
 
 }  // namespace eng::cpu

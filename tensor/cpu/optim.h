@@ -18,4 +18,11 @@ void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float
 void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float momentum, float dampening,
                 float weight_decay, bool nesterov, bool first_step);
 
+// The same two under bf16-true (tensor/precision.h): PyTorch's sequence of
+// in-place steps on bf16 tensors, each rounded to bf16 (tensor/optim_bf16_true.h).
+void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
+                            float beta2, float eps, float weight_decay, int64_t step);
+void sgd_update_bf16_true(float* p, float* buf, const float* g, int64_t n, float lr, float momentum,
+                          float dampening, float weight_decay, bool nesterov, bool first_step);
+
 }  // namespace eng::cpu

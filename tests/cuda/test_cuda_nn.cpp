@@ -3,9 +3,10 @@
 // layer_norm, batch_norm (training with running statistics, evaluation),
 // l2_normalize, embedding (deterministic scatter-add backward: bit-identical),
 // dropout (bit-identical masks from the counter-based generator), the fused
-// AdamW and SGD updates.  f32 tolerance 1e-5 relative (sums in double on both
-// devices).  Skipped without a GPU.
+// AdamW and SGD updates, and their bf16-true forms (bit-identical).  f32
+// tolerance 1e-5 relative (sums in double on both devices).  Skipped without a GPU.
 #include "tensor/cpu/optim.h"
+#include "tensor/kernels.h"
 #include "tensor/nn_kernels.h"
 #include "tests/cuda/cuda_testing.h"
 
@@ -147,5 +148,44 @@ TEST_CASE("cuda optimisers: fused AdamW and SGD updates match the CPU kernels") 
         }
         CHECK_CLOSE(gp, sp, 1e-6, 1e-5);
         CHECK_CLOSE(gb, sb, 1e-6, 1e-5);
+    }
+}
+
+TEST_CASE("cuda bf16-true: rounding and the AdamW and SGD steps give the CPU's bits") {
+    SKIP_WITHOUT_CUDA();
+    const int64_t n = 10007;
+    // bf16 numbers, as every stored value is under bf16-true.
+    auto bf16_values = [](Tensor t) {
+        kernels::round_to_bf16_(t);
+        return t;
+    };
+    Tensor x = randn({n}, 70), xg = x.to(Device::CUDA);
+    kernels::round_to_bf16_(x);
+    kernels::round_to_bf16_(xg);
+    CHECK(xg.to_vector() == x.to_vector());
+    Tensor p = bf16_values(randn({n}, 71)), g = bf16_values(randn({n}, 72, 0.1f));
+    Tensor pc = p.clone(), mc = zeros({n}), vc = zeros({n});
+    Tensor pg = p.to(Device::CUDA), mg = zeros({n}, {DType::f32, Device::CUDA}), vg = zeros({n}, {DType::f32, Device::CUDA});
+    Tensor gg = g.to(Device::CUDA);
+    for (int64_t step = 1; step <= 3; ++step) {
+        cpu::adamw_update_bf16_true(pc.data<float>(), mc.data<float>(), vc.data<float>(), g.data<float>(), n, 1e-2f,
+                                    0.9f, 0.999f, 1e-8f, 0.1f, step);
+        cuda::adamw_update_bf16_true(pg.data<float>(), mg.data<float>(), vg.data<float>(), gg.data<float>(), n, 1e-2f,
+                                     0.9f, 0.999f, 1e-8f, 0.1f, step);
+    }
+    CHECK(pg.to_vector() == pc.to_vector());
+    CHECK(mg.to_vector() == mc.to_vector());
+    CHECK(vg.to_vector() == vc.to_vector());
+    for (bool nesterov : {false, true}) {
+        Tensor sp = p.clone(), sb = zeros({n});
+        Tensor gp = p.to(Device::CUDA), gb = zeros({n}, {DType::f32, Device::CUDA});
+        for (int step = 0; step < 3; ++step) {
+            cpu::sgd_update_bf16_true(sp.data<float>(), sb.data<float>(), g.data<float>(), n, 0.1f, 0.9f, 0.0f, 1e-2f,
+                                      nesterov, step == 0);
+            cuda::sgd_update_bf16_true(gp.data<float>(), gb.data<float>(), gg.data<float>(), n, 0.1f, 0.9f, 0.0f,
+                                       1e-2f, nesterov, step == 0);
+        }
+        CHECK(gp.to_vector() == sp.to_vector());
+        CHECK(gb.to_vector() == sb.to_vector());
     }
 }

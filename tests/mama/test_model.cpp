@@ -151,7 +151,7 @@ TEST_CASE("mama config: files parse, overrides apply, unknown keys are rejected"
     CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.device", "tpu"}}),
                             "train.device must be \"cpu\" or \"cuda\"");
     CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.precision", "fp8"}}),
-                            "unknown matmul precision 'fp8'");
+                            "unknown precision 'fp8'");
     CHECK(load_run_config("mama/configs/tiny.json", {{"train.device", "cuda"}}).train.device == "cuda");
     CHECK(load_run_config("mama/configs/tiny.json").train.precision == "auto");  // bf16 on the GPU, fp32 on the CPU
     CHECK_THROWS_CONTAINING(load_run_config("mama/configs/tiny.json", {{"train.precision", "tf32"}}),

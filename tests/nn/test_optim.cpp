@@ -1,9 +1,11 @@
 // test_optim.cpp: AdamW and SGD against PyTorch's optimisers (values printed by
-// tools/reference/optim_fixtures.py), state save/restore, clipping, schedules.
+// tools/reference/optim_fixtures.py), state save/restore, clipping, schedules,
+// and their bf16-true forms (tools/reference/bf16_true_fixtures.py).
 #include <cmath>
 
 #include "nn/optim.h"
 #include "nn/schedule.h"
+#include "tensor/precision.h"
 #include "tests/testing.h"
 
 using namespace eng;
@@ -120,4 +122,76 @@ TEST_CASE("schedule: cosine with warmup equals the reference formula at its land
     CHECK(l.lr_at(5) == doctest::Approx(0.5));
     CHECK(l.lr_at(20) == doctest::Approx(0.0));
     CHECK_THROWS_CONTAINING(Schedule::parse_kind("step"), "unknown learning-rate schedule 'step'");
+}
+
+// ---- bf16-true: PyTorch's updates of bf16 tensors (tools/reference/bf16_true_fixtures.py) ----
+
+namespace {
+
+const std::vector<float> kBf16Start = {0.5f, -1.0f, 2.0f, 0.0030059814453125f, -7.5f, 0.0f, 1.0f, 100.0f};
+const std::vector<std::vector<float>> kBf16Grads = {{0.1f, -0.2f, 0.3f, 1e-4f, -2.0f, 0.5f, 1e-3f, 3.0f},
+                                                    {-0.5f, 0.4f, 0.0f, -1e-4f, 1.5f, -0.25f, 1e-3f, -3.0f},
+                                                    {1.0f, 1.0f, -1.0f, 2e-4f, 0.75f, 0.125f, 1e-3f, 0.5f}};
+
+// Three steps under bf16-true from kBf16Start (a bf16 tensor in PyTorch), with
+// the gradients rounded to bf16 as a bf16 parameter's would be; every
+// parameter value must equal PyTorch's exactly.
+template <typename MakeOpt>
+void check_bf16_trajectory(MakeOpt make, const std::vector<std::vector<float>>& expected) {
+    Bf16TrueGuard pure;
+    Tensor p = from_vector(kBf16Start, {8}).set_requires_grad(true);
+    auto opt = make(&p);
+    for (size_t s = 0; s < kBf16Grads.size(); ++s) {
+        std::vector<float> g = kBf16Grads[s];
+        for (float& x : g) x = round_to_bf16(x);
+        p.set_grad(from_vector(g, {8}));
+        opt->step();
+        CHECK_CLOSE(p, expected[s], 0.0, 0.0);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("optim: under bf16-true, AdamW gives PyTorch's bf16 parameters exactly, small updates rounding away") {
+    check_bf16_trajectory(
+        [](Tensor* p) { return std::make_unique<AdamW>(std::vector<ParamGroup>{{{p}, 1e-2f, 0.1f}}); },
+        {{0.490234375f, -0.98828125f, 1.9921875f, -0.006988525390625f, -7.5f, -0.01007080078125f, 0.98828125f, 100.0f},
+         {0.49609375f, -0.9921875f, 1.984375f, -0.0064697265625f, -7.5f, -0.01275634765625f, 0.9765625f, 100.0f},
+         {0.4921875f, -1.0f, 1.9921875f, -0.011474609375f, -7.5f, -0.01611328125f, 0.96484375f, 100.0f}});
+    // lr 4e-5 (the reference's): 0.5, 1, 2, -7.5 and 100 never move, their
+    // updates and the decay 1 - lr·wd being under half a bf16 ulp.
+    check_bf16_trajectory(
+        [](Tensor* p) { return std::make_unique<AdamW>(std::vector<ParamGroup>{{{p}, 4e-5f, 0.1f}}); },
+        {{0.5f, -1.0f, 2.0f, 0.002960205078125f, -7.5f, -4.029273986816406e-05f, 1.0f, 100.0f},
+         {0.5f, -1.0f, 2.0f, 0.002960205078125f, -7.5f, -5.1021575927734375e-05f, 1.0f, 100.0f},
+         {0.5f, -1.0f, 2.0f, 0.0029449462890625f, -7.5f, -6.4849853515625e-05f, 1.0f, 100.0f}});
+}
+
+TEST_CASE("optim: under bf16-true, SGD gives PyTorch's bf16 parameters exactly") {
+    check_bf16_trajectory(
+        [](Tensor* p) { return std::make_unique<SGD>(std::vector<ParamGroup>{{{p}, 0.1f, 0.01f}}, 0.9f); },
+        {{0.490234375f, -0.98046875f, 1.96875f, 0.00299072265625f, -7.28125f, -0.050048828125f, 1.0f, 99.5f},
+         {0.53125f, -1.0f, 1.9375f, 0.00299072265625f, -7.25f, -0.06982421875f, 0.99609375f, 99.5f},
+         {0.466796875f, -1.1171875f, 2.0f, 0.002960205078125f, -7.28125f, -0.10009765625f, 0.9921875f, 99.0f}});
+    check_bf16_trajectory(
+        [](Tensor* p) { return std::make_unique<SGD>(std::vector<ParamGroup>{{{p}, 0.1f, 0.0f}}, 0.9f, 0.0f, true); },
+        {{0.48046875f, -0.9609375f, 1.9453125f, 0.00299072265625f, -7.125f, -0.0947265625f, 1.0f, 99.5f},
+         {0.56640625f, -1.0234375f, 1.921875f, 0.0030059814453125f, -7.25f, -0.087890625f, 1.0f, 100.0f},
+         {0.41015625f, -1.234375f, 2.09375f, 0.0029754638671875f, -7.375f, -0.1279296875f, 1.0f, 100.0f}});
+    check_bf16_trajectory(
+        [](Tensor* p) { return std::make_unique<SGD>(std::vector<ParamGroup>{{{p}, 0.1f, 0.0f}}, 0.5f, 0.3f); },
+        {{0.490234375f, -0.98046875f, 1.96875f, 0.00299072265625f, -7.3125f, -0.050048828125f, 1.0f, 99.5f},
+         {0.51953125f, -1.0f, 1.953125f, 0.00299072265625f, -7.3125f, -0.0576171875f, 1.0f, 99.5f},
+         {0.46484375f, -1.078125f, 2.015625f, 0.0029754638671875f, -7.375f, -0.0703125f, 1.0f, 99.5f}});
+}
+
+TEST_CASE("optim: without bf16-true the same small AdamW steps do move the weights") {
+    Tensor p = from_vector(kBf16Start, {8}).set_requires_grad(true);
+    AdamW opt({{{&p}, 4e-5f, 0.1f}});
+    p.set_grad(from_vector(kBf16Grads[0], {8}));
+    opt.step();
+    std::vector<float> v = p.to_vector();
+    CHECK(v[0] != 0.5f);  // f32 master weights keep updates of 4e-5
+    CHECK(v[6] != 1.0f);
+    CHECK(std::fabs(v[0] - (0.5f * (1.0f - 4e-6f) - 4e-5f)) < 1e-7f);
 }
