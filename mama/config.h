@@ -53,9 +53,10 @@ struct TrainConfig {
     std::string best_metric = "val_loss";  // or "val_i2t_top1", ...
     // where to train: "cpu" or "cuda" (the first GPU; under mpirun, the rank's GPU)
     std::string device = "cpu";
-    // Precision of the matrix products (tensor/precision.h): "auto" (default:
-    // bf16 on the GPU, fp32 on the CPU), "bf16" (f32 master weights and
-    // activations; on the CPU it needs AVX512-BF16), "tf32" (GPU only), "fp32".
+    // Precision (tensor/precision.h): "auto" (default: bf16 on the GPU, fp32
+    // on the CPU), "bf16" (bf16 products, f32 master weights and activations;
+    // on the CPU it needs AVX512-BF16), "tf32" (GPU only), "fp32", or
+    // "bf16-true" (the reference's pure bf16: every stored value rounded to bf16).
     std::string precision = "auto";
 };
 

@@ -131,7 +131,7 @@ struct EvaluateOptions {
     uint64_t seed = 42;
     bool quiet = false;        // no progress lines, no table on stdout
     std::string device = "cpu";  // or "cuda"
-    std::string precision;       // GEMMs: auto | fp32 | tf32 | bf16 ("" = the run's train.precision)
+    std::string precision;       // auto | fp32 | tf32 | bf16 | bf16-true ("" = the run's train.precision)
 };
 
 struct EvaluateOutcome {

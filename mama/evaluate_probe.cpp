@@ -24,6 +24,7 @@
 #include "nn/safetensors.h"
 #include "nn/schedule.h"
 #include "tensor/check.h"
+#include "tensor/precision.h"
 
 namespace mama {
 
@@ -44,6 +45,7 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
     Generator g(o.seed);
     nn::Linear head(m.config.vit.width, C, true, &g);
     head.to(run.device);
+    if (bf16_true()) head.round_to_bf16();  // (tensor/precision.h)
     m.requires_grad(false);
     std::vector<Tensor*> params;
     if (o.finetune) {

@@ -87,6 +87,7 @@ LoadedRun load_run(const std::string& checkpoint, const std::string& config_path
         run.device = Device::CUDA;
         run.model->to(run.device);
     }
+    if (bf16_true()) run.model->round_to_bf16();  // a run evaluated in bf16-true (tensor/precision.h)
     run.model->eval();
     run.model->requires_grad(false);
     return run;

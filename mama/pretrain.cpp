@@ -197,6 +197,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     MamaModel model(mc, tok.vocab_size(), &init_gen);
     model.load_pretrained(t.init_dinov2, t.init_text);
     model.to(device);  // before the optimiser, whose state follows the parameters' device
+    if (bf16_true()) model.round_to_bf16();  // pure bf16: no f32 master weights (tensor/precision.h)
     nn::AdamW optimizer({nn::ParamGroup{model.parameters(), float(t.lr), float(t.weight_decay)}});
     nn::Schedule sched{nn::Schedule::parse_kind(t.schedule), t.lr, t.min_lr, t.warmup, t.steps};
     nn::NamedGenerators rngs = {{"default", &default_generator()}};
@@ -218,7 +219,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
                   << " trainable now; " << t.steps << " steps; late losses from step " << mc.schedule.late_start_step
                   << "\n== data parallel: " << dp.summary(t) << "\n== device: "
                   << (device == Device::CUDA ? cuda::device_summary() : std::string("cpu")) << ", " << precision
-                  << " matmuls\n";
+                  << (bf16_true() ? " (every stored value rounded to bf16)\n" : " matmuls\n");
 
     std::ofstream log;  // rank 0 only
     if (dp.main()) {

@@ -248,7 +248,7 @@ int bench_step(int argc, char** argv) {
             o.profile = true;
         else
             ENG_FAIL("bench step: unknown option '", a, "'. HINT: bench step --config FILE [--steps N] [--warmup W] "
-                     "[--threads N] [--torch-ms X] [--compare-torch] [--device cpu|cuda] [--precision auto|fp32|tf32|bf16] "
+                     "[--threads N] [--torch-ms X] [--compare-torch] [--device cpu|cuda] [--precision auto|fp32|tf32|bf16|bf16-true] "
                      "[--attention gemm|fused|flash] [--profile]");
     }
     ENG_CHECK(o.device == "cpu" || o.device == "cuda", "bench step: --device must be cpu or cuda, got '", o.device, "'");
@@ -266,7 +266,7 @@ void usage() {
         "     [--batch B] [--reps N] [--threads N] [--precision fp32|bf16]\n"
         "  step --config FILE       full MaMA training steps (forward, backward, AdamW)\n"
         "     [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]\n"
-        "     [--device cpu|cuda] [--precision auto|fp32|tf32|bf16] [--attention gemm|fused|flash]\n"
+        "     [--device cpu|cuda] [--precision auto|fp32|tf32|bf16|bf16-true] [--attention gemm|fused|flash]\n"
         "     (auto: bf16 GEMMs on the GPU, fp32 on the CPU; GPU: the cuBLAS attention by default;\n"
         "     ENG_CUDA_PROFILE=1: per-kernel times; CPU bf16 needs AVX512-BF16)\n"
         "     [--profile]            CPU: time per op and phase over the timed steps\n"

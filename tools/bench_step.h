@@ -45,7 +45,7 @@ struct StepOptions {
     bool compare_torch = false;
     std::string torch_script = "tools/reference/bench_step_torch.py";
     std::string device = "cpu";      // or "cuda" (tools/bench_step_gpu.h)
-    std::string precision = "auto";  // GEMMs: auto (GPU bf16, CPU fp32) | fp32 | tf32 (GPU) | bf16
+    std::string precision = "auto";  // auto (GPU bf16, CPU fp32) | fp32 | tf32 (GPU) | bf16 | bf16-true
     std::string attention = "gemm";  // GPU attention kernel: gemm | fused
     bool profile = false;            // CPU: the op table of autograd/profile.h over the timed steps
 };
@@ -161,6 +161,8 @@ inline int run_step(const StepOptions& o) {
     ENG_CHECK(o.steps >= 1 && o.warmup >= 0, "bench step: --steps must be >= 1 and --warmup >= 0");
     const int threads = setup_threads(o.threads);
     const std::string precision = eng::set_matmul_precision(eng::Device::CPU, o.precision);
+    ENG_CHECK(!(o.compare_torch && eng::bf16_true()), "bench step: --compare-torch has no PyTorch run for "
+              "bf16-true (it would run PyTorch in fp32). HINT: drop --compare-torch, or use --precision fp32 or bf16");
     mama::RunConfig rc = mama::load_run_config(o.config);
     mama::MamaConfig mc = rc.model;
     const int64_t B = rc.train.micro_batch, S = rc.train.image_size, T = rc.train.max_len, V = mc.text.vocab;
@@ -169,6 +171,7 @@ inline int run_step(const StepOptions& o) {
     eng::manual_seed(rc.train.seed);
     eng::Generator init(rc.train.seed);
     mama::MamaModel model(mc, V, &init);
+    if (eng::bf16_true()) model.round_to_bf16();  // as pretraining starts in bf16-true
     model.train();
     model.apply_schedule(step);
     eng::nn::AdamW opt({eng::nn::ParamGroup{model.parameters(), float(rc.train.lr), float(rc.train.weight_decay)}});

@@ -36,6 +36,8 @@ inline int run_step_gpu(const StepOptions& o) {
     eng::cuda::require_available("bench step --device cuda");
     eng::set_matmul_precision(eng::Device::CUDA, o.precision);
     const eng::cuda::MatmulPrecision precision = eng::cuda::matmul_precision();
+    ENG_CHECK(!(o.compare_torch && eng::bf16_true()), "bench step: --compare-torch has no PyTorch run for "
+              "bf16-true (it would run PyTorch under autocast). HINT: drop --compare-torch, or use --precision bf16");
     ENG_CHECK(o.attention == "gemm" || o.attention == "fused" || o.attention == "flash",
               "bench step: --attention must be gemm, fused or flash, got '", o.attention, "'");
     eng::cuda::set_attention_kernel(o.attention == "gemm"    ? eng::cuda::AttentionKernel::gemm
@@ -51,6 +53,7 @@ inline int run_step_gpu(const StepOptions& o) {
     eng::Generator init(rc.train.seed);
     mama::MamaModel model(mc, V, &init);
     model.to(eng::Device::CUDA);
+    if (eng::bf16_true()) model.round_to_bf16();  // as pretraining starts in bf16-true
     model.train();
     model.apply_schedule(step);
     eng::nn::AdamW opt({eng::nn::ParamGroup{model.parameters(), float(rc.train.lr), float(rc.train.weight_decay)}});

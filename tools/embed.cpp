@@ -16,7 +16,7 @@ static int usage(const char* msg) {
         "  --texts    one text per line; '.' and ';' become separators and bos/eos are added unless --raw-text\n"
         "             or the line already starts with <|startoftext|>\n"
         "  [--pooling first_pad|mean] text pooling (first_pad: as zero-shot, the default; mean: as training)\n"
-        "  [--batch 16] [--quiet] [--device cpu|cuda] [--precision auto|fp32|tf32|bf16]\n"
+        "  [--batch 16] [--quiet] [--device cpu|cuda] [--precision auto|fp32|tf32|bf16|bf16-true]\n"
         "Writes image_embeddings [N, E] and text_embeddings [M, E] (rows of norm 1); the metadata keys images and\n"
         "texts list the inputs in row order.\n";
     return 2;

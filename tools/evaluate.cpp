@@ -20,7 +20,7 @@ static int usage(const char* msg) {
         "              [--lr 5e-4] [--min-lr 1e-5] [--momentum 0.9] [--weight-decay 1e-3]\n"
         "  RSNA files: [--rsna-image-dir DIR] [--rsna-suffix _resized.jpg]\n"
         "  [--eval-batch 32] [--max-test N] [--examples 4] [--workers N] [--seed 42] [--quiet]\n"
-        "  [--device cpu|cuda] [--precision auto|fp32|tf32|bf16 (default: the run's train.precision)]\n";
+        "  [--device cpu|cuda] [--precision auto|fp32|tf32|bf16|bf16-true (default: the run's train.precision)]\n";
     return 2;
 }
 

@@ -1,7 +1,7 @@
 // test_pretrain.cpp: the pretraining run end to end on a tiny synthetic
 // dataset: it trains, writes its log and checkpoints, and a resumed run
-// continues bit-exactly (2N steps == N steps + resume + N steps); the
-// reference-check mode writes the losses, embeddings and gradients.
+// continues bit-exactly (2N steps == N steps + resume + N steps), also in
+// bf16-true; the reference-check mode writes the losses, embeddings and gradients.
 #include <unistd.h>
 
 #include <cmath>
@@ -13,6 +13,7 @@
 #include "nn/safetensors.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cuda_backend.h"
+#include "tensor/precision.h"
 #include "tests/testing.h"
 #include "tests/mama/pretrain_testing.h"
 #include "tests/temp_dir.h"
@@ -105,6 +106,54 @@ TEST_CASE("pretrain: train.precision bf16 on the CPU follows the fp32 run") {
         moved += std::fabs(l16[i] - l32[i]);
     }
     CHECK(moved > 0);  // the products really ran in bf16
+}
+
+TEST_CASE("pretrain: train.precision bf16-true keeps every weight and state a bf16 number and resumes exactly") {
+    TempDir a("fp32"), b("pure"), c("pure_resumed");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    auto pure = [](const std::string& out, int64_t steps) {
+        return testing::tiny_run_config(out, steps, {{"train.precision", "\"bf16-true\""}});
+    };
+    REQUIRE(run_pretrain(tiny(a.path.string(), 4), quiet) == 0);
+    int status = run_pretrain(pure(b.path.string(), 4), quiet);
+    const bool was_on = bf16_true();
+    if (status == 0) status = run_pretrain(pure(c.path.string(), 2), quiet);
+    PretrainOptions resume = quiet;
+    resume.resume = true;
+    if (status == 0) status = run_pretrain(pure(c.path.string(), 4), resume);
+    set_matmul_precision(Device::CPU, "fp32");  // the rest of the suite runs in fp32, without rounding
+    REQUIRE(status == 0);
+    CHECK(was_on);
+    auto full = nn::load_safetensors((b.path / "last.safetensors").string());
+    auto res = nn::load_safetensors((c.path / "last.safetensors").string());
+    auto f32 = nn::load_safetensors((a.path / "last.safetensors").string());
+    int compared = 0, not_bf16 = 0, differs_from_fp32 = 0;
+    for (auto& [k, v] : full) {
+        if (k.rfind("model.", 0) != 0 && k.rfind("optim.", 0) != 0) continue;
+        REQUIRE_MESSAGE(res.count(k), k);
+        const std::vector<float> values = v.to(DType::f32).to_vector();
+        CHECK_MESSAGE(values == res.at(k).to(DType::f32).to_vector(), k);
+        for (float x : values)
+            if (round_to_bf16(x) != x) {
+                ++not_bf16;
+                break;
+            }
+        if (f32.count(k) && f32.at(k).to(DType::f32).to_vector() != values) ++differs_from_fp32;
+        ++compared;
+    }
+    CHECK(compared > 50);
+    CHECK(not_bf16 == 0);
+    CHECK(differs_from_fp32 > 50);
+    // The same initial weights, rounded: the first losses agree to bf16's
+    // resolution (a few parts in a thousand through the whole model).
+    const std::vector<double> l32 = testing::logged_losses(a.path / "log.jsonl"),
+                              lb = testing::logged_losses(b.path / "log.jsonl");
+    REQUIRE(l32.size() == 4);
+    REQUIRE(lb.size() == 4);
+    for (double l : lb) CHECK(std::isfinite(l));
+    CHECK(std::fabs(lb[0] - l32[0]) <= 2e-2 * std::fabs(l32[0]));
+    CHECK(lb[0] != l32[0]);
 }
 
 TEST_CASE("pretrain: reference-check mode dumps losses, embeddings and every trainable gradient") {
