@@ -5,7 +5,8 @@
 // statistics.  The CPU step is the reference (tested against finite
 // differences in tests/mama/test_model.cpp).  Errors are measured per tensor as
 // ‖gpu − cpu‖ / ‖cpu‖: fp32 GEMMs must agree to f32 rounding accumulated over
-// the step (2e-4); bf16 GEMMs (the training default on a GPU) within 0.1.
+// the step (2e-4); bf16 GEMMs (the training default on a GPU) within 0.1, and
+// so does bf16-true, whose weights after the step must be bf16 numbers.
 // Some gradients are zero in exact arithmetic and pure rounding noise in both
 // runs: the bias before a training-mode BatchNorm (BN removes any shift) and
 // the key part of the qkv bias (softmax ignores a shift shared by all keys).
@@ -30,6 +31,7 @@
 #include "mama/pretrain.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
+#include "tensor/precision.h"
 #include "tests/cuda/cuda_testing.h"
 #include "tests/mama/model_testing.h"
 #include "tests/mama/pretrain_testing.h"
@@ -60,6 +62,7 @@ StepResult train_step(Device d) {
         if (name.find("lora_B") != std::string::npos) p->detach().copy_(mul(randn(p->shape(), &g), 0.05f));
     MamaBatch batch = testing::random_mama_batch(6, 24, 28, g);
     model.to(d);
+    if (bf16_true()) model.round_to_bf16();  // as pretrain starts a bf16-true run
     for (Tensor* t : {&batch.images, &batch.partner_images, &batch.input_ids, &batch.attention_mask}) *t = t->to(d);
     const int64_t step = c.schedule.late_start_step;
     model.train();
@@ -100,7 +103,9 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
     return m;
 }
 
-void compare_steps(const StepResult& gpu, const StepResult& cpu, double tol) {
+// param_tol: how far a parameter may be after the AdamW step (2·lr, or more
+// when the weights are bf16 numbers, which a rounding flip moves by an ulp).
+void compare_steps(const StepResult& gpu, const StepResult& cpu, double tol, double param_tol = 2.01 * kLr) {
     for (auto& [name, v] : cpu.losses) {
         CHECK_MESSAGE(std::isfinite(gpu.losses.at(name)), name);
         CHECK_MESSAGE(std::fabs(gpu.losses.at(name) - v) <= tol * std::fabs(v) + 1e-6,
@@ -120,7 +125,7 @@ void compare_steps(const StepResult& gpu, const StepResult& cpu, double tol) {
     }
     MESSAGE("largest gradient error " << worst << " (" << worst_name << ")");
     for (auto& [name, t] : cpu.params_after)
-        CHECK_MESSAGE(max_abs_diff(gpu.params_after.at(name), t) <= 2.01 * kLr,
+        CHECK_MESSAGE(max_abs_diff(gpu.params_after.at(name), t) <= param_tol,
                       "after the AdamW step: " << name << " differs by " << max_abs_diff(gpu.params_after.at(name), t));
     for (auto& [name, t] : cpu.buffers_after)  // BatchNorm's running statistics
         CHECK_MESSAGE(rel_err(gpu.buffers_after.at(name), t) <= tol, "buffer " << name << " differs by "
@@ -165,6 +170,20 @@ TEST_CASE("cuda mama: the training step with bf16 GEMMs stays within mixed-preci
     StepResult bf16 = train_step(Device::CUDA);
     cuda::set_matmul_precision(cuda::MatmulPrecision::fp32);
     compare_steps(bf16, cpu, 0.1);
+}
+
+TEST_CASE("cuda mama: a bf16-true training step follows the CPU's and leaves bf16 weights") {
+    SKIP_WITHOUT_CUDA();
+    Bf16TrueGuard pure;
+    StepResult cpu = train_step(Device::CPU);
+    cuda::set_matmul_precision(cuda::MatmulPrecision::bf16);
+    StepResult gpu = train_step(Device::CUDA);
+    cuda::set_matmul_precision(cuda::MatmulPrecision::fp32);
+    compare_steps(gpu, cpu, 0.1, 2.01 * kLr + 2.0 / 128);  // one bf16 ulp of a weight up to 2
+    for (auto& [name, t] : gpu.params_after)
+        for (float x : t.to_vector()) {
+            REQUIRE_MESSAGE(round_to_bf16(x) == x, name << " holds " << x << ", not a bf16 number");
+        }
 }
 
 TEST_CASE("cuda mama: pretrain on the GPU resumes from a checkpoint as the uninterrupted run continues") {

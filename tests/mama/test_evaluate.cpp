@@ -19,6 +19,7 @@
 #include "nn/safetensors.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cuda_backend.h"
+#include "tensor/precision.h"
 #include "tests/testing.h"
 #include "tests/temp_dir.h"
 
@@ -344,6 +345,23 @@ TEST_CASE("evaluate: a run's GPU-only train.precision falls back to fp32 on the 
     CHECK(run.config.train.precision == "tf32");
     CHECK(cpu::gemm_precision() == cpu::GemmPrecision::fp32);
     CHECK_THROWS_CONTAINING(load_run(fixture().checkpoint, config, "", "cpu", "tf32"), "tf32 exists only on the GPU");
+}
+
+TEST_CASE("evaluate: --precision bf16-true evaluates with the weights rounded to bf16") {
+    LoadedRun f32 = load_run(fixture().checkpoint, "", "", "cpu", "fp32");
+    LoadedRun pure = load_run(fixture().checkpoint, "", "", "cpu", "bf16-true");
+    const bool was_on = bf16_true();
+    set_matmul_precision(Device::CPU, "fp32");  // the rest of the suite runs without rounding
+    CHECK(was_on);
+    auto exact = f32.model->named_parameters(), rounded = pure.model->named_parameters();
+    REQUIRE(exact.size() == rounded.size());
+    int moved = 0;
+    for (size_t i = 0; i < exact.size(); ++i) {
+        std::vector<float> a = exact[i].second->to_vector(), b = rounded[i].second->to_vector();
+        for (size_t j = 0; j < a.size(); ++j) REQUIRE(b[j] == round_to_bf16(a[j]));
+        moved += a != b;
+    }
+    CHECK(moved > 10);  // the fixture's trained weights are not bf16 numbers
 }
 
 TEST_CASE("evaluate: a bad --device, or cuda without a usable GPU, is a clear error") {
