@@ -197,7 +197,6 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     MamaModel model(mc, tok.vocab_size(), &init_gen);
     model.load_pretrained(t.init_dinov2, t.init_text);
     model.to(device);  // before the optimiser, whose state follows the parameters' device
-    if (bf16_true()) model.round_to_bf16();  // pure bf16: no f32 master weights (tensor/precision.h)
     nn::AdamW optimizer({nn::ParamGroup{model.parameters(), float(t.lr), float(t.weight_decay)}});
     nn::Schedule sched{nn::Schedule::parse_kind(t.schedule), t.lr, t.min_lr, t.warmup, t.steps};
     nn::NamedGenerators rngs = {{"default", &default_generator()}};
@@ -213,6 +212,9 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         if (st.extra.count("best")) best = std::stod(st.extra.at("best"));
         if (dp.main()) std::cerr << "== resumed from " << last_path << " at step " << start << "\n";
     }
+    // Pure bf16 (tensor/precision.h): no f32 master weights, also when a run
+    // saved by another precision is resumed in this one.
+    if (bf16_true()) model.round_to_bf16();
     dp.start(model, t);
     if (dp.main())
         std::cerr << "== model: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
