@@ -9,7 +9,8 @@
 #     3. the GPU benchmarks: bench gpu (GEMM in fp32/tf32/bf16, the attention kernels), and
 #        bench step --device cuda on bench-cpu.json and paper.json (bf16), each compared
 #        with tools/reference/bench_step_torch.py on the same GPU when PyTorch is there,
-#        and the paper step once more with the flash attention
+#        and the paper step once more with the flash attention, and the bench-cpu
+#        step in bf16-true
 #     4. the one-rank NCCL check of the data-parallel code (tools/gpu_check_mpi.sh)
 #     5. compute-sanitizer memcheck over the CUDA tests, racecheck over attention
 #   and prints a table of pass/fail and times at the end.  Logs go to $LOG_DIR
@@ -128,6 +129,8 @@ else
         python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null && cmp="--compare-torch"
         TAIL=30 step "bench step bench-cpu.json, bf16 $cmp" 180 "$BUILD/bench" step --device cuda \
             --config mama/configs/bench-cpu.json --steps 10 --warmup 3 $cmp
+        TAIL=12 step "bench step bench-cpu.json, bf16-true" 90 "$BUILD/bench" step --device cuda \
+            --config mama/configs/bench-cpu.json --steps 10 --warmup 3 --precision bf16-true
         TAIL=30 step "bench step paper.json, bf16 $cmp" 360 "$BUILD/bench" step --device cuda \
             --config mama/configs/paper.json --steps 3 --warmup 1 $cmp
         TAIL=14 step "bench step paper.json, bf16, flash attention" 240 "$BUILD/bench" step --device cuda \
