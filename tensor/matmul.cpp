@@ -26,10 +26,13 @@ MatrixOperand prepare(Tensor t, int64_t nbatch_dims) {
         const Shape& sh = v.shape();
         const Shape& st = v.strides();
         int64_t rows = sh[size_t(nd - 2)], cols = sh[size_t(nd - 1)];
-        if (st[size_t(nd - 1)] == 1 || cols == 1) {
+        // A GEMM reads row r at r·ld: the stride between rows (columns, when
+        // transposed) must be at least a row's length.  A broadcast (stride 0)
+        // or overlapping one is not a matrix the GEMM can read, so it is packed.
+        if ((st[size_t(nd - 1)] == 1 || cols == 1) && (rows == 1 || st[size_t(nd - 2)] >= cols)) {
             m.trans = false;
             m.ld = std::max<int64_t>(rows == 1 ? cols : st[size_t(nd - 2)], std::max<int64_t>(cols, 1));
-        } else if (st[size_t(nd - 2)] == 1 || rows == 1) {
+        } else if ((st[size_t(nd - 2)] == 1 || rows == 1) && (cols == 1 || st[size_t(nd - 1)] >= rows)) {
             m.trans = true;
             m.ld = std::max<int64_t>(cols == 1 ? rows : st[size_t(nd - 1)], std::max<int64_t>(rows, 1));
         } else {

@@ -113,6 +113,15 @@ TEST_CASE("matmul: forward against a triple loop, batch broadcasting and 1-D ope
     CHECK(matmul(v, v).shape() == Shape{});
     CHECK_CLOSE(matmul(a, v), ref(a, v.view({5, 1})), 1e-5, 1e-5);
     CHECK_THROWS_CONTAINING(matmul(a, a), "matmul: shapes [7, 5] and [7, 5] cannot be multiplied");
+    // Broadcast rows and columns (stride 0) are not matrices a GEMM can read
+    // with a leading dimension: they are packed first, never read past the storage.
+    Tensor row = randn({1, 5}, &g), col = randn({5, 1}, &g), one = randn({1, 1}, &g);
+    CHECK_CLOSE(matmul(expand(row, {7, 5}), b), ref(expand(row, {7, 5}).contiguous(), b), 1e-5, 1e-5);
+    CHECK_CLOSE(matmul(a, expand(col, {5, 3})), ref(a, expand(col, {5, 3}).contiguous()), 1e-5, 1e-5);
+    Tensor r3 = randn({1, 3}, &g);
+    CHECK_CLOSE(matmul(expand(one, {7, 1}), r3), ref(expand(one, {7, 1}).contiguous(), r3), 1e-5, 1e-5);
+    CHECK_CLOSE(matmul(transpose(expand(row, {3, 5}), 0, 1), transpose(r3, 0, 1).contiguous()),
+                ref(transpose(expand(row, {3, 5}), 0, 1).contiguous(), transpose(r3, 0, 1).contiguous()), 1e-5, 1e-5);
 }
 
 TEST_CASE("matmul: gradients match finite differences, including broadcast batches") {
