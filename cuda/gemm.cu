@@ -8,13 +8,14 @@
 // transpose flag unchanged (a stored row-major [K, N] B is, column-major, the
 // [N, K] matrix Bᵀ that the product wants as its first factor: op N; a stored
 // [N, K] B with trans_b is read column-major as [K, N] = B, whose transpose
-// is wanted: op T).  No operand is ever copied.
+// is wanted: op T).  No operand is copied for the layout (bf16 mode may copy
+// large ones to bf16, below).
 //
 // One cuBLAS handle per device, created on first use.  f32 GEMMs use plain
 // FP32 maths by default (CUBLAS_COMPUTE_32F: no TF32), so results agree with the
 // CPU GEMM to f32 rounding; set_matmul_precision(tf32 | bf16) selects the tensor
 // cores through the compute types CUBLAS_COMPUTE_32F_FAST_TF32 / _FAST_16BF,
-// which round the f32 operands inside cuBLAS (no bf16 copies of them in memory).
+// which round the f32 operands inside cuBLAS (below kNativeBf16Flops in bf16 mode).
 // bf16 GEMMs take bf16 A and B, accumulate and write f32 (cublasGemmStridedBatchedEx
 // with CUBLAS_COMPUTE_32F).
 //
@@ -159,24 +160,25 @@ static int64_t operand_span(int64_t batch, int64_t stride, int64_t rows, int64_t
 
 // A bf16 copy of an f32 operand's whole span (the gaps between strided rows
 // are converted too: they lie inside the operand's storage, and are never read
-// by the product), from the caching allocator; the caller frees it.
-static void* bf16_copy(const float* x, int64_t n) {
-    void* p = alloc(size_t(n) * 2);
-    convert(p, DType::bf16, x, DType::f32, n);
-    return p;
-}
+// by the product), from the caching allocator, given back when it goes out of
+// scope (also when the second copy or the product throws).
+struct Bf16Copy {
+    void* p;
+    Bf16Copy(const float* x, int64_t n) : p(alloc(size_t(n) * 2)) { convert(p, DType::bf16, x, DType::f32, n); }
+    ~Bf16Copy() { free(p); }  // the caching allocator hands the block out again only to later kernels on the stream
+    Bf16Copy(const Bf16Copy&) = delete;
+    Bf16Copy& operator=(const Bf16Copy&) = delete;
+};
 
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b,
                   float beta, float* C, int64_t ldc, int64_t stride_c) {
     const double flops = 2.0 * double(batch) * double(M) * double(N) * double(K);
     if (g_precision == MatmulPrecision::bf16 && g_bf16_copies && K > 0 && flops >= kNativeBf16Flops) {
-        void* a16 = bf16_copy(A, operand_span(batch, stride_a, trans_a ? K : M, trans_a ? M : K, lda));
-        void* b16 = bf16_copy(B, operand_span(batch, stride_b, trans_b ? N : K, trans_b ? K : N, ldb));
-        gemm_strided_ex(trans_a, trans_b, batch, M, N, K, alpha, a16, lda, stride_a, b16, ldb, stride_b, beta, C, ldc,
-                        stride_c, CUDA_R_16BF, CUBLAS_COMPUTE_32F, "gemm_batched (bf16 copies of f32 operands)");
-        free(a16);  // the caching allocator hands the blocks out again only to later kernels on the stream
-        free(b16);
+        const Bf16Copy a16(A, operand_span(batch, stride_a, trans_a ? K : M, trans_a ? M : K, lda));
+        const Bf16Copy b16(B, operand_span(batch, stride_b, trans_b ? N : K, trans_b ? K : N, ldb));
+        gemm_strided_ex(trans_a, trans_b, batch, M, N, K, alpha, a16.p, lda, stride_a, b16.p, ldb, stride_b, beta, C,
+                        ldc, stride_c, CUDA_R_16BF, CUBLAS_COMPUTE_32F, "gemm_batched (bf16 copies of f32 operands)");
         return;
     }
     gemm_strided_ex(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,

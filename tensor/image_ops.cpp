@@ -62,6 +62,13 @@ Tensor dense_axis(const cpu::ResampleAxis& a) {
 //   backward: tmp[P·oh, w] = g[P·oh, ow]·Ww,   dx[p] = Whᵀ·tmp[p]
 void resample2d_cuda(float* out, const float* x, int64_t P, const cpu::ResampleAxis& ah, const cpu::ResampleAxis& aw,
                      bool backward) {
+    // Resampling is not a matrix product of the model: fp32 whatever the
+    // matmul precision, as the CPU's loops compute it.
+    struct Fp32Products {
+        cuda::MatmulPrecision saved = cuda::matmul_precision();
+        Fp32Products() { cuda::set_matmul_precision(cuda::MatmulPrecision::fp32); }
+        ~Fp32Products() { cuda::set_matmul_precision(saved); }
+    } fp32;
     Tensor wh = dense_axis(ah), ww = dense_axis(aw);
     const int64_t h = ah.in, w = aw.in, oh = ah.out, ow = aw.out;
     if (!backward) {
