@@ -17,12 +17,17 @@
 // in bf16 autocast attention; scores, softmax, D and every accumulator stay
 // f32 (the accumulators live in shared memory, each row owned by one warp).
 // The bf16 P and dS overwrite the f32 scores they come from, row by row, which
-// keeps the backward's shared memory small enough for two blocks per SM.
+// keeps the backward's shared memory small (two blocks per H200 SM up to
+// head dim 64).
 // Nothing of size T×S exists, and every gradient element is summed by one
 // warp in a fixed order: no atomics, the same bits on every run.
 //
-// Limits: head dims up to 128 (attention_flash_fits; larger ones take the
-// gemm path) and compute capability 8.0 or later (bf16 WMMA).
+// Limits: compute capability 8.0 or later (bf16 WMMA), head dims up to 128,
+// and the backward's shared memory within the card's opt-in limit
+// (attention_flash_fits; otherwise the gemm path runs).  At d = dv the dK/dV
+// kernel takes 57 KB (16), 107 KB (64), 156 KB (112) and 173 KB (128): all of
+// them fit an H100/H200 (227 KB), up to 112 an A100 (163 KB), up to 48 an
+// sm_86/89 card (99 KB).
 #include <cuda_bf16.h>
 #include <mma.h>
 
@@ -54,13 +59,17 @@ __host__ __device__ inline int bf16_pitch(int width) { return width + 8; }
 __host__ __device__ inline int f32_pitch(int width) { return width + 4; }
 
 // Consecutive arrays in dynamic shared memory, each starting on 128 bytes.
-// The host runs the same sequence from address 0 to learn the total size.
+// The host runs the same sequence without memory (base null) to learn the
+// total size.  The pointers are derived from the kernel's __shared__ array
+// itself (not through an integer), so the compiler knows they are shared
+// memory and emits ld.shared / st.shared rather than generic accesses.
 struct Carve {
-    uintptr_t at;
+    char* base;
+    size_t at = 0;
     template <typename T>
     __host__ __device__ T* take(int64_t count) {
-        T* p = reinterpret_cast<T*>(at);
-        at += (uintptr_t(count) * sizeof(T) + 127) / 128 * 128;
+        T* p = base ? reinterpret_cast<T*>(base + at) : nullptr;
+        at += (size_t(count) * sizeof(T) + 127) / 128 * 128;
         return p;
     }
 };
@@ -135,15 +144,15 @@ struct ForwardSmem {
     bf16 *q, *k, *v;
     float *s, *o, *m, *l;  // s: the scores, then (as bf16) the probabilities P
     int pq, pv, ps, po;
-    __host__ __device__ ForwardSmem(uintptr_t base, int d16, int dv16)
+    __host__ __device__ ForwardSmem(char* base, int d16, int dv16)
         : pq(bf16_pitch(d16)), pv(bf16_pitch(dv16)), ps(f32_pitch(kRows)), po(f32_pitch(dv16)) {
         Carve c{base};
         q = c.take<bf16>(kRows * pq), k = c.take<bf16>(kRows * pq), v = c.take<bf16>(kRows * pv);
         s = c.take<float>(kRows * ps), o = c.take<float>(kRows * po);
         m = c.take<float>(kRows), l = c.take<float>(kRows);
-        bytes = c.at - base;
+        bytes = c.at;
     }
-    uintptr_t bytes;
+    size_t bytes;
 };
 
 // grid (ceil(T / 64), B·H), 128 threads.
@@ -151,7 +160,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_forward_kernel(float* out
                                                                       Operand v, Dims n, int d16, int dv16) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     extern __shared__ __align__(128) char smem[];
-    ForwardSmem t(reinterpret_cast<uintptr_t>(smem), d16, dv16);
+    ForwardSmem t(smem, d16, dv16);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, w0 = warp * kWarpRows;
     const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H, i0 = int64_t(blockIdx.x) * kRows;
     load_tile(t.q, t.pq, q, b, h, i0, n.T, n.d, d16);
@@ -219,7 +228,7 @@ struct KeySideSmem {
     bf16 *k, *v, *q, *dout;
     float *st, *dpt, *dk, *dv, *lse, *D;  // st: Sᵀ, then (bf16) Pᵀ; dpt: dPᵀ, then (bf16) dSᵀ
     int pq, pv, ps, pdk, pdv;
-    __host__ __device__ KeySideSmem(uintptr_t base, int d16, int dv16)
+    __host__ __device__ KeySideSmem(char* base, int d16, int dv16)
         : pq(bf16_pitch(d16)), pv(bf16_pitch(dv16)), ps(f32_pitch(kRows)), pdk(f32_pitch(d16)),
           pdv(f32_pitch(dv16)) {
         Carve c{base};
@@ -228,9 +237,9 @@ struct KeySideSmem {
         st = c.take<float>(kRows * ps), dpt = c.take<float>(kRows * ps);
         dk = c.take<float>(kRows * pdk), dv = c.take<float>(kRows * pdv);
         lse = c.take<float>(kRows), D = c.take<float>(kRows);
-        bytes = c.at - base;
+        bytes = c.at;
     }
-    uintptr_t bytes;
+    size_t bytes;
 };
 
 // grid (ceil(S / 64), B·H), 128 threads; dk, dv packed [B, H, S, ·], added to.
@@ -239,7 +248,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_dkdv_kernel(float* dk, fl
                                                                    Operand k, Operand v, Dims n, int d16, int dv16) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     extern __shared__ __align__(128) char smem[];
-    KeySideSmem t(reinterpret_cast<uintptr_t>(smem), d16, dv16);
+    KeySideSmem t(smem, d16, dv16);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, w0 = warp * kWarpRows;
     const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H, j0 = int64_t(blockIdx.x) * kRows;
     load_tile(t.k, t.pq, k, b, h, j0, n.S, n.d, d16);
@@ -301,16 +310,16 @@ struct QuerySideSmem {
     bf16 *q, *dout, *k, *v;
     float *s, *dp, *dq, *lse, *D;  // s: S, then (bf16) dS
     int pq, pv, ps, pdq;
-    __host__ __device__ QuerySideSmem(uintptr_t base, int d16, int dv16)
+    __host__ __device__ QuerySideSmem(char* base, int d16, int dv16)
         : pq(bf16_pitch(d16)), pv(bf16_pitch(dv16)), ps(f32_pitch(kRows)), pdq(f32_pitch(d16)) {
         Carve c{base};
         q = c.take<bf16>(kRows * pq), dout = c.take<bf16>(kRows * pv);
         k = c.take<bf16>(kRows * pq), v = c.take<bf16>(kRows * pv);
         s = c.take<float>(kRows * ps), dp = c.take<float>(kRows * ps), dq = c.take<float>(kRows * pdq);
         lse = c.take<float>(kRows), D = c.take<float>(kRows);
-        bytes = c.at - base;
+        bytes = c.at;
     }
-    uintptr_t bytes;
+    size_t bytes;
 };
 
 // grid (ceil(T / 64), B·H), 128 threads; dq packed [B, H, T, d], added to.
@@ -319,7 +328,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_dq_kernel(float* dq, Oper
                                                                  Dims n, int d16, int dv16) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     extern __shared__ __align__(128) char smem[];
-    QuerySideSmem t(reinterpret_cast<uintptr_t>(smem), d16, dv16);
+    QuerySideSmem t(smem, d16, dv16);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, w0 = warp * kWarpRows;
     const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H, i0 = int64_t(blockIdx.x) * kRows;
     load_tile(t.q, t.pq, q, b, h, i0, n.T, n.d, d16);
@@ -393,8 +402,8 @@ bool attention_flash_fits(const cpu::AttnDims& n) {
     }();
     if (!compiled || n.d > kMaxHeadDim || n.dv > kMaxHeadDim) return false;
     const int d16 = pad16(n.d), dv16 = pad16(n.dv);
-    return std::max({ForwardSmem(0, d16, dv16).bytes, KeySideSmem(0, d16, dv16).bytes,
-                     QuerySideSmem(0, d16, dv16).bytes}) <= smem_limit;
+    return std::max({ForwardSmem(nullptr, d16, dv16).bytes, KeySideSmem(nullptr, d16, dv16).bytes,
+                     QuerySideSmem(nullptr, d16, dv16).bytes}) <= smem_limit;
 }
 
 void attention_forward_flash(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
@@ -402,7 +411,7 @@ void attention_forward_flash(float* out, float* lse, const cpu::AttnOperand& q, 
     check_grid(n);
     if (n.B * n.H * n.T == 0) return;
     const int d16 = pad16(n.d), dv16 = pad16(n.dv);
-    const size_t bytes = ForwardSmem(0, d16, dv16).bytes;
+    const size_t bytes = ForwardSmem(nullptr, d16, dv16).bytes;
     allow_smem(flash_forward_kernel, bytes);
     flash_forward_kernel<<<grid_over(n.T, n), kFlashThreads, bytes>>>(out, lse, to_dev(q), to_dev(k), to_dev(v),
                                                                       to_dev(n), d16, dv16);
@@ -418,13 +427,13 @@ void attention_backward_flash(float* dq, float* dk, float* dv, const float* dout
     float* D = attention_row_dots(dout, out, n);
     const Operand go{dout, n.H * n.T * n.dv, n.T * n.dv, n.dv};  // packed [B, H, T, dv]
 
-    const size_t bytes_kv = KeySideSmem(0, d16, dv16).bytes;
+    const size_t bytes_kv = KeySideSmem(nullptr, d16, dv16).bytes;
     allow_smem(flash_dkdv_kernel, bytes_kv);
     flash_dkdv_kernel<<<grid_over(n.S, n), kFlashThreads, bytes_kv>>>(dk, dv, go, lse, D, to_dev(q), to_dev(k),
                                                                       to_dev(v), to_dev(n), d16, dv16);
     check_launch("scaled_dot_product_attention (flash backward, dk and dv)");
 
-    const size_t bytes_q = QuerySideSmem(0, d16, dv16).bytes;
+    const size_t bytes_q = QuerySideSmem(nullptr, d16, dv16).bytes;
     allow_smem(flash_dq_kernel, bytes_q);
     flash_dq_kernel<<<grid_over(n.T, n), kFlashThreads, bytes_q>>>(dq, go, lse, D, to_dev(q), to_dev(k), to_dev(v),
                                                                    to_dev(n), d16, dv16);
