@@ -136,14 +136,21 @@ TEST_CASE("cuda gemm: in bf16 mode a large product runs on bf16 copies, rounded 
     Tensor ref = matmul(rounded(a), transpose(rounded(bt), 0, 1));
     Tensor batch = randn({2, 300, K}, 39), w = randn({K, 900}, 40);
     Tensor ref_batched = matmul(rounded(batch), rounded(w));
-    cuda::set_matmul_precision(cuda::MatmulPrecision::bf16);
-    Tensor out = matmul(narrow(wide.to(Device::CUDA), 1, 8, K), transpose(bt.to(Device::CUDA), 0, 1));
-    Tensor out_batched = matmul(batch.to(Device::CUDA), w.to(Device::CUDA));
-    // With the copies off, cuBLAS rounds the f32 operands itself: bf16 accuracy only.
-    cuda::set_bf16_copies(false);
-    Tensor out_fast = matmul(narrow(wide.to(Device::CUDA), 1, 8, K), transpose(bt.to(Device::CUDA), 0, 1));
-    cuda::set_bf16_copies(true);
-    cuda::set_matmul_precision(cuda::MatmulPrecision::fp32);
+    Tensor out, out_batched, out_fast;
+    {
+        struct Restore {  // the rest of the suite runs in fp32 with the copies on, even if a product throws
+            ~Restore() {
+                cuda::set_bf16_copies(true);
+                cuda::set_matmul_precision(cuda::MatmulPrecision::fp32);
+            }
+        } restore;
+        cuda::set_matmul_precision(cuda::MatmulPrecision::bf16);
+        out = matmul(narrow(wide.to(Device::CUDA), 1, 8, K), transpose(bt.to(Device::CUDA), 0, 1));
+        out_batched = matmul(batch.to(Device::CUDA), w.to(Device::CUDA));
+        // With the copies off, cuBLAS rounds the f32 operands itself: bf16 accuracy only.
+        cuda::set_bf16_copies(false);
+        out_fast = matmul(narrow(wide.to(Device::CUDA), 1, 8, K), transpose(bt.to(Device::CUDA), 0, 1));
+    }
     CHECK_CLOSE(out, ref, 1e-3, 1e-4);
     CHECK_CLOSE(out_batched, ref_batched, 1e-3, 1e-4);
     CHECK_CLOSE(out_fast, ref, 0.5, 0.02);

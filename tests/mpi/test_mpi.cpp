@@ -2,6 +2,8 @@
 //
 //  - the collectives' values (all_reduce, all_gather, broadcast), and that a
 //    shape mismatch fails on every rank alike instead of hanging;
+//  - the averaged gradients, after backward and during it, and under bf16-true
+//    rounded to bf16 numbers;
 //  - the gathered-negatives gradient: CLIP + partner CLIP + NT-Xent over
 //    all_gather_rows, averaged over the ranks, equals one process computing
 //    the same losses on the full batch; and per-rank negatives equal one
@@ -44,6 +46,7 @@
 #include "nn/linear.h"
 #include "nn/safetensors.h"
 #include "tensor/cuda_backend.h"
+#include "tensor/precision.h"
 #include "tests/mama/pretrain_testing.h"
 #include "tests/mpi/mpi_testing.h"
 #include "tests/testing.h"
@@ -262,6 +265,37 @@ TEST_CASE("mpi: buckets averaged during backward equal averaging after it, with 
         for (size_t i = 0; i < a.size(); ++i) CHECK_MESSAGE(a[i] == b[i], "parameter " << i);
         CHECK(a[5].size() == 64);
         CHECK(a[6].empty());  // w_none: no gradient anywhere, none after
+    }
+}
+
+TEST_CASE("mpi: under bf16-true the averaged gradients are bf16 numbers, after and during backward") {
+    auto& c = world();
+    const int W = c.world_size(), r = c.rank();
+    // Rank r's gradient: 1 + 3·r·2⁻⁷ and 2 + 5·r·2⁻⁶ (bf16 numbers); their mean
+    // over the ranks is not one, so it must be rounded (to nearest, ties to even).
+    auto mean_of = [&](float base, float step) {
+        double s = 0;
+        for (int q = 0; q < W; ++q) s += double(base) + double(q) * step;
+        return float(s / W);
+    };
+    const float m0 = mean_of(1.0f, 3.0f / 128), m1 = mean_of(2.0f, 5.0f / 64);
+    Bf16TrueGuard pure;
+    for (bool overlapped : {false, true}) {
+        INFO("overlapped " << overlapped);
+        Tensor p = zeros({2}).set_requires_grad(true);
+        std::vector<Tensor*> params{&p};
+        nn::OverlappedGradientAverager avg(c, params);
+        std::unique_ptr<autograd::LeafGradHook> hook;
+        if (overlapped) hook = avg.hook();
+        Tensor k = from_vector({1.0f + 3.0f * float(r) / 128, 2.0f + 5.0f * float(r) / 64}, {2});
+        backward(sum(mul(p, k)));  // dL/dp = k
+        hook.reset();
+        if (overlapped) avg.finish();
+        else nn::average_gradients(c, params);
+        std::vector<float> g = p.grad().to_vector();
+        CHECK(g[0] == round_to_bf16(m0));
+        CHECK(g[1] == round_to_bf16(m1));
+        if (W == 2) CHECK(g[0] != m0);  // 1 + 1.5·2⁻⁷: the rounding did something
     }
 }
 
