@@ -16,6 +16,7 @@
 #include "autograd/index_ops.h"
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "autograd/views.h"
 #include "tensor/attention.h"
 #include "tensor/cuda_backend.h"
@@ -28,12 +29,13 @@ static Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool 
     Tensor lse;
     Tensor out = kernels::attention_forward(q, k, v, causal, mask, divisor, &lse, path);
     if (!autograd::any_requires_grad({q, k, v})) return autograd::untracked(out, {q, k, v});
-    Tensor sq = q.detach(), sk = k.detach(), sv = v.detach(), so = out.detach();
+    using autograd::SavedTensor;
+    SavedTensor sq(q), sk(k), sv(v), so(out, true);
     Tensor smask = mask.defined() ? mask.detach() : Tensor();
     return autograd::record("scaled_dot_product_attention", out, {q, k, v},
                             [=](const Tensor& g) -> std::vector<Tensor> {
                                 kernels::AttentionGrads r = kernels::attention_backward(
-                                    g, sq, sk, sv, so, lse, causal, smask, divisor, path);
+                                    g, sq.get(), sk.get(), sv.get(), so.get(), lse, causal, smask, divisor, path);
                                 return {r.dq, r.dk, r.dv};
                             });
 }
@@ -61,12 +63,15 @@ Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const
     Tensor out = kernels::attention_forward(q, k, v, causal, key_padding_mask, score_divisor, &lse,
                                             kernels::AttentionPath::Fused, drop);
     if (!autograd::any_requires_grad({qkv})) return autograd::untracked(out, {qkv});
-    Tensor so = out.detach();
+    // The three views share qkv's storage: kept as one (bf16 under bf16-true).
+    autograd::SavedTensor saved_qkv(qkv), so(out, true);
     Tensor smask = key_padding_mask.defined() ? key_padding_mask.detach() : Tensor();
     return autograd::record("scaled_dot_product_attention_packed", out, {qkv},
                             [=](const Tensor& g) -> std::vector<Tensor> {
-                                return {kernels::attention_backward_packed(g, q, k, v, so, lse, causal, smask,
-                                                                           score_divisor, drop)};
+                                const Tensor all = saved_qkv.get();
+                                return {kernels::attention_backward_packed(g, select(all, 0, 0), select(all, 0, 1),
+                                                                           select(all, 0, 2), so.get(), lse, causal,
+                                                                           smask, score_divisor, drop)};
                             });
 }
 

@@ -11,6 +11,7 @@
 
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "tensor/kernels.h"
 
 namespace eng {
@@ -31,9 +32,12 @@ static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
     bool keep_a = (op == Binary::Mul && need_b) || (op == Binary::Pow);
     bool keep_b = (op == Binary::Mul && need_a) || (op == Binary::Div) || (op == Binary::Pow && need_a);
     bool keep_out = (op == Binary::Div || op == Binary::Pow) && need_b;
-    Tensor sa = keep_a ? a.detach() : Tensor(), sb = keep_b ? b.detach() : Tensor(), so = keep_out ? out.detach() : Tensor();
+    using autograd::SavedTensor;
+    SavedTensor saved_a = keep_a ? SavedTensor(a) : SavedTensor(), saved_b = keep_b ? SavedTensor(b) : SavedTensor(),
+                saved_out = keep_out ? SavedTensor(out, true) : SavedTensor();
     Shape a_shape = a.shape(), b_shape = b.shape();
     return autograd::record(kernels::binary_name(op), out, {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
+        const Tensor sa = saved_a.get(), sb = saved_b.get(), so = saved_out.get();
         Tensor ga, gb;
         switch (op) {
             case Binary::Add:
@@ -85,9 +89,10 @@ static Tensor unary_op(Unary op, const Tensor& x, float a = 0.0f, float b = 0.0f
     // Save only what the derivative is written with (GELU: x; exp: y), so
     // an output that nothing else needs is freed after the forward.
     const kernels::UnaryReads reads = kernels::unary_backward_reads(op);
-    Tensor sx = reads.x ? x.detach() : Tensor(), sy = reads.y ? y.detach() : Tensor();
+    using autograd::SavedTensor;
+    SavedTensor sx = reads.x ? SavedTensor(x) : SavedTensor(), sy = reads.y ? SavedTensor(y, true) : SavedTensor();
     return autograd::record(kernels::unary_name(op), y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-        return {kernels::unary_backward(op, sx, sy, g, a, b)};
+        return {kernels::unary_backward(op, sx.get(), sy.get(), g, a, b)};
     });
 }
 

@@ -10,6 +10,7 @@
 
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "tensor/linear.h"
 
 namespace eng {
@@ -29,12 +30,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool we
     // Keep only what the wanted gradients read: dX needs W, dW needs X.  A
     // frozen weight (LoRA's base layers) thus does not keep its input alive:
     // in a frozen GPT-2 block that frees the LayerNorm and GELU outputs.
-    Tensor sx = need_w ? x2.detach() : Tensor(), sw = need_x ? weight.detach() : Tensor();
+    // (x2 is an untracked reshape of x: an activation exactly when x is.)
+    autograd::SavedTensor sx = need_w ? autograd::SavedTensor(x2, !x.is_leaf()) : autograd::SavedTensor();
+    Tensor sw = need_x ? weight.detach() : Tensor();
     const int64_t rows = x2.size(0);
     Shape x_shape = x.shape();
     return autograd::record("linear", y, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
         Tensor g2 = raw_reshape(g, {rows, g.size(-1)});
-        kernels::LinearGrads d = kernels::linear_backward(g2, sx, sw, weight_in_out, need_x, need_w, need_b);
+        kernels::LinearGrads d = kernels::linear_backward(g2, sx.get(), sw, weight_in_out, need_x, need_w, need_b);
         return {d.x.defined() ? raw_reshape(d.x, x_shape) : d.x, d.weight, d.bias};
     });
 }

@@ -9,6 +9,7 @@
 
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "tensor/kernels.h"
 
 namespace eng {
@@ -19,7 +20,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (!autograd::any_requires_grad({a, b})) return autograd::untracked(out, {a, b});
     bool need_a = a.requires_grad(), need_b = b.requires_grad();
     // dA reads B and dB reads A: keep only those (a frozen operand's partner is freed).
-    Tensor sa = need_b ? a.detach() : Tensor(), sb = need_a ? b.detach() : Tensor();
+    using autograd::SavedTensor;
+    SavedTensor saved_a = need_b ? SavedTensor(a) : SavedTensor(), saved_b = need_a ? SavedTensor(b) : SavedTensor();
     Shape a_shape = a.shape(), b_shape = b.shape();
     return autograd::record("matmul", out, {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
         // 1-D operands act as a row (A) or a column (B) matrix.
@@ -29,6 +31,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         Tensor G = g;
         if (a_vec) G = raw_unsqueeze(G, G.dim() - (b_vec ? 0 : 1));
         if (b_vec) G = raw_unsqueeze(G, G.dim());
+        const Tensor sa = saved_a.get(), sb = saved_b.get();
         Tensor ga, gb;
         if (need_a) {
             Tensor B = b_vec ? raw_unsqueeze(sb, 1) : sb;

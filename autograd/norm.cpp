@@ -17,6 +17,7 @@
 //   n ≤ ε:  d is the constant ε               ⇒  dx_i = g_i/ε
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "autograd/nn_ops.h"
 #include "tensor/nn_kernels.h"
 
@@ -29,10 +30,11 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
     profile::Scope profile_scope("layer_norm");
     kernels::NormResult r = kernels::layer_norm(x, weight, bias, eps);
     if (!autograd::any_requires_grad({x, weight, bias})) return autograd::untracked(r.out, {x, weight, bias});
-    Tensor sx = x.detach(), sw = saved(weight), mean = r.mean, rstd = r.rstd;
+    autograd::SavedTensor sx(x);
+    Tensor sw = saved(weight), mean = r.mean, rstd = r.rstd;
     bool nx = wants(x), nw = wants(weight), nb = wants(bias);
     return autograd::record("layer_norm", r.out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-        kernels::NormGrads d = kernels::layer_norm_backward(g, sx, sw, mean, rstd, nx, nw, nb);
+        kernels::NormGrads d = kernels::layer_norm_backward(g, sx.get(), sw, mean, rstd, nx, nw, nb);
         return {d.dx, d.dweight, d.dbias};
     });
 }
@@ -43,10 +45,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     kernels::NormResult r =
         kernels::batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps);
     if (!autograd::any_requires_grad({x, weight, bias})) return autograd::untracked(r.out, {x, weight, bias});
-    Tensor sx = x.detach(), sw = saved(weight), mean = r.mean, rstd = r.rstd;
+    autograd::SavedTensor sx(x);
+    Tensor sw = saved(weight), mean = r.mean, rstd = r.rstd;
     bool nx = wants(x), nw = wants(weight), nb = wants(bias);
     return autograd::record("batch_norm", r.out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-        kernels::NormGrads d = kernels::batch_norm_backward(g, sx, sw, mean, rstd, training, nx, nw, nb);
+        kernels::NormGrads d = kernels::batch_norm_backward(g, sx.get(), sw, mean, rstd, training, nx, nw, nb);
         return {d.dx, d.dweight, d.dbias};
     });
 }
@@ -56,9 +59,9 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, float eps) {
     Tensor norm;
     Tensor y = kernels::l2_normalize(x, dim, eps, &norm);
     if (!autograd::any_requires_grad({x})) return autograd::untracked(y, {x});
-    Tensor sx = x.detach();
+    autograd::SavedTensor sx(x);
     return autograd::record("l2_normalize", y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-        return {kernels::l2_normalize_backward(g, sx, norm, dim, eps)};
+        return {kernels::l2_normalize_backward(g, sx.get(), norm, dim, eps)};
     });
 }
 

@@ -10,6 +10,7 @@
 
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/kernels.h"
 
@@ -33,12 +34,15 @@ static Tensor reduce_op(Reduce op, const Tensor& x, const std::vector<int64_t>& 
     // Sum and mean need only the input's shape; logsumexp and var read the
     // input (and logsumexp its output).
     const bool reads_x = op == Reduce::LogSumExp || op == Reduce::Var;
-    Tensor sx = reads_x ? x.detach() : Tensor(), so = op == Reduce::LogSumExp ? out.detach() : Tensor();
+    using autograd::SavedTensor;
+    SavedTensor saved_x = reads_x ? SavedTensor(x) : SavedTensor(),
+                saved_out = op == Reduce::LogSumExp ? SavedTensor(out, true) : SavedTensor();
     const Shape s = x.shape();
     int64_t n = 1;
     for (int64_t d : dims) n *= s[size_t(d)];
     return autograd::record(kernels::reduce_name(op), out, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
         Tensor ge = unreduce(g, s, dims);
+        const Tensor sx = saved_x.get(), so = saved_out.get();
         switch (op) {
             case Reduce::Sum: return {ge.contiguous()};
             case Reduce::Mean: return {kernels::scale(ge, 1.0f / float(n))};

@@ -12,6 +12,7 @@
 // softmax is recomputed as e^{x - lse} in backward (no [N, C] buffer kept).
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "autograd/nn_ops.h"
 #include "autograd/views.h"
 #include "tensor/nn_kernels.h"
@@ -29,9 +30,9 @@ Tensor softmax(const Tensor& x, int64_t dim) {
     if (!is_last(x, dim, "softmax")) return transpose(softmax(transpose(x, dim, -1), -1), dim, -1);
     Tensor y = kernels::softmax(x);
     if (!autograd::any_requires_grad({x})) return autograd::untracked(y, {x});
-    Tensor sy = y.detach();
+    autograd::SavedTensor sy(y, true);
     return autograd::record("softmax", y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-        return {kernels::softmax_backward(sy, g)};
+        return {kernels::softmax_backward(sy.get(), g)};
     });
 }
 
@@ -40,9 +41,9 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
     if (!is_last(x, dim, "log_softmax")) return transpose(log_softmax(transpose(x, dim, -1), -1), dim, -1);
     Tensor y = kernels::log_softmax(x);
     if (!autograd::any_requires_grad({x})) return autograd::untracked(y, {x});
-    Tensor sy = y.detach();
+    autograd::SavedTensor sy(y, true);
     return autograd::record("log_softmax", y, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-        return {kernels::log_softmax_backward(sy, g)};
+        return {kernels::log_softmax_backward(sy.get(), g)};
     });
 }
 
@@ -50,10 +51,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore
     profile::Scope profile_scope("cross_entropy");
     kernels::CrossEntropyResult r = kernels::cross_entropy(logits, targets, ignore_index);
     if (!autograd::any_requires_grad({logits})) return autograd::untracked(r.loss, {logits});
-    Tensor sl = logits.detach(), st = targets.detach(), lse = r.lse;
+    autograd::SavedTensor sl(logits);
+    Tensor st = targets.detach(), lse = r.lse;
     int64_t count = r.count;
     return autograd::record("cross_entropy", r.loss, {logits, targets}, [=](const Tensor& g) -> std::vector<Tensor> {
-        return {kernels::cross_entropy_backward(g, sl, lse, st, ignore_index, count), Tensor()};
+        return {kernels::cross_entropy_backward(g, sl.get(), lse, st, ignore_index, count), Tensor()};
     });
 }
 

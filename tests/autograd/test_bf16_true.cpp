@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "autograd/ops.h"
+#include "autograd/saved.h"
 #include "nn/layers.h"
 #include "nn/linear.h"
 #include "tensor/kernels.h"
@@ -156,4 +157,73 @@ TEST_CASE("bf16-true: the precision name switches it on and any other name off")
     CHECK(set_matmul_precision(Device::CPU, "fp32") == "fp32");
     CHECK_FALSE(bf16_true());
     CHECK_THROWS_CONTAINING(check_matmul_precision_name("bf16-false"), "bf16-true");
+}
+
+namespace {
+
+// A small graph through every op that keeps an activation for its backward:
+// linear, layer_norm, GELU, exp, mul, div, matmul, softmax, log_softmax,
+// attention (separate and packed q, k, v), logsumexp, l2_normalize and
+// cross-entropy.  Returns the gradients of its leaves.
+std::vector<std::vector<float>> grads_of_small_graph() {
+    Generator g(11);
+    Tensor x = from_vector(nearest_bf16(awkward(4 * 6 * 8, 0.8f)), {4, 6, 8});
+    Tensor w = mul(randn({24, 8}, &g), 0.3f).detach().set_requires_grad(true);
+    Tensor gamma = ones({24}).set_requires_grad(true), beta = zeros({24}).set_requires_grad(true);
+    Tensor w2 = mul(randn({8, 8}, &g), 0.3f).detach().set_requires_grad(true);
+    kernels::round_to_bf16_(w);
+    kernels::round_to_bf16_(w2);
+    Tensor h = gelu(layer_norm(linear(x, w, Tensor()), gamma, beta, 1e-5f));  // [4, 6, 24]
+    Tensor qkv = permute(reshape(h, {4, 6, 3, 1, 8}), {2, 0, 3, 1, 4});           // [3, 4, 1, 6, 8]
+    Tensor a = scaled_dot_product_attention_packed(qkv, true, Tensor(), 1.0f, 0.0f, nullptr);
+    Tensor q = select(qkv, 0, 0), k = select(qkv, 0, 1), v = select(qkv, 0, 2);
+    Tensor b = scaled_dot_product_attention(q, k, exp(mul(v, 0.5f)), false, Tensor(), 2.0f);
+    Tensor m = matmul(reshape(add(a, b), {4, 6, 8}), w2);                           // [4, 6, 8]
+    Tensor s = softmax(div(m, add(exp(m), 1.0f)), -1);
+    Tensor lse = logsumexp(mul(s, m), {-1});
+    Tensor e = l2_normalize(reshape(m, {24, 8}), -1);
+    Tensor logits = log_softmax(e, -1);
+    std::vector<int32_t> t(24);
+    for (int i = 0; i < 24; ++i) t[size_t(i)] = i % 8;
+    Tensor loss = add(cross_entropy(logits, from_ivector(t, {24}), -100), mean(lse));
+    backward(loss);
+    return {w.grad().to_vector(), gamma.grad().to_vector(), beta.grad().to_vector(), w2.grad().to_vector()};
+}
+
+}  // namespace
+
+TEST_CASE("bf16-true: activations kept as bf16 for backward give the same gradients, bit for bit") {
+    Bf16TrueGuard pure;
+    autograd::set_bf16_saved_activations(false);
+    const auto f32_kept = grads_of_small_graph();
+    autograd::set_bf16_saved_activations(true);
+    const auto bf16_kept = grads_of_small_graph();
+    REQUIRE(f32_kept.size() == bf16_kept.size());
+    for (size_t i = 0; i < f32_kept.size(); ++i) {
+        CHECK_MESSAGE(f32_kept[i] == bf16_kept[i], "leaf " << i);
+        CHECK(all_bf16(from_vector(bf16_kept[i], {int64_t(bf16_kept[i].size())})));
+    }
+}
+
+TEST_CASE("bf16-true: a kept activation's f32 storage is freed after the forward; its bf16 copy is kept") {
+    // y = exp(h) with h = x·w: exp keeps its output and linear keeps x, but h
+    // itself is needed by nobody once exp has run.  Keep y's f32 storage
+    // observable: under bf16-true only its bf16 copy stays.
+    Tensor x = from_vector(nearest_bf16(awkward(64, 0.5f)), {8, 8}).set_requires_grad(true);
+    Tensor w = from_vector(nearest_bf16(awkward(64, 0.3f)), {8, 8}).set_requires_grad(true);
+    auto forward = [&](std::weak_ptr<Storage>& y_storage) {
+        Tensor y = exp(matmul(x, w));
+        y_storage = y.storage();
+        return sum(y);  // y's handle dies here; only exp's saved copy may remain
+    };
+    std::weak_ptr<Storage> kept;
+    {
+        Bf16TrueGuard pure;
+        Tensor loss = forward(kept);
+        CHECK(kept.expired());  // exp kept a bf16 copy of y, not y
+        backward(loss);
+    }
+    Tensor loss = forward(kept);
+    CHECK_FALSE(kept.expired());  // in f32 the backward keeps y itself
+    backward(loss);
 }

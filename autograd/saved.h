@@ -1,0 +1,41 @@
+// saved.h: what a backward keeps of a forward value (SavedTensor).
+//
+// Under bf16-true (tensor/precision.h) every activation is a bf16 number, so
+// a backward can keep it as a bf16 tensor, half the bytes, and widen it back
+// to exactly the same f32 values when it runs: the memory of the reference's
+// pure-bf16 training, for the tensors that dominate it (the activations kept
+// for backward), with the same results bit for bit.  Otherwise, or for a
+// leaf (a parameter or an input, which lives on anyway, so a copy would only
+// add memory), it is the tensor itself, detached.
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace eng::autograd {
+
+class SavedTensor {
+public:
+    SavedTensor() = default;
+    // `output`: t is the op's own result, an activation even though no node
+    // is attached to it yet.
+    explicit SavedTensor(const Tensor& t, bool output = false);
+    Tensor get() const;  // the f32 value; undefined if nothing was saved
+    bool defined() const { return kept_.defined(); }
+
+private:
+    Tensor kept_;            // detached: the value, or its bf16 copy
+    bool narrowed_ = false;  // kept_ is the bf16 copy of an f32 value
+    // A permuted view of a packed block (attention's [B, H, T, d] views of
+    // [B, T, H, d] storage) is copied in storage order, with no packing pass:
+    // kept_ holds it permuted by order_, and get() permutes back.
+    std::vector<int64_t> order_;
+};
+
+// Whether bf16-true keeps activations as bf16 (on by default).  Off, they are
+// kept in f32 as in the other precisions: the same results, twice the bytes
+// (for tests and memory measurements).
+void set_bf16_saved_activations(bool on);
+bool bf16_saved_activations();
+
+}  // namespace eng::autograd
