@@ -36,7 +36,7 @@ void* CpuAllocator::allocate(size_t n) {
         // Keep in_use + cached within the peak plus a little slack (see allocator.h).
         size_t held = stats_.in_use + stats_.cached + size;
         size_t top = std::max(stats_.peak, stats_.in_use + size);
-        size_t bound = top + top / 8 + kSlack;
+        size_t bound = top + top / 4 + kSlack;
         if (held > bound) release_locked(held - bound);
         p = std::aligned_alloc(64, size);
         if (!p && stats_.cached) {  // out of memory: give the cache back and retry once
