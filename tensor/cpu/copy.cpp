@@ -30,23 +30,22 @@ void strided_copy(const Tensor& dst, const Tensor& src) {
     else copy_typed<uint32_t>(dst, src);  // f32 and i32 are both 4-byte words
 }
 
+// d[i] = f(s[i]) as a plain loop the compiler vectorises.
+template <typename To, typename From, typename F>
+static void map_elements(void* dst, const void* src, int64_t n, F f) {
+    const From* s = static_cast<const From*>(src);
+    To* d = static_cast<To*>(dst);
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) d[i] = f(s[i]);
+}
+
 void convert(void* dst, DType dt, const void* src, DType st, int64_t n) {
-    // f32 <-> bf16 as plain loops the compiler vectorises (bf16-true keeps its
-    // activations as bf16 copies, so these run on every saved tensor).
-    if (st == DType::f32 && dt == DType::bf16) {
-        const float* s = static_cast<const float*>(src);
-        bf16* d = static_cast<bf16*>(dst);
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-        for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
-        return;
-    }
-    if (st == DType::bf16 && dt == DType::f32) {
-        const bf16* s = static_cast<const bf16*>(src);
-        float* d = static_cast<float*>(dst);
-#pragma omp parallel for schedule(static) if (n > (1 << 16))
-        for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
-        return;
-    }
+    // f32 <-> bf16 on their own fast path (bf16-true keeps its activations as
+    // bf16 copies, so these run on every saved tensor).
+    if (st == DType::f32 && dt == DType::bf16)
+        return map_elements<bf16, float>(dst, src, n, [](float x) { return f32_to_bf16(x); });
+    if (st == DType::bf16 && dt == DType::f32)
+        return map_elements<float, bf16>(dst, src, n, [](bf16 x) { return bf16_to_f32(x); });
     // Go through f32 (exact for bf16 and for ints up to 2^24; i32 <-> i32 never gets here).
     auto load = [&](int64_t i) -> float {
         switch (st) {
