@@ -30,8 +30,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool we
     // Keep only what the wanted gradients read: dX needs W, dW needs X.  A
     // frozen weight (LoRA's base layers) thus does not keep its input alive:
     // in a frozen GPT-2 block that frees the LayerNorm and GELU outputs.
-    // (x2 is an untracked reshape of x: an activation exactly when x is.)
-    autograd::SavedTensor sx = need_w ? autograd::SavedTensor(x2, !x.is_leaf()) : autograd::SavedTensor();
+    // X is read only by the dW product (x2 is an untracked reshape of x: an
+    // activation exactly when x is).
+    autograd::SavedTensor sx = need_w ? autograd::SavedTensor::for_products(x2, !x.is_leaf()) : autograd::SavedTensor();
     Tensor sw = need_x ? weight.detach() : Tensor();
     const int64_t rows = x2.size(0);
     Shape x_shape = x.shape();

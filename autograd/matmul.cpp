@@ -21,7 +21,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     bool need_a = a.requires_grad(), need_b = b.requires_grad();
     // dA reads B and dB reads A: keep only those (a frozen operand's partner is freed).
     using autograd::SavedTensor;
-    SavedTensor saved_a = need_b ? SavedTensor(a) : SavedTensor(), saved_b = need_a ? SavedTensor(b) : SavedTensor();
+    SavedTensor saved_a = need_b ? SavedTensor::for_products(a, !a.is_leaf()) : SavedTensor(),
+                saved_b = need_a ? SavedTensor::for_products(b, !b.is_leaf()) : SavedTensor();
     Shape a_shape = a.shape(), b_shape = b.shape();
     return autograd::record("matmul", out, {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
         // 1-D operands act as a row (A) or a column (B) matrix.

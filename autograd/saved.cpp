@@ -1,4 +1,4 @@
-// saved.cpp: SavedTensor (saved.h): activations kept as bf16 under bf16-true.
+// saved.cpp: SavedTensor (saved.h): activations kept as bf16 where that is exact.
 #include "autograd/saved.h"
 
 #include <algorithm>
@@ -33,7 +33,18 @@ SavedTensor::SavedTensor(const Tensor& t, bool output) {
     // The conversion rounds to nearest even, which leaves a bf16 number as it
     // is: an output not rounded yet (record() rounds it after this) is kept
     // as the value record() will give it.
-    narrowed_ = bf16_true() && bf16_saved_activations() && activation && t.dtype() == DType::f32;
+    keep(t, bf16_true() && activation);
+}
+
+SavedTensor SavedTensor::for_products(const Tensor& t, bool activation) {
+    SavedTensor s;
+    // The products round their operands to nearest even, as the conversion does.
+    if (t.defined()) s.keep(t, activation && (bf16_true() || products_in_bf16(t.device())));
+    return s;
+}
+
+void SavedTensor::keep(const Tensor& t, bool narrow) {
+    narrowed_ = narrow && bf16_saved_activations() && t.dtype() == DType::f32;
     if (!narrowed_) {
         kept_ = t.detach();
         return;

@@ -4,9 +4,13 @@
 // a backward can keep it as a bf16 tensor, half the bytes, and widen it back
 // to exactly the same f32 values when it runs: the memory of the reference's
 // pure-bf16 training, for the tensors that dominate it (the activations kept
-// for backward), with the same results bit for bit.  Otherwise, or for a
-// leaf (a parameter or an input, which lives on anyway, so a copy would only
-// add memory), it is the tensor itself, detached.
+// for backward), with the same results bit for bit.  In bf16 mode (bf16
+// products, f32 activations) the same holds for a tensor the backward only
+// feeds to matrix products (for_products: linear's input, matmul's operands),
+// since those round it to bf16 anyway, as PyTorch's autocast keeps the bf16
+// copies of a matmul's inputs.  Otherwise, or for a leaf (a parameter or an
+// input, which lives on anyway, so a copy would only add memory), it is the
+// tensor itself, detached.
 #pragma once
 #include <vector>
 
@@ -20,10 +24,13 @@ public:
     // `output`: t is the op's own result, an activation even though no node
     // is attached to it yet.
     explicit SavedTensor(const Tensor& t, bool output = false);
+    // t is read by the backward only as an operand of matrix products.
+    static SavedTensor for_products(const Tensor& t, bool activation);
     Tensor get() const;  // the f32 value; undefined if nothing was saved
     bool defined() const { return kept_.defined(); }
 
 private:
+    void keep(const Tensor& t, bool narrow);
     Tensor kept_;            // detached: the value, or its bf16 copy
     bool narrowed_ = false;  // kept_ is the bf16 copy of an f32 value
     // A permuted view of a packed block (attention's [B, H, T, d] views of

@@ -35,6 +35,11 @@ bool matmul_precision_available(Device device, const std::string& name) {
     return p == "fp32" || (p == "bf16" && cpu::gemm_bf16_supported());
 }
 
+bool products_in_bf16(Device device) {
+    return device == Device::CUDA ? cuda::matmul_precision() == cuda::MatmulPrecision::bf16
+                                  : cpu::gemm_precision() == cpu::GemmPrecision::bf16;
+}
+
 std::string set_matmul_precision(Device device, const std::string& name) {
     const std::string p = resolve_matmul_precision(device, name);
     const bool pure = p == "bf16-true";

@@ -36,6 +36,10 @@ bool matmul_precision_available(Device device, const std::string& name);
 // AVX512-BF16.
 std::string set_matmul_precision(Device device, const std::string& name);
 
+// Whether the matrix products on `device` round their operands to bf16
+// (bf16 or bf16-true; on the GPU, as cuBLAS does in bf16 mode).
+bool products_in_bf16(Device device);
+
 // Whether bf16-true rounding is on (set by set_matmul_precision, or directly).
 bool bf16_true();
 void set_bf16_true(bool on);

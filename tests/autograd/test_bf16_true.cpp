@@ -1,7 +1,8 @@
 // test_bf16_true.cpp: bf16-true training's rounding in the engine
 // (tensor/precision.h): op outputs, gradients and their sums become bf16
 // numbers; views, integer outputs and the caller's inputs are left alone; and
-// with the switch off nothing is rounded.
+// with the switch off nothing is rounded; activations kept for backward as
+// bf16 where that is exact (bf16-true, and bf16 products in bf16 mode).
 #include <cmath>
 #include <cstring>
 
@@ -9,6 +10,7 @@
 #include "autograd/saved.h"
 #include "nn/layers.h"
 #include "nn/linear.h"
+#include "tensor/cpu/gemm.h"
 #include "tensor/kernels.h"
 #include "tensor/precision.h"
 #include "tests/testing.h"
@@ -226,4 +228,38 @@ TEST_CASE("bf16-true: a kept activation's f32 storage is freed after the forward
     Tensor loss = forward(kept);
     CHECK_FALSE(kept.expired());  // in f32 the backward keeps y itself
     backward(loss);
+}
+
+TEST_CASE("bf16 mode: operands kept for bf16 products are kept as bf16, with the same gradients bit for bit") {
+    if (!cpu::gemm_bf16_supported()) {
+        MESSAGE("skipped: this CPU has no AVX512-BF16 (bf16 products)");
+        return;
+    }
+    struct Fp32After {
+        ~Fp32After() {
+            set_matmul_precision(Device::CPU, "fp32");
+            autograd::set_bf16_saved_activations(true);
+        }
+    } restore;
+    set_matmul_precision(Device::CPU, "bf16");
+    autograd::set_bf16_saved_activations(false);
+    const auto f32_kept = grads_of_small_graph();
+    autograd::set_bf16_saved_activations(true);
+    const auto bf16_kept = grads_of_small_graph();
+    for (size_t i = 0; i < f32_kept.size(); ++i) CHECK_MESSAGE(f32_kept[i] == bf16_kept[i], "leaf " << i);
+    // And the memory: linear's input, needed only by the dW product, is kept
+    // as bf16, so its f32 storage goes once the forward has moved on.
+    Tensor x = from_vector(awkward(64, 0.5f), {8, 8});
+    Tensor w1 = from_vector(awkward(64, 0.3f), {8, 8}).set_requires_grad(true);
+    Tensor w2 = from_vector(awkward(64, 0.2f), {8, 8}).set_requires_grad(true);
+    std::weak_ptr<Storage> hidden;
+    Tensor loss;
+    {
+        Tensor h = linear(x, w1, Tensor());  // an activation: linear below keeps it for dW2
+        hidden = h.storage();
+        loss = sum(linear(h, w2, Tensor()));
+    }
+    CHECK(hidden.expired());
+    backward(loss);
+    CHECK(w2.grad().defined());
 }
