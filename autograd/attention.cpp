@@ -23,6 +23,16 @@
 
 namespace eng {
 
+// q, k and v reach the backward only as operands of products (the scores,
+// dV, dP, dK, dQ), which round them to bf16 in bf16 mode: kept as bf16 then
+// (autograd/saved.h).  Not for the kernels that compute in f32 whatever the
+// mode: the CPU reference loops and the CUDA `fused` kernel.
+static autograd::SavedTensor saved_operand(const Tensor& t, kernels::AttentionPath path) {
+    const bool f32_kernel = path == kernels::AttentionPath::Reference ||
+                            (t.is_cuda() && cuda::attention_kernel() == cuda::AttentionKernel::fused);
+    return f32_kernel ? autograd::SavedTensor(t) : autograd::SavedTensor::for_products(t, !t.is_leaf());
+}
+
 static Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, const Tensor& mask,
                         float divisor, kernels::AttentionPath path) {
     profile::Scope profile_scope("scaled_dot_product_attention");
@@ -30,7 +40,7 @@ static Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, bool 
     Tensor out = kernels::attention_forward(q, k, v, causal, mask, divisor, &lse, path);
     if (!autograd::any_requires_grad({q, k, v})) return autograd::untracked(out, {q, k, v});
     using autograd::SavedTensor;
-    SavedTensor sq(q), sk(k), sv(v), so(out, true);
+    SavedTensor sq = saved_operand(q, path), sk = saved_operand(k, path), sv = saved_operand(v, path), so(out, true);
     Tensor smask = mask.defined() ? mask.detach() : Tensor();
     return autograd::record("scaled_dot_product_attention", out, {q, k, v},
                             [=](const Tensor& g) -> std::vector<Tensor> {
@@ -63,8 +73,8 @@ Tensor scaled_dot_product_attention_packed(const Tensor& qkv, bool causal, const
     Tensor out = kernels::attention_forward(q, k, v, causal, key_padding_mask, score_divisor, &lse,
                                             kernels::AttentionPath::Fused, drop);
     if (!autograd::any_requires_grad({qkv})) return autograd::untracked(out, {qkv});
-    // The three views share qkv's storage: kept as one (bf16 under bf16-true).
-    autograd::SavedTensor saved_qkv(qkv), so(out, true);
+    // The three views share qkv's storage: kept as one.
+    autograd::SavedTensor saved_qkv = saved_operand(qkv, kernels::AttentionPath::Fused), so(out, true);
     Tensor smask = key_padding_mask.defined() ? key_padding_mask.detach() : Tensor();
     return autograd::record("scaled_dot_product_attention_packed", out, {qkv},
                             [=](const Tensor& g) -> std::vector<Tensor> {
