@@ -57,11 +57,10 @@ Node::~Node() {
 // storage with one of `rounded` (a view of an input, or a gradient passed
 // through unchanged) holds bf16 numbers already and is left alone, so an
 // input is never modified through a view of it.
-static void round_fresh(const Tensor& t, std::initializer_list<const std::vector<Tensor>*> rounded) {
+static void round_fresh(const Tensor& t, const std::vector<Tensor>& rounded) {
     if (!bf16_true() || !t.defined() || t.dtype() != DType::f32) return;
-    for (const std::vector<Tensor>* list : rounded)
-        for (const Tensor& r : *list)
-            if (r.defined() && r.storage() == t.storage()) return;
+    for (const Tensor& r : rounded)
+        if (r.defined() && r.storage() == t.storage()) return;
     if (t.is_contiguous()) {
         kernels::round_to_bf16_(t);
         return;
@@ -80,12 +79,12 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 }
 
 Tensor untracked(Tensor out, const std::vector<Tensor>& inputs) {
-    round_fresh(out, {&inputs});
+    round_fresh(out, inputs);
     return out;
 }
 
 Tensor record(const char* name, Tensor out, const std::vector<Tensor>& inputs, BackwardFn fn) {
-    round_fresh(out, {&inputs});
+    round_fresh(out, inputs);
     if (!any_requires_grad(inputs)) return out;
     auto node = std::make_shared<Node>();
     node->name = name;
@@ -239,11 +238,12 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
             ENG_CHECK(input_grads.size() == n->next.size(), "backward of ", n->name, " returned ",
                       input_grads.size(), " gradients for ", n->next.size(), " inputs");
             if (bf16_true()) {
-                const std::vector<Tensor> incoming{g};
-                for (size_t i = 0; i < input_grads.size(); ++i) {
-                    // (one tensor returned for two inputs is rounded once)
-                    const std::vector<Tensor> earlier(input_grads.begin(), input_grads.begin() + i);
-                    round_fresh(input_grads[i], {&incoming, &earlier});
+                // The incoming gradient is rounded already, and so is a tensor
+                // returned for two inputs once its first copy has been.
+                std::vector<Tensor> rounded{g};
+                for (const Tensor& gi : input_grads) {
+                    round_fresh(gi, rounded);
+                    rounded.push_back(gi);
                 }
             }
         }

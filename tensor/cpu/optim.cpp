@@ -4,14 +4,13 @@
 // by memory bandwidth once it is vectorised.  GCC will not vectorise
 // std::sqrt without -fno-math-errno (it might have to set errno): the
 // Makefile compiles this file with it, which lets the bf16-true loops below
-// vectorise; the f32 AVX2 loop predates that and is written with intrinsics.  Every step is written with explicit
-// fused multiply-adds, in the vector loop and in the scalar tail alike, so an
-// element's result does not depend on where it falls in a vector; the chunks
-// given to the threads start at multiples of 8, so it does not depend on the
-// number of threads either.
+// vectorise; the f32 AVX2 loop predates that and is written with
+// intrinsics.  Every step is written with explicit fused multiply-adds, in
+// the vector loop and in the scalar tail alike, so an element's result does
+// not depend on where it falls in a vector; the chunks given to the threads
+// start at multiples of 8, so it does not depend on the number of threads
+// either.
 #include "tensor/cpu/optim.h"
-
-#include "tensor/optim_bf16_true.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,6 +18,8 @@
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
+
+#include "tensor/optim_bf16_true.h"
 
 namespace eng::cpu {
 
