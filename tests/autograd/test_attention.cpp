@@ -90,6 +90,7 @@ const Case kCases[] = {
     {1, 2, 129, 129, 32, 32, false, true, 25.0f}, // big divisor (BioMedLM's last layers)
     {2, 2, 64, 128, 4, 4, true, true, 2.0f},      // exact tile multiples
     {4, 3, 70, 45, 16, 16, false, true, 1.0f},    // 12 heads: a whole head per task (up to 3 threads)
+    {1, 1, 520, 530, 8, 8, false, true, 1.0f},    // over 512 keys: key tiles, and 64-row tiles in backward
 };
 
 }  // namespace
