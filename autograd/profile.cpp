@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -29,6 +30,13 @@ struct Table {
 Table& table() {
     static Table t;
     return t;
+}
+
+// CPU time used so far by all threads of the process, in seconds.
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 }  // namespace
@@ -60,13 +68,14 @@ std::string report(int top) {
     for (const Row& r : all) total += r.seconds;
     std::string out = "op profile (ENG_PROFILE=1): time inside ops, outermost ops only\n";
     char line[160];
-    std::snprintf(line, sizeof line, "  %-9s %-38s %9s %11s %7s\n", "phase", "op", "calls", "ms", "share");
+    std::snprintf(line, sizeof line, "  %-9s %-38s %9s %11s %7s %11s\n", "phase", "op", "calls", "ms", "share",
+                  "cpu ms");
     out += line;
     for (size_t i = 0; i < all.size() && int(i) < top; ++i) {
         const Row& r = all[i];
-        std::snprintf(line, sizeof line, "  %-9s %-38s %9ld %11.1f %6.1f%%\n",
+        std::snprintf(line, sizeof line, "  %-9s %-38s %9ld %11.1f %6.1f%% %11.1f\n",
                       r.phase == Phase::Forward ? "forward" : "backward", r.name.c_str(), long(r.calls),
-                      1e3 * r.seconds, 100 * r.seconds / total);
+                      1e3 * r.seconds, 100 * r.seconds / total, 1e3 * r.cpu_seconds);
         out += line;
     }
     std::snprintf(line, sizeof line, "  total %.1f ms in %zu rows\n", 1e3 * total, all.size());
@@ -79,6 +88,7 @@ BackwardMark::~BackwardMark() { --t_backward; }
 Scope::Scope(const char* name) {
     if (t_depth++ > 0 || !enabled()) return;
     name_ = name;
+    cpu_start_ = process_cpu_seconds();
     start_ = std::chrono::steady_clock::now();
 }
 
@@ -86,6 +96,7 @@ Scope::~Scope() {
     --t_depth;
     if (!name_) return;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double cpu = process_cpu_seconds() - cpu_start_;
     const Phase phase = t_backward > 0 ? Phase::Backward : Phase::Forward;
     Table& t = table();
     std::lock_guard<std::mutex> lock(t.mutex);
@@ -94,6 +105,7 @@ Scope::~Scope() {
     r.name = name_;
     ++r.calls;
     r.seconds += s;
+    r.cpu_seconds += cpu;
 }
 
 }  // namespace eng::profile

@@ -11,6 +11,10 @@
 // remainder.  Rows are keyed by (phase, name): forward ops by the op's name,
 // backward rows by the name of the node the op recorded.
 //
+// Each row also sums the process's CPU time over its scopes, so CPU ms / wall
+// ms is the average number of threads an op kept busy (meaningful with
+// OMP_WAIT_POLICY=PASSIVE: spinning idle threads burn CPU time too).
+//
 // Off by default, a relaxed atomic load per op.  On a GPU the ops return before
 // their kernels finish, so this table measures launches there: use
 // ENG_CUDA_PROFILE=1 (tensor/cuda_backend.h) instead.
@@ -32,7 +36,8 @@ struct Row {
     Phase phase;
     std::string name;
     int64_t calls = 0;
-    double seconds = 0;
+    double seconds = 0;      // wall time
+    double cpu_seconds = 0;  // CPU time of the whole process meanwhile: seconds × busy threads
 };
 std::vector<Row> rows();  // the table, the most expensive first
 // The `top` most expensive rows as a text table (total ms, calls, share of
@@ -61,6 +66,7 @@ public:
 private:
     const char* name_ = nullptr;  // null: not timed
     std::chrono::steady_clock::time_point start_;
+    double cpu_start_ = 0;
 };
 
 }  // namespace eng::profile

@@ -134,26 +134,33 @@ inline void print_phase(const char* name, const PhaseTimes& p) {
 
 // The op table of the timed steps (autograd/profile.h), per step: each phase's
 // ops, the most expensive first, then what the phase spent outside any op.
-inline void print_profile(const PhaseTimes& fwd, const PhaseTimes& bwd, int steps) {
+// The busy column is CPU ms / (wall ms × threads): 100 % when every thread
+// worked for the whole op (with OMP_WAIT_POLICY=PASSIVE; spinning threads
+// would count as busy), 1 / threads for an op that runs on one thread.
+inline void print_profile(const PhaseTimes& fwd, const PhaseTimes& bwd, int steps, int threads) {
     const std::vector<eng::profile::Row> rows = eng::profile::rows();
     double step_ms = 0;
     for (size_t i = 0; i < fwd.wall.size(); ++i) step_ms += 1e3 * (fwd.wall[i] + bwd.wall[i]) / steps;
-    std::printf("op profile (--profile): ms per timed step, outermost ops only; share of forward + backward\n");
-    std::printf("  %-9s %-38s %8s %9s %7s\n", "phase", "op", "calls", "ms", "share");
+    std::printf("op profile (--profile): ms per timed step, outermost ops only; share of forward + backward;\n"
+                "  busy: CPU time / (wall time x %d threads)\n", threads);
+    std::printf("  %-9s %-38s %8s %9s %7s %6s\n", "phase", "op", "calls", "ms", "share", "busy");
     for (auto phase : {eng::profile::Phase::Forward, eng::profile::Phase::Backward}) {
         const bool f = phase == eng::profile::Phase::Forward;
-        double in_ops = 0, total = 0;
+        double in_ops = 0, in_ops_cpu = 0, total = 0, total_cpu = 0;
         for (double w : (f ? fwd : bwd).wall) total += 1e3 * w / steps;
+        for (double c : (f ? fwd : bwd).cpu) total_cpu += 1e3 * c / steps;
         for (const auto& r : rows) {
             if (r.phase != phase) continue;
-            const double ms = 1e3 * r.seconds / steps;
+            const double ms = 1e3 * r.seconds / steps, cpu_ms = 1e3 * r.cpu_seconds / steps;
             in_ops += ms;
+            in_ops_cpu += cpu_ms;
             if (ms < 0.05 * total / 100) continue;  // rows under 0.05 % of the phase
-            std::printf("  %-9s %-38s %8.1f %9.2f %6.1f%%\n", f ? "forward" : "backward", r.name.c_str(),
-                        double(r.calls) / steps, ms, 100 * ms / step_ms);
+            std::printf("  %-9s %-38s %8.1f %9.2f %6.1f%% %5.0f%%\n", f ? "forward" : "backward", r.name.c_str(),
+                        double(r.calls) / steps, ms, 100 * ms / step_ms, 100 * cpu_ms / (ms * threads));
         }
-        std::printf("  %-9s %-38s %8s %9.2f %6.1f%%\n", f ? "forward" : "backward", "(outside the ops above)", "",
-                    total - in_ops, 100 * (total - in_ops) / step_ms);
+        const double rest = total - in_ops, rest_cpu = total_cpu - in_ops_cpu;
+        std::printf("  %-9s %-38s %8s %9.2f %6.1f%% %5.0f%%\n", f ? "forward" : "backward", "(outside the ops above)",
+                    "", rest, 100 * rest / step_ms, rest > 0 ? 100 * rest_cpu / (rest * threads) : 0.0);
     }
 }
 
@@ -245,7 +252,7 @@ inline int run_step(const StepOptions& o) {
     std::printf("tensor allocations per timed step: %.0f, %.1f of them fresh from the system (cache misses); "
                 "cached %.0f MiB, in-use peak %.0f MiB\n",
                 requests, misses, alloc_after.cached / 1048576.0, alloc_after.peak / 1048576.0);
-    if (profiled) print_profile(fwd, bwd, o.steps);
+    if (profiled) print_profile(fwd, bwd, o.steps, threads);
     std::printf("load average after: %s\n", load_average().c_str());
     std::printf("result: step_ms=%.1f step_min_ms=%.1f forward_ms=%.1f backward_ms=%.1f optimizer_ms=%.1f cpu_ms=%.1f "
                 "gflop=%.2f peak_rss_mib=%.1f threads=%d\n",
