@@ -1,6 +1,8 @@
 // test_profile.cpp: the op time table (autograd/profile.h): what is counted
 // (outermost ops only, forward and backward apart, the engine's gradient
-// accumulation), that it is off unless enabled, and reset.
+// accumulation), that it is off unless enabled, reset, and the CPU time per row.
+#include <omp.h>
+
 #include <algorithm>
 #include <map>
 #include <string>
@@ -101,4 +103,22 @@ TEST_CASE("profile: nothing is recorded while off; ops inside another op's scope
     CHECK(c["B checkpoint"] == 1);
     CHECK(c.count("B mul") == 0);
     CHECK(c.count("B softmax") == 0);
+}
+
+TEST_CASE("profile: each row sums the process's CPU time, about its wall time on one thread") {
+    Enabled on;
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    Generator g(2);
+    Tensor a = randn({400, 400}, &g), b = randn({400, 400}, &g);
+    for (int i = 0; i < 4; ++i) matmul(a, b);  // about 1 ms each of pure arithmetic
+    omp_set_num_threads(threads);
+    const std::vector<profile::Row> rows = profile::rows();
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].name == std::string("matmul"));
+    CHECK(rows[0].calls == 4);
+    // One busy thread: CPU time close to wall time (below it when the machine
+    // preempts us, never much above it).
+    CHECK(rows[0].cpu_seconds > 0.3 * rows[0].seconds);
+    CHECK(rows[0].cpu_seconds < 1.2 * rows[0].seconds + 1e-3);
 }
