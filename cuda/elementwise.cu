@@ -70,23 +70,15 @@ void strided_copy2(void* dst, const int64_t* dst_strides, const void* src, const
     launch_copy2(dst, src, collapse_dims<2>(ndim, shape, st, "copy_"), elem_size, "strided_copy2");
 }
 
-// f32 -> bf16 rounding to nearest even, NaN kept quiet: eng::f32_to_bf16 exactly.
-__device__ __forceinline__ uint16_t f32_to_bf16_dev(float f) {
-    uint32_t u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
-    uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
-    return uint16_t((u + rounding) >> 16);
-}
-__device__ __forceinline__ float bf16_to_f32_dev(uint16_t h) { return __uint_as_float(uint32_t(h) << 16); }
-
+// (The rounding, f32_to_bf16_bits, is tensor/dtype.h's, shared with the host.)
 __global__ void convert_kernel(void* dst, int dt, const void* src, int st, int64_t n) {
     CUDA_KERNEL_LOOP(i, n) {
         float v;
         if (st == int(DType::f32)) v = static_cast<const float*>(src)[i];
-        else if (st == int(DType::bf16)) v = bf16_to_f32_dev(static_cast<const uint16_t*>(src)[i]);
+        else if (st == int(DType::bf16)) v = bf16_bits_to_f32(static_cast<const uint16_t*>(src)[i]);
         else v = float(static_cast<const int32_t*>(src)[i]);
         if (dt == int(DType::f32)) static_cast<float*>(dst)[i] = v;
-        else static_cast<uint16_t*>(dst)[i] = f32_to_bf16_dev(v);
+        else static_cast<uint16_t*>(dst)[i] = f32_to_bf16_bits(v);
     }
 }
 
@@ -98,7 +90,7 @@ void convert(void* dst, DType dt, const void* src, DType st, int64_t n) {
 }
 
 __global__ void round_to_bf16_kernel(float* x, int64_t n) {
-    CUDA_KERNEL_LOOP(i, n) { x[i] = bf16_to_f32_dev(f32_to_bf16_dev(x[i])); }
+    CUDA_KERNEL_LOOP(i, n) { x[i] = eng::round_to_bf16(x[i]); }
 }
 
 void round_to_bf16(float* x, int64_t n) {

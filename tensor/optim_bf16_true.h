@@ -14,35 +14,13 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
-#ifdef __CUDACC__
-#define ENG_HOST_DEVICE __host__ __device__
-#else
-#define ENG_HOST_DEVICE
-#endif
+#include "tensor/dtype.h"  // round_to_bf16, ENG_HOST_DEVICE
 
 namespace eng::bf16_true {
 
-// The nearest bf16 number to f as an f32 (NaN stays NaN, as eng::f32_to_bf16).
-ENG_HOST_DEVICE inline float round(float f) {
-    uint32_t u;
-#ifdef __CUDA_ARCH__
-    u = __float_as_uint(f);
-#else
-    std::memcpy(&u, &f, 4);
-#endif
-    if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;  // quiet NaN: rounding cannot make it inf
-    else u += 0x7fffu + ((u >> 16) & 1u);
-    u &= 0xffff0000u;
-#ifdef __CUDA_ARCH__
-    return __uint_as_float(u);
-#else
-    float r;
-    std::memcpy(&r, &u, 4);
-    return r;
-#endif
-}
+// R: the nearest bf16 number to f as an f32 (NaN stays NaN).
+ENG_HOST_DEVICE inline float round(float f) { return eng::round_to_bf16(f); }
 
 // Per-step constants, computed on the host as PyTorch computes its Python
 // scalars (in double) and then passed to the kernels as f32.
