@@ -53,6 +53,7 @@ ifeq ($(CUDA),1)
   NVCC_VER    := $(shell $(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')
   NVCCFLAGS   := -std=c++17 -O3 -I. --expt-relaxed-constexpr -MMD -MP \
                  -gencode arch=compute_$(GPU_ARCH),code=[sm_$(GPU_ARCH),compute_$(GPU_ARCH)] \
+                 -DENG_GPU_ARCH=$(shell echo '$(GPU_ARCH)' | sed 's/[^0-9].*//') \
                  -Xcompiler -fPIC,-Wall
   ifeq ($(DEBUG),1)
     NVCCFLAGS += -g -lineinfo

@@ -12,29 +12,73 @@ namespace eng::cuda {
 
 bool built_with_cuda() { return true; }
 
-int device_count() {
-    static int count = [] {
+#ifndef ENG_GPU_ARCH
+#define ENG_GPU_ARCH 0  // (the Makefile passes GPU_ARCH; 0: not checked)
+#endif
+int built_gpu_arch() { return ENG_GPU_ARCH; }
+
+namespace {
+
+// What the driver reports, once: the devices, and why they cannot be used
+// when they cannot (no driver, or a GPU older than the build's kernels).
+struct Devices {
+    int count = 0;
+    std::string why_none;
+};
+
+int capability_of(int dev) {
+    int major = 0, minor = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return major * 10 + minor;
+}
+
+const Devices& devices() {
+    static const Devices d = [] {
+        Devices r;
         int n = 0;
         // No driver or no GPU: report zero devices instead of failing, so that
         // the CPU path keeps working and GPU tests skip.
-        if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        const cudaError_t err = cudaGetDeviceCount(&n);
+        if (err != cudaSuccess || n == 0) {
             cudaGetLastError();
-            return 0;
+            r.why_none = std::string("no usable GPU (") + cudaGetErrorString(err) + ")";
+            return r;
         }
-        return n;
+        // Every device must run the build's kernels (data-parallel runs use them all).
+        for (int dev = 0; dev < n; ++dev) {
+            cudaDeviceProp p;
+            if (cudaGetDeviceProperties(&p, dev) != cudaSuccess) continue;
+            const std::string why = arch_mismatch(capability_of(dev), ENG_GPU_ARCH, p.name);
+            if (!why.empty()) {
+                r.why_none = "GPU " + std::to_string(dev) + ", " + why;
+                return r;
+            }
+        }
+        r.count = n;
+        return r;
     }();
-    return count;
+    return d;
 }
+
+}  // namespace
+
+int device_count() { return devices().count; }
 
 bool is_available() { return device_count() > 0; }
 
+int compute_capability() {
+    if (!is_available()) return 0;
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    return capability_of(dev);
+}
+
 std::string device_summary() {
-    if (!is_available()) {
-        int n = 0;
-        cudaError_t err = cudaGetDeviceCount(&n);
-        cudaGetLastError();
-        return std::string("no usable GPU (") + cudaGetErrorString(err) + ")";
-    }
+    if (!is_available()) return devices().why_none;
     cudaDeviceProp p;
     CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
     return std::string(p.name) + ", " + std::to_string(p.totalGlobalMem >> 30) + " GiB, sm_" +
@@ -42,8 +86,10 @@ std::string device_summary() {
 }
 
 void require_available(const char* what) {
-    ENG_CHECK(is_available(), what, ": no CUDA device is available (", device_summary(),
-              "). HINT: run on a machine with an NVIDIA GPU, or use the CPU");
+    if (is_available()) return;
+    const std::string& why = devices().why_none;
+    if (why.find("HINT") != std::string::npos) ENG_FAIL(what, ": the GPU cannot be used: ", why);
+    ENG_FAIL(what, ": no CUDA device is available (", why, "). HINT: run on a machine with an NVIDIA GPU, or use the CPU");
 }
 
 void check_launch(const char* kernel) {

@@ -15,6 +15,8 @@ bool built_with_cuda() { return false; }
 int device_count() { return 0; }
 bool is_available() { return false; }
 std::string device_summary() { return "none (built without CUDA)"; }
+int compute_capability() { return 0; }
+int built_gpu_arch() { return 0; }
 void require_available(const char* what) { ENG_FAIL(what, ": ", kNoCuda); }
 void synchronize() {}
 bool profiling() { return false; }

@@ -30,9 +30,24 @@ namespace eng::cuda {
 
 // ---- device (cuda/device.cu) ------------------------------------------------------------
 bool built_with_cuda();        // false in the stub build
-int device_count();            // 0 when no usable GPU (or no CUDA support)
+int device_count();            // 0 when no usable GPU (or no CUDA support, or a GPU older than the build)
 bool is_available();           // built with CUDA and at least one device
 std::string device_summary();  // "NVIDIA H200, 139 GiB, sm_90" or why none
+int compute_capability();      // of the current device, major·10 + minor (90 for sm_90); 0 when none
+int built_gpu_arch();          // the GPU_ARCH this build's kernels target (90); 0 without CUDA
+
+// Why a GPU of compute capability `cc` (major·10 + minor) cannot run kernels
+// built for `built_arch` (make GPU_ARCH=...), or "" when it can.  The build
+// holds machine code for that architecture and its PTX, which the driver
+// compiles for any later GPU; nothing runs on an earlier one (an sm_90 build
+// on an A100, sm_80, would fail at the first kernel with "no kernel image").
+inline std::string arch_mismatch(int cc, int built_arch, const std::string& gpu_name) {
+    if (cc <= 0 || built_arch <= 0 || cc >= built_arch) return "";
+    const std::string c = std::to_string(cc);
+    return gpu_name + " is sm_" + c + " (compute capability " + c.substr(0, c.size() - 1) + "." + c.back() +
+           "), older than this build's sm_" + std::to_string(built_arch) +
+           " kernels. HINT: rebuild for it: make clean && make GPU_ARCH=" + c;
+}
 void require_available(const char* what);  // throws with a HINT when CUDA cannot be used
 void synchronize();
 

@@ -2,8 +2,8 @@
 //
 // Names: "fp32" (exact single precision), "bf16" (operands rounded to bfloat16,
 // f32 accumulation: tensor cores on the GPU, AVX512-BF16 on the CPU), "tf32"
-// (GPU only: tensor cores with 10-bit mantissas), "auto": bf16 on the GPU,
-// fp32 on the CPU.  These change only the products: master weights,
+// (GPU only: tensor cores with 10-bit mantissas), "auto": bf16 on a GPU with
+// bf16 tensor cores (Ampere and later), fp32 on older GPUs and on the CPU.  These change only the products: master weights,
 // activations, reductions, attention softmax and the losses stay f32.
 //
 // "bf16-true" is the reference's pure-bf16 training (Lightning's precision
@@ -28,6 +28,20 @@ namespace eng {
 void check_matmul_precision_name(const std::string& name);
 // The concrete precision ("fp32", "tf32", "bf16" or "bf16-true") that `name` means on `device`.
 std::string resolve_matmul_precision(Device device, const std::string& name);
+
+// bf16 and tf32 products run on the tensor cores of GPUs of compute
+// capability 8.0 (Ampere) or later.  Older cards have none for them (cuBLAS
+// emulates bf16 on some and refuses it on others), so there "auto" means fp32
+// and bf16-true runs fp32 products; an explicit bf16 or tf32 is passed on.
+constexpr int kGpuBf16Capability = 80;
+// Whether a GPU of compute capability `gpu_cc` (major·10 + minor; 0 when
+// unknown, taken as a recent GPU) has bf16 tensor cores.
+inline bool gpu_has_bf16(int gpu_cc) { return gpu_cc == 0 || gpu_cc >= kGpuBf16Capability; }
+// What `name` means on such a GPU, and the precision of its products there
+// ("fp32", "tf32" or "bf16"): the rules of resolve_matmul_precision and
+// set_matmul_precision for the GPU, testable without one.
+std::string resolve_gpu_precision(const std::string& name, int gpu_cc);
+std::string gpu_products_precision(const std::string& name, int gpu_cc);
 // Whether `device` can run what `name` means there (tf32 only on the GPU,
 // bf16 on the CPU only with AVX512-BF16; bf16-true everywhere).
 bool matmul_precision_available(Device device, const std::string& name);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tensor/check.h"
+#include "tensor/cuda_backend.h"
 #include "tensor/dtype.h"
 #include "tensor/precision.h"
 #include "tensor/cpu/gemm.h"
@@ -235,7 +236,8 @@ TEST_CASE("gemm packing: bf16 panels hold each pair of k rounded to bf16, zero p
 TEST_CASE("matmul precision names: what each device can run, and what auto means") {
     using eng::Device;
     CHECK(eng::resolve_matmul_precision(Device::CPU, "auto") == "fp32");
-    CHECK(eng::resolve_matmul_precision(Device::CUDA, "auto") == "bf16");
+    if (eng::gpu_has_bf16(eng::cuda::compute_capability()))  // no GPU here, or one with bf16 tensor cores
+        CHECK(eng::resolve_matmul_precision(Device::CUDA, "auto") == "bf16");
     CHECK(eng::matmul_precision_available(Device::CPU, "auto"));
     CHECK(eng::matmul_precision_available(Device::CPU, "fp32"));
     CHECK_FALSE(eng::matmul_precision_available(Device::CPU, "tf32"));
@@ -244,6 +246,39 @@ TEST_CASE("matmul precision names: what each device can run, and what auto means
     CHECK_THROWS_AS(eng::matmul_precision_available(Device::CPU, "fp8"), eng::Error);
     CHECK_THROWS_AS(eng::set_matmul_precision(Device::CPU, "tf32"), eng::Error);
     CHECK(eng::cpu::gemm_precision() == eng::cpu::GemmPrecision::fp32);  // a refused switch changes nothing
+}
+
+TEST_CASE("GPU precision by compute capability: auto is fp32 before Ampere, bf16-true's products too") {
+    // (major·10 + minor; 0 = unknown, as without a GPU)
+    CHECK(eng::resolve_gpu_precision("auto", 90) == "bf16");
+    CHECK(eng::resolve_gpu_precision("auto", 80) == "bf16");
+    CHECK(eng::resolve_gpu_precision("auto", 0) == "bf16");
+    CHECK(eng::resolve_gpu_precision("auto", 75) == "fp32");  // T4: no bf16 tensor cores
+    CHECK(eng::resolve_gpu_precision("bf16", 75) == "bf16");  // asked for: passed on
+    CHECK(eng::resolve_gpu_precision("tf32", 70) == "tf32");
+    CHECK(eng::resolve_gpu_precision("bf16-true", 75) == "bf16-true");
+    CHECK(eng::gpu_products_precision("bf16-true", 90) == "bf16");
+    CHECK(eng::gpu_products_precision("bf16-true", 75) == "fp32");
+    CHECK(eng::gpu_products_precision("auto", 75) == "fp32");
+    CHECK(eng::gpu_products_precision("auto", 86) == "bf16");
+    CHECK(eng::gpu_products_precision("fp32", 90) == "fp32");
+    CHECK_THROWS_AS(eng::resolve_gpu_precision("fp16", 90), eng::Error);
+}
+
+TEST_CASE("GPU architecture check: a GPU older than the build's kernels is named with the rebuild command") {
+    CHECK(eng::cuda::arch_mismatch(90, 90, "NVIDIA H200").empty());
+    CHECK(eng::cuda::arch_mismatch(100, 90, "NVIDIA B200").empty());  // the PTX is compiled by the driver
+    CHECK(eng::cuda::arch_mismatch(0, 90, "?").empty());              // unknown: not refused
+    CHECK(eng::cuda::arch_mismatch(75, 0, "?").empty());              // no arch recorded
+    const std::string why = eng::cuda::arch_mismatch(80, 90, "NVIDIA A100-SXM4-80GB");
+    CHECK(why.find("NVIDIA A100-SXM4-80GB is sm_80") != std::string::npos);
+    CHECK(why.find("compute capability 8.0") != std::string::npos);
+    CHECK(why.find("this build's sm_90") != std::string::npos);
+    CHECK(why.find("make clean && make GPU_ARCH=80") != std::string::npos);
+    CHECK(eng::cuda::arch_mismatch(86, 89, "RTX 3090").find("compute capability 8.6") != std::string::npos);
+    // The Makefile passes GPU_ARCH to the CUDA code (0 in a build without it).
+    if (eng::cuda::built_with_cuda()) CHECK(eng::cuda::built_gpu_arch() >= 50);
+    else CHECK(eng::cuda::built_gpu_arch() == 0);
 }
 
 TEST_CASE("gemm: bf16 precision differs from fp32 by the operand rounding only") {
