@@ -1,7 +1,8 @@
 // bench.cpp: the benchmark program, build/bench SUBCOMMAND [options].
 //
 //   bench gemm [--reps N]       our GEMM vs OpenBLAS sgemm on square and transformer
-//     [--precision fp32|bf16]   shapes, plus the measured FMA peak of the machine
+//     [--precision fp32|bf16]   shapes (--tokens: their rows, default 2088), plus
+//     [--tokens N]              the measured FMA peak of the machine
 //   bench op NAME|list|all      one op (or all) forward and backward at its
 //     [--precision fp32|bf16]
 //                               bench-cpu shape: ms and GB/s or GFLOP/s (bench_op.h)
@@ -70,6 +71,7 @@ struct Shape {
 
 int bench_gemm(int argc, char** argv) {
     int reps = 7;
+    int64_t t = 2088;  // tokens of the transformer shapes
     std::string precision = "fp32";
     for (int i = 0; i < argc; ++i) {
         const std::string a = argv[i];
@@ -77,9 +79,13 @@ int bench_gemm(int argc, char** argv) {
             reps = std::max(1, std::atoi(argv[++i]));
         else if (a == "--precision" && i + 1 < argc)
             precision = argv[++i];
+        else if (a == "--tokens" && i + 1 < argc)
+            t = std::atoll(argv[++i]);
         else
-            ENG_FAIL("bench gemm: unknown option '", a, "'. HINT: bench gemm [--reps N] [--precision fp32|bf16]");
+            ENG_FAIL("bench gemm: unknown option '", a,
+                     "'. HINT: bench gemm [--reps N] [--precision fp32|bf16] [--tokens N]");
     }
+    ENG_CHECK(t >= 1, "bench gemm: --tokens must be at least 1");
     eng::set_matmul_precision(eng::Device::CPU, precision);
     const int threads = omp_get_max_threads();
     std::printf("bench gemm: kernel %s, %d threads (OMP_NUM_THREADS), median of >= %d runs after a warm-up\n",
@@ -98,26 +104,28 @@ int bench_gemm(int argc, char** argv) {
     if (blas.sgemm && coretype)
         std::printf("note: OPENBLAS_CORETYPE=%s is set; OpenBLAS may be slowed (see the command above)\n", coretype);
 
-    // Transformer shapes: width 384, 8 × 261 = 2088 tokens (the bench-cpu preset),
-    // forward Y = X·W and backward dX = dY·Wᵀ, dW = Xᵀ·dY; ViT-B (768, 1374 tokens);
-    // attention scores Q·Kᵀ and P·V for 8 × 6 heads of 257 tokens.
+    // Transformer shapes: width 384, t tokens (default 8 × 261 = 2088, half of
+    // the bench-cpu step's 16 images; --tokens 4176 gives the step's, whose
+    // operands no longer fit the caches), forward Y = X·W and backward
+    // dX = dY·Wᵀ, dW = Xᵀ·dY; ViT-B (768, 1374 tokens); attention scores Q·Kᵀ
+    // and P·V for 8 × 6 heads of 257 tokens.
     const std::vector<Shape> shapes = {
         {"square 256", false, false, 256, 256, 256, 1},
         {"square 512", false, false, 512, 512, 512, 1},
         {"square 1024", false, false, 1024, 1024, 1024, 1},
         {"square 2048", false, false, 2048, 2048, 2048, 1},
-        {"qkv   X·W", false, false, 2088, 1152, 384, 1},
-        {"proj  X·W", false, false, 2088, 384, 384, 1},
-        {"fc1   X·W", false, false, 2088, 1536, 384, 1},
-        {"fc2   X·W", false, false, 2088, 384, 1536, 1},
-        {"qkv   dY·Wt", false, true, 2088, 384, 1152, 1},
-        {"qkv   Xt·dY", true, false, 384, 1152, 2088, 1},
-        {"proj  dY·Wt", false, true, 2088, 384, 384, 1},
-        {"proj  Xt·dY", true, false, 384, 384, 2088, 1},
-        {"fc1   dY·Wt", false, true, 2088, 384, 1536, 1},
-        {"fc1   Xt·dY", true, false, 384, 1536, 2088, 1},
-        {"fc2   dY·Wt", false, true, 2088, 1536, 384, 1},
-        {"fc2   Xt·dY", true, false, 1536, 384, 2088, 1},
+        {"qkv   X·W", false, false, t, 1152, 384, 1},
+        {"proj  X·W", false, false, t, 384, 384, 1},
+        {"fc1   X·W", false, false, t, 1536, 384, 1},
+        {"fc2   X·W", false, false, t, 384, 1536, 1},
+        {"qkv   dY·Wt", false, true, t, 384, 1152, 1},
+        {"qkv   Xt·dY", true, false, 384, 1152, t, 1},
+        {"proj  dY·Wt", false, true, t, 384, 384, 1},
+        {"proj  Xt·dY", true, false, 384, 384, t, 1},
+        {"fc1   dY·Wt", false, true, t, 384, 1536, 1},
+        {"fc1   Xt·dY", true, false, 384, 1536, t, 1},
+        {"fc2   dY·Wt", false, true, t, 1536, 384, 1},
+        {"fc2   Xt·dY", true, false, 1536, 384, t, 1},
         {"vitb  qkv X·W", false, false, 1374, 2304, 768, 1},
         {"attn  Q·Kt x48", false, true, 257, 257, 64, 48},
         {"attn  P·V x48", false, false, 257, 64, 257, 48},
@@ -261,7 +269,7 @@ void usage() {
     std::printf(
         "usage: bench SUBCOMMAND [options]\n"
         "  gemm [--reps N]          GEMM GFLOP/s vs OpenBLAS (dlopen) and the FMA peak\n"
-        "     [--precision fp32|bf16]\n"
+        "     [--precision fp32|bf16] [--tokens N (rows of the transformer shapes, default 2088)]\n"
         "  op list | all | NAME...  ops forward and backward at their bench-cpu shapes\n"
         "     [--batch B] [--reps N] [--threads N] [--precision fp32|bf16]\n"
         "  step --config FILE       full MaMA training steps (forward, backward, AdamW)\n"
