@@ -45,7 +45,8 @@ const Devices& devices() {
         const cudaError_t err = cudaGetDeviceCount(&n);
         if (err != cudaSuccess || n == 0) {
             cudaGetLastError();
-            r.why_none = std::string("no usable GPU (") + cudaGetErrorString(err) + ")";
+            r.why_none = err != cudaSuccess ? std::string("no usable GPU (") + cudaGetErrorString(err) + ")"
+                                            : std::string("no GPU found");
             return r;
         }
         // Every device must run the build's kernels (data-parallel runs use them all).
