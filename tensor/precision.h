@@ -3,8 +3,9 @@
 // Names: "fp32" (exact single precision), "bf16" (operands rounded to bfloat16,
 // f32 accumulation: tensor cores on the GPU, AVX512-BF16 on the CPU), "tf32"
 // (GPU only: tensor cores with 10-bit mantissas), "auto": bf16 on a GPU with
-// bf16 tensor cores (Ampere and later), fp32 on older GPUs and on the CPU.  These change only the products: master weights,
-// activations, reductions, attention softmax and the losses stay f32.
+// bf16 tensor cores (Ampere and later), fp32 on older GPUs and on the CPU.
+// These change only the products: master weights, activations, reductions,
+// attention softmax and the losses stay f32.
 //
 // "bf16-true" is the reference's pure-bf16 training (Lightning's precision
 // "bf16-true"): every parameter, buffer, activation, gradient and optimiser
