@@ -19,9 +19,6 @@
 
 namespace eng::bf16_true {
 
-// R: the nearest bf16 number to f as an f32 (NaN stays NaN).
-ENG_HOST_DEVICE inline float round(float f) { return eng::round_to_bf16(f); }
-
 // Per-step constants, computed on the host as PyTorch computes its Python
 // scalars (in double) and then passed to the kernels as f32.
 struct AdamWConstants {
@@ -44,31 +41,31 @@ inline AdamWConstants adamw_constants(float lr, float beta1, float beta2, float 
 //   p.mul_(1 - lr·wd); m.lerp_(g, 1 - β1); v.mul_(β2).addcmul_(g, g, 1 - β2)
 //   denom = (v.sqrt() / √bc2).add_(eps); p.addcdiv_(m, denom, -lr / bc1)
 ENG_HOST_DEVICE inline void adamw_element(float& p, float& m, float& v, float g, const AdamWConstants& k) {
-    p = round(p * k.decay);
-    m = round(fmaf(k.one_minus_b1, g - m, m));  // lerp with weight < 0.5: m + w·(g - m)
-    v = round(v * k.beta2);
-    v = round(fmaf(k.one_minus_b2 * g, g, v));
-    float denom = round(sqrtf(v));
-    denom = round(denom / k.sqrt_bc2);
-    denom = round(denom + k.eps);
-    p = round(fmaf(k.neg_step, m / denom, p));
+    p = round_to_bf16(p * k.decay);
+    m = round_to_bf16(fmaf(k.one_minus_b1, g - m, m));  // lerp with weight < 0.5: m + w·(g - m)
+    v = round_to_bf16(v * k.beta2);
+    v = round_to_bf16(fmaf(k.one_minus_b2 * g, g, v));
+    float denom = round_to_bf16(sqrtf(v));
+    denom = round_to_bf16(denom / k.sqrt_bc2);
+    denom = round_to_bf16(denom + k.eps);
+    p = round_to_bf16(fmaf(k.neg_step, m / denom, p));
 }
 
 //   g = g.add(p, alpha=wd); buf = g (first step) or buf.mul_(μ).add_(g, alpha=1 - dampening)
 //   g = g.add(buf, alpha=μ) (nesterov) or buf; p.add_(g, alpha=-lr)
 ENG_HOST_DEVICE inline void sgd_element(float& p, float* buf, float g, float lr, float momentum, float dampening,
                                         float weight_decay, bool nesterov, bool first_step) {
-    if (weight_decay != 0.0f) g = round(fmaf(weight_decay, p, g));
+    if (weight_decay != 0.0f) g = round_to_bf16(fmaf(weight_decay, p, g));
     if (momentum != 0.0f) {
         float b = g;
         if (!first_step) {
-            b = round(*buf * momentum);
-            b = round(fmaf(1.0f - dampening, g, b));
+            b = round_to_bf16(*buf * momentum);
+            b = round_to_bf16(fmaf(1.0f - dampening, g, b));
         }
         *buf = b;
-        g = nesterov ? round(fmaf(momentum, b, g)) : b;
+        g = nesterov ? round_to_bf16(fmaf(momentum, b, g)) : b;
     }
-    p = round(fmaf(-lr, g, p));
+    p = round_to_bf16(fmaf(-lr, g, p));
 }
 
 }  // namespace eng::bf16_true

@@ -22,17 +22,12 @@
 #include <string>
 #include <vector>
 
+#include "autograd/profile.h"
+
 namespace bench {
 
 inline double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// CPU seconds consumed by every thread of this process so far.
-inline double cpu_s() {
-    timespec t{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
 // Median (upper median for an even count) and minimum of a sample; 0 when empty.
@@ -73,9 +68,9 @@ inline Samples time_runs(const std::function<void()>& fn, int reps, const std::f
     double total = 0;
     while (int(s.wall.size()) < reps || (total < 0.3 && int(s.wall.size()) < 4 * reps)) {
         if (before) before();
-        const double w0 = now_s(), c0 = cpu_s();
+        const double w0 = now_s(), c0 = eng::profile::process_cpu_seconds();
         fn();
-        s.add(now_s() - w0, cpu_s() - c0);
+        s.add(now_s() - w0, eng::profile::process_cpu_seconds() - c0);
         total += s.wall.back();
     }
     return s;

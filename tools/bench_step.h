@@ -207,14 +207,14 @@ inline int run_step(const StepOptions& o) {
             eng::profile::reset();
             eng::profile::set_enabled(o.profile || eng::profile::enabled());
         }
-        const double w0 = now_s(), c0 = cpu_s();
+        const double w0 = now_s(), c0 = eng::profile::process_cpu_seconds();
         mama::MamaLosses l = model.forward(batch, step);
-        const double w1 = now_s(), c1 = cpu_s();
+        const double w1 = now_s(), c1 = eng::profile::process_cpu_seconds();
         eng::backward(l.total);
-        const double w2 = now_s(), c2 = cpu_s();
+        const double w2 = now_s(), c2 = eng::profile::process_cpu_seconds();
         opt.step();
         opt.zero_grad();
-        const double w3 = now_s(), c3 = cpu_s();
+        const double w3 = now_s(), c3 = eng::profile::process_cpu_seconds();
         const double loss = l.total.item();
         if (i == 0) first_loss = loss;
         last_loss = loss;
