@@ -53,22 +53,40 @@ int64_t cache_size(int name, int64_t fallback, int64_t cap) {
     return v > 0 ? std::min<int64_t>(v, cap) : fallback;
 }
 
-// KC: the B micro-panel (KC × NR floats) about fills L1 (it is read from L1/L2
-// once per MR rows; KC = 384 for a 48 KiB L1 measured best on Zen 5, fewer
-// passes over C beat a panel that fits L1 with room to spare).  MC: the A
-// block (MC × KC) takes about half of L2.  NC: the B block (KC × NC) takes a
-// modest share of L3 (virtual machines often report the whole socket's L3,
-// so it is capped).  KC alone decides the summation order; it depends only
-// on the kernel and the machine, never on the thread count.
+// KC is the depth of one pass of the micro-kernels: every pass reads and
+// writes its tile of C once, so a product of depth K makes K / KC passes over
+// C.  MC: the A block (MC × KC) takes about half of L2.  NC: the B block
+// (KC × NC) takes up to half of L3 (virtual machines often report the whole
+// socket's L3, so it is capped).
+//
+// The AVX-512 kernels read their B panel (KC × NR) at about 15 bytes a cycle,
+// well within what L2 delivers, so the panel need not fit L1: they take long
+// passes, KC ≈ 1560 k with MC = 84 rows (f32) on a 1 MiB L2, where the A block
+// still fits.  Against the L1-sized KC = 384 (MC = 336) this ran the products
+// of depth 1152-1536 and N = 384 (fc2's X·W, qkv's and fc1's dY·Wᵀ) 6-12 %
+// faster on Zen 5 and the squares 1024-2048 about 8 % faster; the depth-4176
+// weight gradients (Xᵀ·dY) were unchanged.  The bf16 kernel packs two k per
+// slot, so the same KC in k is half the bytes and MC doubles (168 rows; its
+// weight gradients were slower with 84).  The AVX2 kernel (6 × 16 tile)
+// measured slower with long passes on the squares, so it keeps KC = 384 k,
+// a B panel of about L1's size.
+//
+// KC alone decides the summation order; it depends only on the kernel and the
+// machine, never on the thread count.
 Blocking compute_blocking(const GemmKernel& kern) {
     static const int64_t l1 = cache_size(_SC_LEVEL1_DCACHE_SIZE, 32 << 10, 1 << 20);
     static const int64_t l2 = cache_size(_SC_LEVEL2_CACHE_SIZE, 512 << 10, 8 << 20);
     static const int64_t l3 = cache_size(_SC_LEVEL3_CACHE_SIZE, 8 << 20, 32 << 20);
+    const bool avx512 = &kern == &kGemmAvx512 || &kern == &kGemmAvx512Bf16;
+    const int64_t k_per_slot = &kern == &kGemmAvx512Bf16 ? 2 : 1;  // bytes of a packed k: 4 / k_per_slot
+    constexpr int64_t kDeepRows = 84;  // MC of the f32 AVX-512 kernel's long passes
     Blocking b;
-    b.kc = std::clamp<int64_t>(l1 / (kern.nr * 4) / 8 * 8, 128, 384);
-    b.mc = std::max<int64_t>(kern.mr, l2 / 2 / (b.kc * 4) / kern.mr * kern.mr);
-    b.nc = std::clamp<int64_t>(l3 / 8 / (b.kc * 4) / kern.nr * kern.nr, 4 * kern.nr, 8192);
+    b.kc = avx512 ? std::clamp<int64_t>(l2 / 2 / (4 * kDeepRows) / 8 * 8, 128, 2048)
+                  : std::clamp<int64_t>(l1 / (kern.nr * 4) / 8 * 8, 128, 384);
     if (const char* s = std::getenv("ENG_GEMM_KC")) b.kc = std::max(8L, std::atol(s));  // tuning hooks
+    const int64_t slots = (b.kc + k_per_slot - 1) / k_per_slot;  // packed depth of a KC block
+    b.mc = std::max<int64_t>(kern.mr, l2 / 2 / (slots * 4) / kern.mr * kern.mr);
+    b.nc = std::clamp<int64_t>(l3 / 2 / (slots * 4) / kern.nr * kern.nr, 4 * kern.nr, 8192);
     if (const char* s = std::getenv("ENG_GEMM_MC")) b.mc = std::max<int64_t>(kern.mr, std::atol(s) / kern.mr * kern.mr);
     if (const char* s = std::getenv("ENG_GEMM_NC")) b.nc = std::max<int64_t>(kern.nr, std::atol(s) / kern.nr * kern.nr);
     return b;
@@ -76,11 +94,9 @@ Blocking compute_blocking(const GemmKernel& kern) {
 
 // Computed once per kernel (the environment overrides are for tuning only).
 const Blocking& blocking_for(const GemmKernel& kern) {
-    static const Blocking b512 = compute_blocking(kGemmAvx512), b2 = compute_blocking(kGemmAvx2),
-                          b1 = compute_blocking(kGemmScalar);
-    // The bf16 kernel's slot (a pair of k) has the size of an f32: same blocking
-    // in bytes (gemm_rect doubles KC for it, in k).
-    return &kern == &kGemmAvx512 || &kern == &kGemmAvx512Bf16 ? b512 : &kern == &kGemmAvx2 ? b2 : b1;
+    static const Blocking b512 = compute_blocking(kGemmAvx512), b16 = compute_blocking(kGemmAvx512Bf16),
+                          b2 = compute_blocking(kGemmAvx2), b1 = compute_blocking(kGemmScalar);
+    return &kern == &kGemmAvx512 ? b512 : &kern == &kGemmAvx512Bf16 ? b16 : &kern == &kGemmAvx2 ? b2 : b1;
 }
 
 // ---- per-thread packing buffers --------------------------------------------------
@@ -159,12 +175,11 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
     const int64_t M = m1 - m0, N = n1 - n0;
     if (M <= 0 || N <= 0) return;
     // Even K blocks (e.g. 2 × 192 rather than 256 + 128): a function of K only.
-    // A bf16 slot holds two k, so the same panel bytes cover twice the k.
-    const int64_t kc_blk = balanced_block(p.K, p.bf16 ? 2 * blk.kc : blk.kc, 8);
+    const int64_t kc_blk = balanced_block(p.K, blk.kc, 8);
     // In f32, rows a little over MC stay one block (an A block up to ~60 % of
     // L2 is fine): two half blocks would stream the whole B block from L3
-    // twice (the weight-gradient products have M = 384 against MC = 336
-    // here).  The bf16 step measured 10 % slower with the same rule, so bf16
+    // twice (with the AVX2 kernel's MC = 336, the weight-gradient products'
+    // M = 384 is such a case).  The bf16 step measured 10 % slower with the same rule, so bf16
     // keeps the balanced blocks.
     const bool one_block = !p.bf16 && M <= blk.mc + blk.mc / 4;
     const int64_t mc_blk = one_block ? round_up(M, MR) : balanced_block(M, blk.mc, MR);
