@@ -57,8 +57,8 @@ __global__ void __launch_bounds__(kBlock) attention_forward_kernel(float* out, f
     float* sK = sQ + kRows * n.d;
     float* sV = sK + kTile * dp;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H;
-    const int64_t i0 = int64_t(blockIdx.x) * kRows, i = i0 + warp;
+    const int64_t bh = blockIdx.x, b = bh / n.H, h = bh % n.H;
+    const int64_t i0 = int64_t(blockIdx.y) * kRows, i = i0 + warp;
     const bool active = i < n.T;
 
     for (int64_t c = lane; c < n.d; c += 32) sQ[warp * n.d + c] = active ? q.row(b, h, i)[c] : 0.0f;
@@ -135,8 +135,8 @@ __global__ void __launch_bounds__(kBlock) attention_dq_kernel(float* dq, const f
     float* sK = sdO + kRows * n.dv;
     float* sV = sK + kTile * dp;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H;
-    const int64_t i0 = int64_t(blockIdx.x) * kRows, i = i0 + warp;
+    const int64_t bh = blockIdx.x, b = bh / n.H, h = bh % n.H;
+    const int64_t i0 = int64_t(blockIdx.y) * kRows, i = i0 + warp;
     const bool active = i < n.T;
     const float L = active ? lse[bh * n.T + i] : -INFINITY;
     const float Di = active ? D[bh * n.T + i] : 0.0f;
@@ -205,8 +205,8 @@ __global__ void __launch_bounds__(kBlock) attention_dkdv_kernel(float* dk, float
     float* sL = sdO + kTile * vp;
     float* sD = sL + kTile;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H;
-    const int64_t j0 = int64_t(blockIdx.x) * kRows, j = j0 + warp;
+    const int64_t bh = blockIdx.x, b = bh / n.H, h = bh % n.H;
+    const int64_t j0 = int64_t(blockIdx.y) * kRows, j = j0 + warp;
     const bool active = j < n.S && (!n.keep || n.keep[b * n.S + j]);  // a masked key gets zero gradient
 
     for (int64_t c = lane; c < n.d; c += 32) sK[warp * n.d + c] = j < n.S ? k.row(b, h, j)[c] : 0.0f;
@@ -264,8 +264,6 @@ void check_dims(const cpu::AttnDims& n) {
     ENG_CHECK(n.d <= 32 * kMaxChunks && n.dv <= 32 * kMaxChunks,
               "scaled_dot_product_attention: head dims d = ", n.d, ", dv = ", n.dv,
               " exceed the CUDA kernel's limit of ", 32 * kMaxChunks);
-    ENG_CHECK(n.B * n.H < 65536, "scaled_dot_product_attention: B·H = ", n.B * n.H,
-              " exceeds the CUDA grid limit of 65535");
 }
 
 }  // namespace
@@ -276,7 +274,7 @@ void attention_forward_fused(float* out, float* lse, const cpu::AttnOperand& q, 
     if (n.B * n.H * n.T == 0) return;
     size_t bytes = sizeof(float) * size_t(kRows * n.d + kTile * (n.d + 1) + kTile * n.dv);
     allow_smem(attention_forward_kernel, bytes);
-    dim3 grid(unsigned((n.T + kRows - 1) / kRows), unsigned(n.B * n.H));
+    const dim3 grid = attention_grid(n.T, kRows, n);
     attention_forward_kernel<<<grid, kBlock, bytes>>>(out, lse, to_dev(q), to_dev(k), to_dev(v), to_dev(n));
     check_launch("scaled_dot_product_attention (forward)");
 }
@@ -290,14 +288,14 @@ void attention_backward_fused(float* dq, float* dk, float* dv, const float* dout
 
     size_t bytes_q = sizeof(float) * size_t(kRows * (n.d + n.dv) + kTile * (n.d + 1) + kTile * (n.dv + 1));
     allow_smem(attention_dq_kernel, bytes_q);
-    dim3 grid_q(unsigned((n.T + kRows - 1) / kRows), unsigned(n.B * n.H));
+    const dim3 grid_q = attention_grid(n.T, kRows, n);
     attention_dq_kernel<<<grid_q, kBlock, bytes_q>>>(dq, dout, lse, D, to_dev(q), to_dev(k), to_dev(v), to_dev(n));
     check_launch("scaled_dot_product_attention (backward, dq)");
 
     size_t bytes_kv =
         sizeof(float) * size_t(kRows * (n.d + n.dv) + kTile * (n.d + 1) + kTile * (n.dv + 1) + 2 * kTile);
     allow_smem(attention_dkdv_kernel, bytes_kv);
-    dim3 grid_kv(unsigned((n.S + kRows - 1) / kRows), unsigned(n.B * n.H));
+    const dim3 grid_kv = attention_grid(n.S, kRows, n);
     attention_dkdv_kernel<<<grid_kv, kBlock, bytes_kv>>>(dk, dv, dout, lse, D, to_dev(q), to_dev(k), to_dev(v),
                                                          to_dev(n));
     check_launch("scaled_dot_product_attention (backward, dk and dv)");

@@ -5,6 +5,7 @@
 // tensor-core flash kernels (attention_flash.cu).  Same contract,
 // tensor/cpu/attention.h.  Only compiled by nvcc.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/common.cuh"
@@ -52,6 +53,17 @@ __device__ __forceinline__ float dropout_factor(const Dims& n, int64_t b, int64_
     const float keep = 1.0f - n.dropout.p, scale = keep > 0.0f ? 1.0f / keep : 0.0f;
     const uint64_t counter = n.dropout.offset + uint64_t(((b * n.H + h) * n.T + i) * n.S + j);
     return word_to_uniform_dev(random_word_dev(n.dropout.seed, counter)) < keep ? scale : 0.0f;
+}
+
+// The grid of the tiled kernels: one block per batch·head (x, up to 2³¹ − 1
+// blocks: 36 images × 12 heads is far from it) and per tile of `tile` rows
+// (y, at most 65535).  The kernels read bh = blockIdx.x, row tile blockIdx.y.
+inline dim3 attention_grid(int64_t rows, int64_t tile, const cpu::AttnDims& n) {
+    const int64_t tiles = (rows + tile - 1) / tile;
+    ENG_CHECK(n.B * n.H <= int64_t(0x7fffffff) && tiles < 65536, "scaled_dot_product_attention: ", n.B * n.H,
+              " batch·heads and ", rows, " rows in tiles of ", tile,
+              " exceed the CUDA grid (2³¹ − 1 by 65535 blocks). HINT: split the batch");
+    return dim3(unsigned(n.B * n.H), unsigned(std::max<int64_t>(tiles, 1)));
 }
 
 // Launches with `bytes` of dynamic shared memory, opting in beyond 48 KiB.

@@ -155,14 +155,14 @@ struct ForwardSmem {
     size_t bytes;
 };
 
-// grid (ceil(T / 64), B·H), 128 threads.
+// grid (B·H, ceil(T / 64)), 128 threads.
 __global__ void __launch_bounds__(kFlashThreads) flash_forward_kernel(float* out, float* lse, Operand q, Operand k,
                                                                       Operand v, Dims n, int d16, int dv16) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     extern __shared__ __align__(128) char smem[];
     ForwardSmem t(smem, d16, dv16);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, w0 = warp * kWarpRows;
-    const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H, i0 = int64_t(blockIdx.x) * kRows;
+    const int64_t bh = blockIdx.x, b = bh / n.H, h = bh % n.H, i0 = int64_t(blockIdx.y) * kRows;
     load_tile(t.q, t.pq, q, b, h, i0, n.T, n.d, d16);
     fill(t.o, kRows * t.po, 0.0f);
     fill(t.m, kRows, -INFINITY);
@@ -242,7 +242,7 @@ struct KeySideSmem {
     size_t bytes;
 };
 
-// grid (ceil(S / 64), B·H), 128 threads; dk, dv packed [B, H, S, ·], added to.
+// grid (B·H, ceil(S / 64)), 128 threads; dk, dv packed [B, H, S, ·], added to.
 __global__ void __launch_bounds__(kFlashThreads) flash_dkdv_kernel(float* dk, float* dv, Operand dout,
                                                                    const float* lse, const float* D, Operand q,
                                                                    Operand k, Operand v, Dims n, int d16, int dv16) {
@@ -250,7 +250,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_dkdv_kernel(float* dk, fl
     extern __shared__ __align__(128) char smem[];
     KeySideSmem t(smem, d16, dv16);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, w0 = warp * kWarpRows;
-    const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H, j0 = int64_t(blockIdx.x) * kRows;
+    const int64_t bh = blockIdx.x, b = bh / n.H, h = bh % n.H, j0 = int64_t(blockIdx.y) * kRows;
     load_tile(t.k, t.pq, k, b, h, j0, n.S, n.d, d16);
     load_tile(t.v, t.pv, v, b, h, j0, n.S, n.dv, dv16);
     fill(t.dk, kRows * t.pdk, 0.0f);
@@ -322,7 +322,7 @@ struct QuerySideSmem {
     size_t bytes;
 };
 
-// grid (ceil(T / 64), B·H), 128 threads; dq packed [B, H, T, d], added to.
+// grid (B·H, ceil(T / 64)), 128 threads; dq packed [B, H, T, d], added to.
 __global__ void __launch_bounds__(kFlashThreads) flash_dq_kernel(float* dq, Operand dout, const float* lse,
                                                                  const float* D, Operand q, Operand k, Operand v,
                                                                  Dims n, int d16, int dv16) {
@@ -330,7 +330,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_dq_kernel(float* dq, Oper
     extern __shared__ __align__(128) char smem[];
     QuerySideSmem t(smem, d16, dv16);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, w0 = warp * kWarpRows;
-    const int64_t bh = blockIdx.y, b = bh / n.H, h = bh % n.H, i0 = int64_t(blockIdx.x) * kRows;
+    const int64_t bh = blockIdx.x, b = bh / n.H, h = bh % n.H, i0 = int64_t(blockIdx.y) * kRows;
     load_tile(t.q, t.pq, q, b, h, i0, n.T, n.d, d16);
     load_tile(t.dout, t.pv, dout, b, h, i0, n.T, n.dv, dv16);
     load_rows(t.lse, lse, bh, i0, n.T, -INFINITY);
@@ -374,14 +374,6 @@ __global__ void __launch_bounds__(kFlashThreads) flash_dq_kernel(float* dq, Oper
 #endif
 }
 
-void check_grid(const cpu::AttnDims& n) {
-    ENG_CHECK(n.B * n.H < 65536, "scaled_dot_product_attention: B·H = ", n.B * n.H,
-              " exceeds the CUDA grid limit of 65535");
-}
-
-dim3 grid_over(int64_t rows, const cpu::AttnDims& n) {
-    return dim3(unsigned((rows + kRows - 1) / kRows), unsigned(n.B * n.H));
-}
 
 }  // namespace
 
@@ -408,20 +400,19 @@ bool attention_flash_fits(const cpu::AttnDims& n) {
 
 void attention_forward_flash(float* out, float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                              const cpu::AttnOperand& v, const cpu::AttnDims& n) {
-    check_grid(n);
     if (n.B * n.H * n.T == 0) return;
     const int d16 = pad16(n.d), dv16 = pad16(n.dv);
     const size_t bytes = ForwardSmem(nullptr, d16, dv16).bytes;
     allow_smem(flash_forward_kernel, bytes);
-    flash_forward_kernel<<<grid_over(n.T, n), kFlashThreads, bytes>>>(out, lse, to_dev(q), to_dev(k), to_dev(v),
-                                                                      to_dev(n), d16, dv16);
+    const dim3 grid = attention_grid(n.T, kRows, n);
+    flash_forward_kernel<<<grid, kFlashThreads, bytes>>>(out, lse, to_dev(q), to_dev(k), to_dev(v), to_dev(n), d16,
+                                                         dv16);
     check_launch("scaled_dot_product_attention (flash forward)");
 }
 
 void attention_backward_flash(float* dq, float* dk, float* dv, const float* dout, const float* out,
                               const float* lse, const cpu::AttnOperand& q, const cpu::AttnOperand& k,
                               const cpu::AttnOperand& v, const cpu::AttnDims& n) {
-    check_grid(n);
     if (n.B * n.H * n.T * n.S == 0) return;
     const int d16 = pad16(n.d), dv16 = pad16(n.dv);
     float* D = attention_row_dots(dout, out, n);
@@ -429,14 +420,16 @@ void attention_backward_flash(float* dq, float* dk, float* dv, const float* dout
 
     const size_t bytes_kv = KeySideSmem(nullptr, d16, dv16).bytes;
     allow_smem(flash_dkdv_kernel, bytes_kv);
-    flash_dkdv_kernel<<<grid_over(n.S, n), kFlashThreads, bytes_kv>>>(dk, dv, go, lse, D, to_dev(q), to_dev(k),
-                                                                      to_dev(v), to_dev(n), d16, dv16);
+    const dim3 grid_kv = attention_grid(n.S, kRows, n);
+    flash_dkdv_kernel<<<grid_kv, kFlashThreads, bytes_kv>>>(dk, dv, go, lse, D, to_dev(q), to_dev(k), to_dev(v),
+                                                            to_dev(n), d16, dv16);
     check_launch("scaled_dot_product_attention (flash backward, dk and dv)");
 
     const size_t bytes_q = QuerySideSmem(nullptr, d16, dv16).bytes;
     allow_smem(flash_dq_kernel, bytes_q);
-    flash_dq_kernel<<<grid_over(n.T, n), kFlashThreads, bytes_q>>>(dq, go, lse, D, to_dev(q), to_dev(k), to_dev(v),
-                                                                   to_dev(n), d16, dv16);
+    const dim3 grid_q = attention_grid(n.T, kRows, n);
+    flash_dq_kernel<<<grid_q, kFlashThreads, bytes_q>>>(dq, go, lse, D, to_dev(q), to_dev(k), to_dev(v), to_dev(n),
+                                                        d16, dv16);
     check_launch("scaled_dot_product_attention (flash backward, dq)");
     free(D);
 }

@@ -67,6 +67,7 @@ Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
               kOp, ": shapes do not fit: q ", shape_str(qs), ", k ", shape_str(ks), ", v ", shape_str(vs),
               " (need q [B, H, T, d], k [B, H, S, d], v [B, H, S, dv])");
     ENG_CHECK(qs[3] > 0, kOp, ": head dimension d must be positive, got q ", shape_str(qs));
+    ENG_CHECK(vs[3] > 0, kOp, ": value head dimension dv must be positive, got v ", shape_str(vs));
     ENG_CHECK(std::isfinite(score_divisor) && score_divisor > 0.0f, kOp, ": score_divisor must be positive, got ",
               score_divisor);
     Prepared p;

@@ -272,6 +272,9 @@ TEST_CASE("attention: errors name the op and the shapes") {
     CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, k, v, false, ones({1, 4})),
                             "key_padding_mask has shape [1, 4] but must be [B, S] = [1, 5]");
     CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, k, v, false, Tensor(), 0.0f), "score_divisor must be positive");
+    // dv = 0 is refused up front (the CUDA gemm path could not run its backward).
+    CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, k, zeros({1, 2, 5, 0})),
+                            "value head dimension dv must be positive, got v [1, 2, 5, 0]");
     CHECK_THROWS_CONTAINING(scaled_dot_product_attention(q, k, zeros({1, 2, 5, 6}, {DType::i32})),
                             "scaled_dot_product_attention");
     // A valid call with dv != d has the right output shape.
