@@ -1,5 +1,6 @@
 // optim.cu: fused CUDA AdamW and SGD parameter updates, one thread per element,
-// with exactly the formulas of tensor/cpu/optim.cpp (see tensor/cpu/optim.h).
+// with exactly the formulas of tensor/cpu/optim.cpp (see tensor/cpu/optim.h),
+// the same fused multiply-adds included, so both devices give the same bits.
 // The bias corrections are computed once on the host in double, as on the CPU.
 #include <cmath>
 
@@ -12,13 +13,15 @@ namespace eng::cuda {
 __global__ void adamw_kernel(float* p, float* m, float* v, const float* g, int64_t n, float beta1, float beta2,
                              float eps, float step_size, float inv_sqrt_bc2, float decay) {
     CUDA_KERNEL_LOOP(i, n) {
+        // The CPU's fused multiply-adds, written out (nvcc would otherwise
+        // contract a·b + c·d on its own, fusing either product).
         float gi = g[i];
-        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        float mi = fmaf(beta1, m[i], (1.0f - beta1) * gi);
+        float vi = fmaf(beta2, v[i], (1.0f - beta2) * gi * gi);
         m[i] = mi;
         v[i] = vi;
-        float denom = sqrtf(vi) * inv_sqrt_bc2 + eps;
-        p[i] = p[i] * decay - step_size * mi / denom;
+        float denom = fmaf(sqrtf(vi), inv_sqrt_bc2, eps);
+        p[i] = fmaf(p[i], decay, -(step_size * mi / denom));
     }
 }
 
@@ -38,13 +41,14 @@ void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float
 __global__ void sgd_kernel(float* p, float* buf, const float* g, int64_t n, float lr, float momentum, float dampening,
                            float weight_decay, bool nesterov, bool first_step) {
     CUDA_KERNEL_LOOP(i, n) {
-        float d = g[i] + weight_decay * p[i];
+        // The CPU's fused multiply-adds, written out as in AdamW.
+        float d = fmaf(weight_decay, p[i], g[i]);
         if (momentum != 0.0f) {
-            float b = first_step ? d : momentum * buf[i] + (1.0f - dampening) * d;
+            float b = first_step ? d : fmaf(momentum, buf[i], (1.0f - dampening) * d);
             buf[i] = b;
-            d = nesterov ? d + momentum * b : b;
+            d = nesterov ? fmaf(momentum, b, d) : b;
         }
-        p[i] -= lr * d;
+        p[i] = fmaf(-lr, d, p[i]);
     }
 }
 

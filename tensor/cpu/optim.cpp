@@ -80,15 +80,18 @@ void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float
 
 void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float momentum, float dampening,
                 float weight_decay, bool nesterov, bool first_step) {
+    // Explicit fused multiply-adds, as in AdamW: left to itself the compiler
+    // contracts a·b + c·d with either product, and the CUDA kernel must give
+    // the same bits.
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
     for (int64_t i = 0; i < n; ++i) {
-        float d = g[i] + weight_decay * p[i];
+        float d = std::fma(weight_decay, p[i], g[i]);
         if (momentum != 0.0f) {
-            float b = first_step ? d : momentum * buf[i] + (1.0f - dampening) * d;
+            float b = first_step ? d : std::fma(momentum, buf[i], (1.0f - dampening) * d);
             buf[i] = b;
-            d = nesterov ? d + momentum * b : b;
+            d = nesterov ? std::fma(momentum, b, d) : b;
         }
-        p[i] -= lr * d;
+        p[i] = std::fma(-lr, d, p[i]);
     }
 }
 
