@@ -5,7 +5,9 @@
 // (accumulated in double).  Layer norm's dweight/dbias are sums over rows, so
 // each block of rows adds into its own partial sums (in the same pass as dx),
 // and the partials are added in a fixed order, rather than by rows racing on
-// the same column.
+// the same column.  The partials of a block (64 rows) are float, added up in
+// double: double partials made the backward twice as slow (every element
+// converted, and twice the bytes of running sums per row).
 #include "tensor/cpu/norm.h"
 
 #include "tensor/cpu/rows.h"
@@ -68,11 +70,11 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 //   dx = rstd·(dxhat − mean(dxhat) − xhat·mean(dxhat·xhat)),  dxhat = g·weight
 template <bool W, bool P>
 struct LayerNormBwdBlock {
-    static ENG_ROW_INLINE void row(int64_t blk, float* dinp, double* pw, double* pb, const float* dout,
+    static ENG_ROW_INLINE void row(int64_t blk, float* dinp, float* pw, float* pb, const float* dout,
                                    const float* inp, const float* weight, const float* mean, const float* rstd,
                                    int64_t N, int64_t C) {
-        double* __restrict sw = pw + blk * C;
-        double* __restrict sb = pb + blk * C;
+        float* __restrict sw = pw + blk * C;
+        float* __restrict sb = pb + blk * C;
         for (int64_t i = blk * kRowBlock; i < std::min(N, (blk + 1) * kRowBlock); ++i) {
             const float* __restrict g = dout + i * C;
             const float* __restrict x = inp + i * C;
@@ -80,8 +82,8 @@ struct LayerNormBwdBlock {
             if (!dinp) {  // the parameter sums only
 #pragma omp simd
                 for (int64_t j = 0; j < C; ++j) {
-                    sw[j] += double(g[j]) * double((x[j] - mu) * rs);
-                    sb[j] += double(g[j]);
+                    sw[j] += g[j] * ((x[j] - mu) * rs);
+                    sb[j] += g[j];
                 }
                 continue;
             }
@@ -101,8 +103,8 @@ struct LayerNormBwdBlock {
                 float xhat = (x[j] - mu) * rs;
                 dx[j] = rs * (dxhat - ma - xhat * mb);
                 if (P) {
-                    sw[j] += double(g[j]) * double(xhat);
-                    sb[j] += double(g[j]);
+                    sw[j] += g[j] * xhat;
+                    sb[j] += g[j];
                 }
             }
         }
@@ -117,7 +119,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     const bool params = dweight || dbias;
     if (!dinp && !params) return;
     const int64_t blocks = (N + kRowBlock - 1) / kRowBlock;
-    std::vector<double> pw(params ? size_t(blocks * C) : 0, 0.0), pb(params ? size_t(blocks * C) : 0, 0.0);
+    std::vector<float> pw(params ? size_t(blocks * C) : 0, 0.0f), pb(params ? size_t(blocks * C) : 0, 0.0f);
     auto run = [&](auto kernel) {
         parallel_rows<decltype(kernel)>(blocks, N * C, dinp, pw.data(), pb.data(), dout, inp, weight, mean, rstd,
                                         N, C);
@@ -131,8 +133,8 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     for (int64_t j = 0; j < C; ++j) {
         double w = 0, b = 0;
         for (int64_t blk = 0; blk < blocks; ++blk) {
-            w += pw[size_t(blk * C + j)];
-            b += pb[size_t(blk * C + j)];
+            w += double(pw[size_t(blk * C + j)]);
+            b += double(pb[size_t(blk * C + j)]);
         }
         if (dweight) dweight[j] += float(w);
         if (dbias) dbias[j] += float(b);
