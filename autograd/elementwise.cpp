@@ -48,10 +48,18 @@ static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
                 if (need_a) ga = g;
                 if (need_b) gb = kernels::unary(Unary::Neg, g);
                 break;
-            case Binary::Mul:
-                if (need_a) ga = kernels::binary(Binary::Mul, g, sb);
-                if (need_b) gb = kernels::binary(Binary::Mul, g, sa);
+            case Binary::Mul: {
+                // g·other summed to this input's shape.  An input that was
+                // broadcast against a full-size other (LayerScale's γ) gets
+                // the sum formed as the products are: no temporary of g's size.
+                auto factor_grad = [&g](const Tensor& other, const Shape& shape) {
+                    return shape != g.shape() && other.shape() == g.shape() ? kernels::mul_sum_to(g, other, shape)
+                                                                            : kernels::binary(Binary::Mul, g, other);
+                };
+                if (need_a) ga = factor_grad(sb, a_shape);
+                if (need_b) gb = factor_grad(sa, b_shape);
                 break;
+            }
             case Binary::Div:
                 if (need_a) ga = kernels::binary(Binary::Div, g, sb);
                 // -g·a/b² = -g·out/b

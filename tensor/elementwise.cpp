@@ -7,6 +7,7 @@
 #include "tensor/cpu/strided.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/kernels.h"
+#include "tensor/cpu/reduce.h"
 
 namespace eng::kernels {
 
@@ -146,6 +147,26 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
         if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) dims.push_back(int64_t(i));
     Tensor r = dims.empty() ? g : reduce(Reduce::Sum, g, dims, true);
     return raw_reshape(r, shape);
+}
+
+Tensor mul_sum_to(const Tensor& g, const Tensor& a, const Shape& shape) {
+    ENG_CHECK(g.shape() == a.shape(), "mul_sum_to: shapes ", shape_str(g.shape()), " and ", shape_str(a.shape()),
+              " differ");
+    // shape without its leading 1s must be g's trailing dims: then the sum is
+    // over the leading rows of g viewed as [rows, cols].
+    size_t first = 0;
+    while (first < shape.size() && shape[first] == 1) ++first;
+    const size_t kept = shape.size() - first;
+    bool trailing = kept <= g.shape().size() && g.shape() != shape;
+    for (size_t i = 0; trailing && i < kept; ++i)
+        trailing = shape[first + i] == g.shape()[g.shape().size() - kept + i];
+    if (!trailing || g.is_cuda() || g.dtype() != DType::f32 || a.dtype() != DType::f32 || g.numel() == 0)
+        return sum_to(binary(Binary::Mul, g, a), shape);
+    const Tensor gc = g.contiguous(), ac = a.contiguous();
+    Tensor out = empty(shape);
+    const int64_t cols = out.numel(), rows = g.numel() / cols;
+    cpu::sum_leading(out.data<float>(), gc.data<float>(), rows, cols, 1.0, ac.data<float>());
+    return out;
 }
 
 }  // namespace eng::kernels

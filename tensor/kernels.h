@@ -40,6 +40,11 @@ void round_to_bf16_(const Tensor& t);
 
 // Sums `g` over the dims that broadcasting expanded, giving a tensor of `shape`.
 Tensor sum_to(const Tensor& g, const Shape& shape);
+// sum_to(g·a, shape) for g and a of one shape: the gradient of a broadcast
+// factor of a product.  When shape is a trailing block of g's shape (a
+// per-channel scale such as LayerScale's γ) the products are summed as they
+// are formed, with no temporary of g's size (CPU f32).
+Tensor mul_sum_to(const Tensor& g, const Tensor& a, const Shape& shape);
 
 // ---- reductions -----------------------------------------------------------------------
 enum class Reduce { Sum, Mean, Max, Min, LogSumExp, Var };

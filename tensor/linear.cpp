@@ -4,6 +4,7 @@
 
 #include "tensor/check.h"
 #include "tensor/cpu/gemm.h"
+#include "tensor/cpu/reduce.h"
 #include "tensor/kernels.h"
 
 #include <algorithm>
@@ -13,25 +14,6 @@ namespace eng::kernels {
 namespace {
 
 bool cpu_f32(const Tensor& t) { return !t.defined() || (t.device() == Device::CPU && t.dtype() == DType::f32); }
-
-// Column sums of a packed [N, C] matrix: the bias gradient.  Threads own
-// disjoint column blocks and each sums its rows in order, so the result does
-// not depend on the thread count.
-void column_sums(const float* g, int64_t N, int64_t C, float* out) {
-    constexpr int64_t kBlock = 256;
-    int64_t nblocks = (C + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (N * C > 32768)
-    for (int64_t b = 0; b < nblocks; ++b) {
-        int64_t c0 = b * kBlock, c1 = std::min(C, c0 + kBlock);
-        float acc[kBlock] = {};
-        for (int64_t r = 0; r < N; ++r) {
-            const float* row = g + r * C;
-#pragma omp simd
-            for (int64_t c = c0; c < c1; ++c) acc[c - c0] += row[c];
-        }
-        for (int64_t c = c0; c < c1; ++c) out[c] = acc[c - c0];
-    }
-}
 
 }  // namespace
 
@@ -104,7 +86,7 @@ LinearGrads linear_backward(const Tensor& g, const Tensor& x, const Tensor& weig
     }
     if (need_bias) {
         r.bias = empty({out});
-        column_sums(Gp, N, out, r.bias.data<float>());
+        cpu::sum_leading(r.bias.data<float>(), Gp, N, out, 1.0);
     }
     return r;
 }

@@ -13,7 +13,9 @@ void reduce_rows(kernels::Reduce op, float* out, int32_t* index, const float* x,
                  int64_t correction);
 
 // out[j] = scale · Σ_i x[i·cols + j], i < rows (x packed [rows, cols]): a sum
-// over leading dims (bias gradients) without transposing x first.
-void sum_leading(float* out, const float* x, int64_t rows, int64_t cols, double scale);
+// over leading dims (bias gradients) without transposing x first.  With y
+// (packed like x), the sum of the products x·y instead, without forming them:
+// the gradient of a per-channel scale (d/dγ of x·γ is Σ_rows g·x).
+void sum_leading(float* out, const float* x, int64_t rows, int64_t cols, double scale, const float* y = nullptr);
 
 }  // namespace eng::cpu

@@ -261,6 +261,38 @@ TEST_CASE("cpu kernels: sums over leading dims (bias gradients) match the transp
     }
 }
 
+TEST_CASE("cpu kernels: mul_sum_to sums g·a over the broadcast dims without forming the products") {
+    Generator gen(19);
+    for (int64_t C : {1, 17, 300}) {
+        Tensor g = randn({3, 700, C}, &gen), a = randn({3, 700, C}, &gen);
+        const std::vector<float> gv = g.to_vector(), av = a.to_vector();
+        // Reference loops in double: over all 2100 rows, over the 700 rows of each
+        // of the 3 slabs' positions (shape [700, C]), and over the 700 middle
+        // rows only (shape [3, 1, C], not a trailing block: the general path).
+        std::vector<double> all(size_t(C), 0.0), per_row(size_t(700 * C), 0.0), per_slab(size_t(3 * C), 0.0);
+        for (int64_t s = 0; s < 3; ++s)
+            for (int64_t i = 0; i < 700; ++i)
+                for (int64_t j = 0; j < C; ++j) {
+                    const size_t e = size_t((s * 700 + i) * C + j);
+                    const double p = double(gv[e]) * double(av[e]);
+                    all[size_t(j)] += p;
+                    per_row[size_t(i * C + j)] += p;
+                    per_slab[size_t(s * C + j)] += p;
+                }
+        auto as_float = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+        INFO("C=", C);
+        CHECK(kernels::mul_sum_to(g, a, {C}).shape() == Shape{C});
+        CHECK_CLOSE(kernels::mul_sum_to(g, a, {C}), as_float(all), 1e-4, 1e-5);
+        CHECK(kernels::mul_sum_to(g, a, {1, 1, C}).shape() == Shape{1, 1, C});
+        CHECK_CLOSE(kernels::mul_sum_to(g, a, {1, 1, C}), as_float(all), 1e-4, 1e-5);
+        CHECK_CLOSE(kernels::mul_sum_to(g, a, {700, C}), as_float(per_row), 1e-5, 1e-5);
+        CHECK_CLOSE(kernels::mul_sum_to(g, a, {3, 1, C}), as_float(per_slab), 1e-4, 1e-5);
+        CHECK_CLOSE(kernels::mul_sum_to(g, a, {3, 700, C}), (g * a).contiguous(), 0.0, 0.0);
+        check_thread_independent([&] { return kernels::mul_sum_to(g, a, {C}).to_vector(); }, true);
+    }
+    CHECK_THROWS_CONTAINING(kernels::mul_sum_to(zeros({2, 3}), zeros({3, 2}), {3}), "mul_sum_to: shapes [2, 3] and [3, 2] differ");
+}
+
 TEST_CASE("cpu kernels: softmax, log_softmax and cross-entropy match reference loops") {
     Generator g(16);
     for (int64_t C : {1, 15, 16, 17, 1025}) {
