@@ -374,7 +374,6 @@ __global__ void __launch_bounds__(kFlashThreads) flash_dq_kernel(float* dq, Oper
 #endif
 }
 
-
 }  // namespace
 
 bool attention_flash_fits(const cpu::AttnDims& n) {

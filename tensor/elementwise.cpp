@@ -4,10 +4,10 @@
 
 #include "tensor/cpu/copy.h"
 #include "tensor/cpu/elementwise.h"
+#include "tensor/cpu/reduce.h"
 #include "tensor/cpu/strided.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/kernels.h"
-#include "tensor/cpu/reduce.h"
 
 namespace eng::kernels {
 

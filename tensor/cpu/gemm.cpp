@@ -63,8 +63,8 @@ int64_t cache_size(int name, int64_t fallback, int64_t cap) {
 // well within what L2 delivers, so the panel need not fit L1: they take long
 // passes, KC ≈ 1560 k with MC = 84 rows (f32) on a 1 MiB L2, where the A block
 // still fits.  Against the L1-sized KC = 384 (MC = 336) this ran the products
-// of depth 1152-1536 and N = 384 (fc2's X·W, qkv's and fc1's dY·Wᵀ) 6-12 %
-// faster on Zen 5 and the squares 1024-2048 about 8 % faster; the depth-4176
+// of depth 1152-1536 and N = 384 (fc2's X·W, qkv's and fc1's dY·Wᵀ) 8-13 %
+// faster on Zen 5 and the squares 1024-2048 about 10 % faster; the depth-4176
 // weight gradients (Xᵀ·dY) were unchanged.  The bf16 kernel packs two k per
 // slot, so the same KC in k is half the bytes and MC doubles (168 rows; its
 // weight gradients were slower with 84).  The AVX2 kernel (6 × 16 tile)
@@ -179,8 +179,8 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
     // In f32, rows a little over MC stay one block (an A block up to ~60 % of
     // L2 is fine): two half blocks would stream the whole B block from L3
     // twice (with the AVX2 kernel's MC = 336, the weight-gradient products'
-    // M = 384 is such a case).  The bf16 step measured 10 % slower with the same rule, so bf16
-    // keeps the balanced blocks.
+    // M = 384 is such a case).  The bf16 step measured 10 % slower with the
+    // same rule, so bf16 keeps the balanced blocks.
     const bool one_block = !p.bf16 && M <= blk.mc + blk.mc / 4;
     const int64_t mc_blk = one_block ? round_up(M, MR) : balanced_block(M, blk.mc, MR);
     const int64_t nc_blk = balanced_block(N, blk.nc, NR);

@@ -141,11 +141,9 @@ void reduce_rows(Reduce op, float* out, int32_t* index, const float* x, int64_t 
 }
 
 // Column sums: tasks are (block of kRows rows) × (block of kCols columns);
-// each writes its double partial sums to part[row block][column], and the row
-// blocks are then added in order, so the result is independent of threads.
-// Blocks of kRows rows × kCols columns, each summed in float into its own
-// partials (in row order), the partials added in double in block order: the
-// same additions for any number of threads, and enough blocks to share out.
+// each sums its rows in order into float partials, part[row block][column],
+// and the row blocks are then added in order in double: the same additions
+// for any number of threads, and enough tasks to share out.
 // Float partials (over 256 rows) took 0.09 ms for the bias gradient of
 // 16 × 261 ViT tokens of width 384; double ones, converting every element,
 // took 0.12 ms.
