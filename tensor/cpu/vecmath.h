@@ -6,9 +6,9 @@
 // build does not use).  These versions are straight-line float arithmetic with
 // selects instead of branches, so `#pragma omp simd` loops over them become
 // AVX2 / AVX-512 code.  Accuracy (checked against the std versions in
-// tests/tensor/test_kernels_fast.cpp):
+// tests/tensor/test_cpu_kernels.cpp):
 //   exp_f:  range reduction x = n·ln2 + r, |r| ≤ ½ln2, degree-6 polynomial
-//           (Cephes' expf coefficients), 2^n built in the exponent bits;
+//           (Cephes' expf coefficients), n added to the exponent bits;
 //           relative error ≤ 2 ulp; exp(x) = 0 for x < ln(FLT_MIN) = -87.34
 //           (std::exp gives a subnormal there), +inf above 88.72, NaN propagates.
 //   tanh_f: |x| < 0.625: odd polynomial (Cephes' tanhf); otherwise
@@ -20,15 +20,10 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <cstring>
+
+#include "tensor/dtype.h"
 
 namespace eng::cpu::vm {
-
-inline float bits_to_float(int32_t i) {
-    float f;
-    std::memcpy(&f, &i, sizeof f);
-    return f;
-}
 
 inline float exp_f(float x) {
     const float hi = 88.7228391f, lo = -87.3365447f;  // ln(FLT_MAX), ln(FLT_MIN)
@@ -48,15 +43,16 @@ inline float exp_f(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r2 + r + 1.0f;
-    // 2^n for n in [-126, 128] as 2^n1 · 2^n2 with n1, n2 in [-63, 64]: each
-    // factor is a normal float built in the exponent bits, and neither the
-    // smallest (2^-126) nor the largest (2^128 overflows to inf in the
-    // product only when the result does) needs an out-of-range exponent field.
-    int32_t ni = int32_t(n);
-    int32_t n1 = ni >> 1, n2 = ni - n1;
-    float y = p * bits_to_float((n1 + 127) << 23) * bits_to_float((n2 + 127) << 23);
-    y = x < lo ? 0.0f : y;
-    y = x > hi ? __builtin_inff() : y;
+    // p · 2^n by adding n to p's exponent field: one integer add instead of
+    // building 2^n (as two factors, for the ends of the range) and
+    // multiplying, about 13 % less time, and the same bits for every float x
+    // but x = lo (checked exhaustively), which now gives the contract's 0
+    // rather than a subnormal.  p is in [0.707, 1.414], so the field stays in
+    // [1, 254] for every x strictly between lo and hi: at n = -126, x > lo
+    // makes p ≥ 1; at n = 128, x < hi makes p < 1.
+    float y = f32_from_bits(f32_bits(p) + (uint32_t(int32_t(n)) << 23));
+    y = x <= lo ? 0.0f : y;
+    y = x >= hi ? __builtin_inff() : y;
     return x != x ? x : y;
 }
 

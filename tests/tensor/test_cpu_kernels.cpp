@@ -98,6 +98,21 @@ TEST_CASE("cpu kernels: vectorisable exp, tanh and normal CDF match the std func
     CHECK(std::isnan(cpu::vm::exp_f(std::nanf(""))));
     CHECK(std::fabs(cpu::vm::exp_f(88.7f) - std::exp(double(88.7f))) / std::exp(double(88.7f)) < 3e-7);
     CHECK(std::fabs(cpu::vm::exp_f(-87.0f) - std::exp(-87.0)) / std::exp(-87.0) < 3e-7);
+    // The ends of the range, where adding n to the exponent field would leave
+    // it: the float nearest ln(FLT_MAX) is above it (exp overflows), the one
+    // nearest ln(FLT_MIN) below it (0 by the contract); their neighbours inside
+    // are accurate and normal.
+    const float top = 88.7228391f, bottom = -87.3365447f;
+    CHECK(double(top) > std::log(double(std::numeric_limits<float>::max())));
+    CHECK(double(bottom) < std::log(double(std::numeric_limits<float>::min())));
+    CHECK(std::isinf(cpu::vm::exp_f(top)));
+    CHECK(cpu::vm::exp_f(bottom) == 0.0f);
+    for (float x : {std::nextafter(top, 0.0f), std::nextafter(bottom, 0.0f)}) {
+        INFO("x = ", x);
+        const float e = cpu::vm::exp_f(x);
+        CHECK(std::isnormal(e));
+        CHECK(std::fabs(e - std::exp(double(x))) / std::exp(double(x)) < 3e-7);
+    }
     CHECK(cpu::vm::tanh_f(20.0f) == 1.0f);
     CHECK(cpu::vm::tanh_f(-20.0f) == -1.0f);
 }
