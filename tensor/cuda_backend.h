@@ -214,6 +214,8 @@ void patchify_backward(float* dx, const float* dout, int64_t B, int64_t C, int64
 //   flash: the same tiling on the tensor cores (bf16 WMMA products, f32
 //     softmax and accumulators; cuda/attention_flash.cu), for head dims up to
 //     128 on compute capability 8.0 and later (other problems take the gemm path).
+//     Its products are bf16 whatever the matmul precision: choosing flash
+//     means bf16 attention products even in an fp32 run.
 enum class AttentionKernel { gemm, fused, flash };
 void set_attention_kernel(AttentionKernel kernel);
 AttentionKernel attention_kernel();
