@@ -29,12 +29,12 @@ namespace eng::profile {
 enum class Phase { Forward, Backward };
 
 bool enabled();  // initially: ENG_PROFILE=1 in the environment
+void set_enabled(bool on);
+void reset();  // clears the table
 
 // CPU seconds used so far by all threads of the process (the rows' CPU time;
 // the benchmarks read it too).
 double process_cpu_seconds();
-void set_enabled(bool on);
-void reset();  // clears the table
 
 struct Row {
     Phase phase;
