@@ -13,7 +13,7 @@
 //
 // OpenBLAS is loaded with dlopen at run time, for comparison only: it is never
 // a build or link dependency, and `bench gemm` still reports our numbers when
-// it is missing.  Each timing is the median of several runs after a warm-up.
+// it is missing (bench_openblas.h: how it is given its best kernels).  Each timing is the median of several runs after a warm-up.
 #include <dlfcn.h>
 #include <omp.h>
 
@@ -33,6 +33,7 @@
 #include "tensor/precision.h"
 #include "tools/bench_common.h"
 #include "tools/bench_op.h"
+#include "tools/bench_openblas.h"
 #include "tools/bench_gpu.h"
 #include "tools/bench_step.h"
 #include "tools/bench_step_gpu.h"
@@ -41,26 +42,9 @@ namespace {
 
 using bench::fma_peak_gflops;
 using bench::median_time;
-
-// ---- OpenBLAS through dlopen ------------------------------------------------------------
-using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
-using SetThreadsFn = void (*)(int);
-constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;  // CBLAS enum values
-
-struct OpenBlas {
-    SgemmFn sgemm = nullptr;
-    std::string error;
-    explicit OpenBlas(int threads) {
-        void* h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!h) {
-            error = dlerror();
-            return;
-        }
-        sgemm = reinterpret_cast<SgemmFn>(dlsym(h, "cblas_sgemm"));
-        if (auto set = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"))) set(threads);
-        if (!sgemm) error = "cblas_sgemm missing";
-    }
-};
+using bench::kNoTrans;
+using bench::kRowMajor;
+using bench::kTrans;
 
 // ---- bench gemm -----------------------------------------------------------------------------
 struct Shape {
@@ -93,15 +77,20 @@ int bench_gemm(int argc, char** argv) {
     if (precision == "bf16")
         std::printf("bf16 products: OpenBLAS stays fp32, max|diff| shows the rounding, %%peak is of the f32 FMA "
                     "peak (bf16 dot products can reach about twice it)\n");
-    std::printf("fair OpenBLAS comparison: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE "
-                "OPENBLAS_NUM_THREADS=%d build/bench gemm\n", threads);
+    const bench::OpenBlasChoice choice;
+    std::printf("fair OpenBLAS comparison: %s build/bench gemm\n", choice.env(threads).c_str());
     const char* isa = "";
     const double peak = fma_peak_gflops(threads, &isa);
     std::printf("FMA peak (%s loop, %d threads): %.1f GFLOP/s\n", isa, threads, peak);
-    OpenBlas blas(threads);
-    if (!blas.sgemm) std::printf("openblas: not found (%s)\n", blas.error.c_str());
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-    if (blas.sgemm && coretype)
+    if (!coretype && !choice.core.empty()) {
+        choice.print_note();
+        setenv("OPENBLAS_CORETYPE", choice.core.c_str(), 1);  // read by OpenBLAS when it is loaded below
+    }
+    bench::OpenBlas blas(threads);
+    if (!blas.sgemm) std::printf("openblas: not found (%s)\n", blas.error.c_str());
+    else std::printf("openblas: %s kernels\n", blas.core().c_str());
+    if (blas.sgemm && coretype && choice.core != coretype)
         std::printf("note: OPENBLAS_CORETYPE=%s is set; OpenBLAS may be slowed (see the command above)\n", coretype);
 
     // Transformer shapes: width 384, t tokens (default 8 × 261 = 2088, half of
@@ -278,7 +267,8 @@ void usage() {
         "     (auto: bf16 GEMMs on the GPU, fp32 on the CPU; GPU: the cuBLAS attention by default;\n"
         "     ENG_CUDA_PROFILE=1: per-kernel times; CPU bf16 needs AVX512-BF16)\n"
         "     [--profile]            CPU: time per op and phase over the timed steps\n"
-        "  gpu [--reps N]           GPU GEMM (fp32/tf32/bf16) and fused attention vs their rooflines\n");
+        "  gpu [--reps N]           GPU GEMM (fp32/tf32/bf16) and fused attention vs their rooflines\n"
+        "  openblas-core            the kernel set OpenBLAS picks on this CPU (used by the comparisons)\n");
 }
 
 }  // namespace
@@ -293,6 +283,7 @@ int main(int argc, char** argv) {
         if (cmd == "gemm") return bench_gemm(argc - 2, argv + 2);
         if (cmd == "op") return bench_op(argc - 2, argv + 2);
         if (cmd == "step") return bench_step(argc - 2, argv + 2);
+        if (cmd == "openblas-core") return bench::print_openblas_core();
         if (cmd == "gpu") {
             int reps = 10;
             for (int i = 2; i < argc; ++i)

@@ -35,6 +35,7 @@
 #include "tensor/cpu/allocator.h"
 #include "tools/bench_common.h"
 #include "tools/bench_flops.h"
+#include "tools/bench_openblas.h"
 
 namespace bench {
 
@@ -263,15 +264,17 @@ inline int run_step(const StepOptions& o) {
     if (o.compare_torch) {
         ENG_CHECK(access(o.torch_script.c_str(), R_OK) == 0, "bench step --compare-torch: cannot read ",
                   o.torch_script, ". HINT: run from the repository root");
-        // PyTorch in its best setting (issue 7): OpenBLAS's own kernel choice,
-        // passive OpenMP waiting, one thread per core we use.
-        const std::string cmd = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE "
-                                "OPENBLAS_NUM_THREADS=" + std::to_string(threads) +
-                                " OMP_NUM_THREADS=" + std::to_string(threads) + " /usr/bin/python3 " + o.torch_script +
+        // PyTorch in its best setting (issue 7): OpenBLAS's best kernels here
+        // (bench_openblas.h), passive OpenMP waiting, one thread per core we use.
+        const OpenBlasChoice choice;
+        const std::string cmd = choice.env(threads) + " OMP_NUM_THREADS=" + std::to_string(threads) +
+                                " /usr/bin/python3 " + o.torch_script +
                                 " --config " + o.config + " --steps " + std::to_string(o.steps) + " --warmup " +
                                 std::to_string(o.warmup) + " --threads " + std::to_string(threads) +
                                 (precision == "bf16" ? " --bf16" : "") + " 2>&1";
-        std::printf("\n$ %s\n", cmd.c_str());
+        std::printf("\n");
+        choice.print_note();
+        std::printf("$ %s\n", cmd.c_str());
         std::fflush(stdout);
         const std::string out = run_command(cmd);
         auto r = parse_result_line(out);
