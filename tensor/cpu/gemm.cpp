@@ -130,36 +130,45 @@ struct Problem {
     int64_t ldc;
     const float* bias;  // per-column bias added by the first K block (beta is 0 then), or nullptr
     bool bf16 = false;  // pack into bf16 slots for the bf16 kernel (gemm_pack.h)
+    bool rounded = false;  // f32 panels whose values are rounded to bf16 (the FMA route of bf16 precision)
 };
+
 
 // Slots per lane of a packed panel for kc steps of k: one per k, or one per
 // pair of k in bf16.
 int64_t panel_depth(const Problem& p, int64_t kc) { return p.bf16 ? (kc + 1) / 2 : kc; }
 
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels.
+// The packers of a problem's panels: bf16 slots, or f32 slots (rounded to
+// bf16 values for the FMA route).
+void pack_rows(const Problem& p, const float* src, int64_t ld, int64_t lanes, int width, int64_t kc, float* dst) {
+    if (p.bf16) pack_block_rows_bf16(src, ld, lanes, width, kc, dst);
+    else pack_block_rows(src, ld, lanes, width, kc, dst, p.rounded);
+}
+void pack_cols(const Problem& p, const float* src, int64_t ld, int valid, int width, int64_t kc, float* dst) {
+    if (p.bf16) pack_panel_cols_bf16(src, ld, valid, width, kc, dst);
+    else pack_panel_cols(src, ld, valid, width, kc, dst, p.rounded);
+}
+
 void pack_a(const Problem& p, const GemmKernel& kern, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
-    auto rows = p.bf16 ? pack_block_rows_bf16 : pack_block_rows;
-    auto cols = p.bf16 ? pack_panel_cols_bf16 : pack_panel_cols;
     if (p.ta) {
-        rows(p.A + k0 * p.lda + i0, p.lda, mc, kern.mr, kc, dst);
+        pack_rows(p, p.A + k0 * p.lda + i0, p.lda, mc, kern.mr, kc, dst);
         return;
     }
     for (int64_t i = 0; i < mc; i += kern.mr)
-        cols(p.A + (i0 + i) * p.lda + k0, p.lda, int(std::min<int64_t>(kern.mr, mc - i)), kern.mr, kc,
-             dst + i * panel_depth(p, kc));
+        pack_cols(p, p.A + (i0 + i) * p.lda + k0, p.lda, int(std::min<int64_t>(kern.mr, mc - i)), kern.mr, kc,
+                  dst + i * panel_depth(p, kc));
 }
 
 // Packs op(B)[k0 : k0+kc, j0 : j0+nc] into NR-column panels.
 void pack_b(const Problem& p, const GemmKernel& kern, int64_t j0, int64_t nc, int64_t k0, int64_t kc, float* dst) {
-    auto rows = p.bf16 ? pack_block_rows_bf16 : pack_block_rows;
-    auto cols = p.bf16 ? pack_panel_cols_bf16 : pack_panel_cols;
     if (!p.tb) {
-        rows(p.B + k0 * p.ldb + j0, p.ldb, nc, kern.nr, kc, dst);
+        pack_rows(p, p.B + k0 * p.ldb + j0, p.ldb, nc, kern.nr, kc, dst);
         return;
     }
     for (int64_t j = 0; j < nc; j += kern.nr)
-        cols(p.B + (j0 + j) * p.ldb + k0, p.ldb, int(std::min<int64_t>(kern.nr, nc - j)), kern.nr, kc,
-             dst + j * panel_depth(p, kc));
+        pack_cols(p, p.B + (j0 + j) * p.ldb + k0, p.ldb, int(std::min<int64_t>(kern.nr, nc - j)), kern.nr, kc,
+                  dst + j * panel_depth(p, kc));
 }
 
 // Splits n into ceil(n / block) nearly equal pieces, each a multiple of `unit`.
@@ -302,13 +311,42 @@ void gemm_run(const Problem& p, const GemmKernel& kern, int64_t M, int64_t N, in
 // ---- bf16 precision ------------------------------------------------------------------
 std::atomic<GemmPrecision> g_precision{GemmPrecision::fp32};
 
-// The product with bf16 operands: the f32 driver (blocking, threads) with the
-// bf16 kernel, the operands rounded to bf16 as they are packed.
+// How bf16 products are computed (gemm.h): VDPBF16PS does the work of two
+// FMAs per instruction, and AMD's Zen 4 and 5 issue it at the FMA rate, so it
+// doubles the arithmetic rate there.  Intel's cores (Cooper Lake to Emerald
+// Rapids) issue it at half that rate: the bf16 GEMM ran at 165 GFLOP/s against
+// the f32 kernel's 305 on two Emerald Rapids cores, and the bench-cpu step
+// took 2672 ms against 1511 in fp32.  There the f32 kernel multiplies the same
+// bf16-rounded operands instead (the FMA route).
+Bf16Route detect_bf16_route() {
+    if (const char* s = std::getenv("ENG_GEMM_BF16")) {  // tuning hook: dot | fma
+        if (std::string(s) == "dot") return Bf16Route::dot;
+        if (std::string(s) == "fma") return Bf16Route::fma;
+    }
+    __builtin_cpu_init();
+    return __builtin_cpu_is("amd") ? Bf16Route::dot : Bf16Route::fma;
+}
+std::atomic<int> g_forced_route{-1};  // -1: detected; else a Bf16Route
+
+Bf16Route active_bf16_route() {
+    static const Bf16Route detected = detect_bf16_route();
+    const int f = g_forced_route.load();
+    return f < 0 ? detected : Bf16Route(f);
+}
+
+// The product with bf16 operands: the f32 driver (blocking, threads), the
+// operands rounded to bf16 as they are packed, multiplied by the bf16 kernel
+// (in bf16 slots) or by the f32 AVX-512 kernel (in f32 slots).
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const float* bias, int threads) {
     Problem q{ta, tb, K, alpha, beta, A, lda, B, ldb, C, ldc, bias};
-    q.bf16 = true;
-    gemm_run(q, kGemmAvx512Bf16, M, N, threads);
+    if (active_bf16_route() == Bf16Route::dot) {
+        q.bf16 = true;
+        gemm_run(q, kGemmAvx512Bf16, M, N, threads);
+    } else {
+        q.rounded = true;
+        gemm_run(q, kGemmAvx512, M, N, threads);
+    }
 }
 
 void gemm_one(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -357,7 +395,15 @@ const GemmKernel& gemm_active_kernel() {
 }
 
 const char* gemm_kernel_name() {
-    return g_precision.load() == GemmPrecision::bf16 ? kGemmAvx512Bf16.name : gemm_active_kernel().name;
+    if (g_precision.load() != GemmPrecision::bf16) return gemm_active_kernel().name;
+    return active_bf16_route() == Bf16Route::dot ? kGemmAvx512Bf16.name : "avx512-bf16-fma";
+}
+
+void gemm_force_bf16_route(const char* name) {
+    const std::string n = name ? name : "auto";
+    ENG_CHECK(n == "auto" || n == "dot" || n == "fma", "gemm_force_bf16_route: unknown route '", n,
+              "'. HINT: use dot, fma or auto");
+    g_forced_route.store(n == "auto" ? -1 : int(n == "dot" ? Bf16Route::dot : Bf16Route::fma));
 }
 
 bool gemm_bf16_supported() {

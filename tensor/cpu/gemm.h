@@ -31,9 +31,13 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
 
 // Precision of the products.  fp32 (the default) is exact single precision.
 // bf16 rounds both operands to bfloat16 and accumulates in f32 (products of
-// bf16 values are exact in f32), with the AVX512-BF16 dot-product instruction:
-// about twice the arithmetic rate, the numerics of GPU bf16 autocast.  Results
-// stay bitwise independent of the thread count in both modes.
+// bf16 values are exact in f32), the numerics of GPU bf16 autocast.  On AMD's
+// Zen 4 and 5 it multiplies with the AVX512-BF16 dot-product instruction, at
+// about twice the f32 arithmetic rate; Intel's cores run that instruction at
+// half the rate, so there the f32 kernel multiplies the rounded operands (the
+// same operand values, summed in another order within pairs of k: results
+// differ between the two routes by f32 rounding).  Results stay bitwise
+// independent of the thread count in every mode.
 enum class GemmPrecision { fp32, bf16 };
 // Throws eng::Error for bf16 on a CPU without AVX512-BF16 (gemm_bf16_supported).
 void set_gemm_precision(GemmPrecision p);
@@ -41,7 +45,8 @@ GemmPrecision gemm_precision();
 bool gemm_bf16_supported();
 
 // Name of the micro-kernel in use: "avx512", "avx2" or "scalar" (chosen at
-// run time from the CPU's features; tests can force one, see gemm_kernels.h).
+// run time from the CPU's features; tests can force one, see gemm_kernels.h),
+// or under bf16 "avx512-bf16" (the dot-product route) or "avx512-bf16-fma".
 const char* gemm_kernel_name();
 
 }  // namespace eng::cpu

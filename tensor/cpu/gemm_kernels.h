@@ -53,4 +53,13 @@ void gemm_force_kernel(const char* name);
 // The kernel that gemm currently uses.
 const GemmKernel& gemm_active_kernel();
 
+// How bf16 precision multiplies (gemm.h): with VDPBF16PS (`dot`, the bf16
+// kernel) or with the f32 AVX-512 kernel on panels rounded to bf16 (`fma`).
+// Chosen from the CPU's vendor (ENG_GEMM_BF16=dot|fma overrides).
+enum class Bf16Route { dot, fma };
+// Forces "dot" or "fma" for later bf16 products, or restores the automatic
+// choice with "auto" or nullptr.  For tests and benchmarks; not thread-safe
+// against concurrent gemm calls.
+void gemm_force_bf16_route(const char* name);
+
 }  // namespace eng::cpu

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "tensor/dtype.h"
+
 namespace eng::cpu {
 namespace {
 
@@ -40,9 +42,31 @@ inline void prefetch_row(const float* src, int64_t lanes) {
     for (int64_t off = 0; off < lanes; off += 16) _mm_prefetch(reinterpret_cast<const char*>(src + off), _MM_HINT_T0);
 }
 
-}  // namespace
+// The value stored for x: x itself, or with ROUND its nearest bf16 (to
+// nearest even, NaN kept quiet), the rounding of eng::round_to_bf16
+// (tensor/dtype.h) done on 8 or 4 lanes at once.
+template <bool ROUND>
+inline __m256 stored(__m256 x) {
+    if (!ROUND) return x;
+    const __m256i u = _mm256_castps_si256(x);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i high = _mm256_set1_epi32(int(0xffff0000u));
+    const __m256i rounded = _mm256_and_si256(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb)), high);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    const __m256i quiet = _mm256_and_si256(_mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), high);
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(rounded, quiet, nan));
+}
+template <bool ROUND>
+inline __m128 stored(__m128 x) {
+    return _mm256_castps256_ps128(stored<ROUND>(_mm256_castps128_ps256(x)));
+}
+template <bool ROUND>
+inline float stored(float x) {
+    return ROUND ? eng::round_to_bf16(x) : x;
+}
 
-void pack_block_rows(const float* src, int64_t ld, int64_t lanes, int width, int64_t kc, float* dst) {
+template <bool ROUND>
+void block_rows(const float* src, int64_t ld, int64_t lanes, int width, int64_t kc, float* dst) {
     // Row k of the block feeds every panel: walking it once, left to right,
     // keeps the reads sequential (hardware prefetch works; a panel-by-panel
     // walk would read a 128-byte strip of each of kc rows, one page apart).
@@ -54,22 +78,23 @@ void pack_block_rows(const float* src, int64_t ld, int64_t lanes, int width, int
         if (k + ahead < kc) prefetch_row(s + ahead * ld, lanes);
         for (int64_t p = 0; p < full; ++p, s += width, d += panel) {
             int j = 0;
-            for (; j + 8 <= width; j += 8) _mm256_storeu_ps(d + j, _mm256_loadu_ps(s + j));
+            for (; j + 8 <= width; j += 8) _mm256_storeu_ps(d + j, stored<ROUND>(_mm256_loadu_ps(s + j)));
             if (j + 4 <= width) {
-                _mm_storeu_ps(d + j, _mm_loadu_ps(s + j));
+                _mm_storeu_ps(d + j, stored<ROUND>(_mm_loadu_ps(s + j)));
                 j += 4;
             }
-            for (; j < width; ++j) d[j] = s[j];
+            for (; j < width; ++j) d[j] = stored<ROUND>(s[j]);
         }
         if (rest) {
             int j = 0;
-            for (; j < rest; ++j) d[j] = s[j];
+            for (; j < rest; ++j) d[j] = stored<ROUND>(s[j]);
             for (; j < width; ++j) d[j] = 0.0f;
         }
     }
 }
 
-void pack_panel_cols(const float* src, int64_t ld, int valid, int width, int64_t kc, float* dst) {
+template <bool ROUND>
+void panel_cols(const float* src, int64_t ld, int valid, int width, int64_t kc, float* dst) {
     // Lanes in groups of 8: each group is an 8 (lanes) × 8 (k) tile that a
     // register transpose turns into 8 runs of 8 lanes, one per k.  A group
     // with fewer than 8 lanes (width not a multiple of 8, or an edge panel)
@@ -83,6 +108,7 @@ void pack_panel_cols(const float* src, int64_t ld, int valid, int width, int64_t
             __m256 r[8];
             for (int i = 0; i < 8; ++i) r[i] = i < live ? _mm256_loadu_ps(s + i * ld + k) : _mm256_setzero_ps();
             transpose8(r);
+            for (int i = 0; i < 8; ++i) r[i] = stored<ROUND>(r[i]);
             float* d = dst + k * width + g;
             if (lanes == 8) {
                 for (int i = 0; i < 8; ++i) _mm256_storeu_ps(d + i * width, r[i]);
@@ -92,9 +118,21 @@ void pack_panel_cols(const float* src, int64_t ld, int valid, int width, int64_t
         }
         for (int64_t k = k8; k < kc; ++k) {
             float* d = dst + k * width + g;
-            for (int i = 0; i < lanes; ++i) d[i] = i < live ? s[i * ld + k] : 0.0f;
+            for (int i = 0; i < lanes; ++i) d[i] = i < live ? stored<ROUND>(s[i * ld + k]) : 0.0f;
         }
     }
+}
+
+}  // namespace
+
+void pack_block_rows(const float* src, int64_t ld, int64_t lanes, int width, int64_t kc, float* dst, bool round_bf16) {
+    if (round_bf16) block_rows<true>(src, ld, lanes, width, kc, dst);
+    else block_rows<false>(src, ld, lanes, width, kc, dst);
+}
+
+void pack_panel_cols(const float* src, int64_t ld, int valid, int width, int64_t kc, float* dst, bool round_bf16) {
+    if (round_bf16) panel_cols<true>(src, ld, valid, width, kc, dst);
+    else panel_cols<false>(src, ld, valid, width, kc, dst);
 }
 
 }  // namespace eng::cpu

@@ -18,10 +18,15 @@ namespace eng::cpu {
 // Packs a whole block of `lanes` lanes into ceil(lanes / width) consecutive
 // panels (each width · kc floats).  src points at element (k = 0, lane 0);
 // element (k, lane) is src[k·ld + lane].
-void pack_block_rows(const float* src, int64_t ld, int64_t lanes, int width, int64_t kc, float* dst);
+// With round_bf16 every value is stored rounded to the nearest bf16 (to
+// nearest even, as eng::round_to_bf16), still in an f32 slot: the f32 kernel
+// then multiplies bf16 operands (the FMA route of bf16 precision, gemm.h).
+void pack_block_rows(const float* src, int64_t ld, int64_t lanes, int width, int64_t kc, float* dst,
+                     bool round_bf16 = false);
 
 // src points at element (lane 0, k = 0); element (k, lane) is src[lane·ld + k].
-void pack_panel_cols(const float* src, int64_t ld, int valid, int width, int64_t kc, float* dst);
+void pack_panel_cols(const float* src, int64_t ld, int valid, int width, int64_t kc, float* dst,
+                     bool round_bf16 = false);
 
 // The same two layouts for the bf16 kernel (gemm_avx512_bf16.cpp; AVX512-BF16
 // CPUs only): the panels hold 32-bit slots, slot = bf16(x[k]) | bf16(x[k+1]) << 16

@@ -173,16 +173,57 @@ TEST_CASE("gemm: bf16 precision matches the loop on bf16-rounded operands") {
         return;
     }
     Bf16Scope bf16;
-    CHECK(std::string(eng::cpu::gemm_kernel_name()) == "avx512-bf16");
-    sweep();  // odd K leaves a half-empty last pair; all transposes and strides
-    for (int64_t m = 1; m <= 13; ++m) {
-        check_case({false, false, m, m, 9, 0, 0, 0, 1.0f, 0.0f});
-        check_case({true, true, m, 16 + m, 9, 0, 0, 1, 1.0f, 2.0f});
+    // Both routes, whichever this CPU's vendor picks: the dot-product kernel
+    // and the f32 kernel on rounded panels.
+    for (const char* route : {"dot", "fma"}) {
+        CAPTURE(std::string(route));
+        eng::cpu::gemm_force_bf16_route(route);
+        CHECK(std::string(eng::cpu::gemm_kernel_name()) == (std::string(route) == "dot" ? "avx512-bf16" : "avx512-bf16-fma"));
+        sweep();  // odd K leaves a half-empty last pair; all transposes and strides
+        for (int64_t m = 1; m <= 13; ++m) {
+            check_case({false, false, m, m, 9, 0, 0, 0, 1.0f, 0.0f});
+            check_case({true, true, m, 16 + m, 9, 0, 0, 1, 1.0f, 2.0f});
+        }
+        for (int t = 0; t < 4; ++t) {  // several K blocks (K = 1101 > KC in pairs), both conversions' tails
+            check_case({bool(t & 1), bool(t & 2), 70, 45, 1101, 1, 2, 0, 1.0f, 0.5f});
+            check_case({bool(t & 1), bool(t & 2), 45, 70, 1100, 2, 0, 3, -1.0f, 0.0f});
+        }
     }
-    for (int t = 0; t < 4; ++t) {  // several K blocks of pairs (K2 = 551 > KC), both conversions' tails
-        check_case({bool(t & 1), bool(t & 2), 70, 45, 1101, 1, 2, 0, 1.0f, 0.5f});
-        check_case({bool(t & 1), bool(t & 2), 45, 70, 1100, 2, 0, 3, -1.0f, 0.0f});
+    eng::cpu::gemm_force_bf16_route("auto");
+    CHECK_THROWS_AS(eng::cpu::gemm_force_bf16_route("tf32"), eng::Error);
+}
+
+TEST_CASE("gemm: the bf16 routes multiply the same rounded operands (exact sums agree bit for bit)") {
+    if (!eng::cpu::gemm_bf16_supported()) {
+        MESSAGE("this CPU has no AVX512-BF16: bf16 routes skipped");
+        return;
     }
+    // Operands that are small integers (A) and multiples of 0.25 (B), times
+    // 1 + noise below half a bf16 step (2^-8 relative), round to exactly those
+    // values; their products and sums are then exact in f32 in any order, so
+    // both routes must give the bits of the exact reference.  A route that
+    // skipped the rounding would keep the noise and fail.
+    const int64_t M = 29, N = 37, K = 301;
+    std::vector<float> A(size_t(M * K)), B(size_t(K * N));
+    for (int64_t i = 0; i < M * K; ++i) A[size_t(i)] = float(i % 7 - 3) * (1.0f + 1e-3f * float(i % 2));
+    for (int64_t i = 0; i < K * N; ++i) B[size_t(i)] = float(i % 5 - 2) * 0.25f * (1.0f - 5e-4f * float(i % 3));
+    std::vector<float> want(size_t(M * N), 0.0f);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            double acc = 0;
+            for (int64_t k = 0; k < K; ++k)
+                acc += double(float(((i * K + k) % 7) - 3)) * double(float(((k * N + j) % 5) - 2) * 0.25f);
+            want[size_t(i * N + j)] = float(acc);
+        }
+    Bf16Scope bf16;
+    for (const char* route : {"dot", "fma"}) {
+        CAPTURE(std::string(route));
+        eng::cpu::gemm_force_bf16_route(route);
+        std::vector<float> C(size_t(M * N), -1.0f);
+        eng::cpu::gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+        CHECK(C == want);
+    }
+    eng::cpu::gemm_force_bf16_route("auto");
 }
 
 TEST_CASE("gemm packing: bf16 panels hold each pair of k rounded to bf16, zero past the data (both layouts)") {
@@ -230,6 +271,56 @@ TEST_CASE("gemm packing: bf16 panels hold each pair of k rounded to bf16, zero p
                     for (int64_t l = 0; l < width; ++l)
                         wrong += got1[size_t(p * width + l)] != slot(cols, at_cols, l, lanes, p, kc);
                 CHECK_MESSAGE(wrong == 0, wrong << " slots of pack_panel_cols_bf16 differ");
+            }
+}
+
+TEST_CASE("gemm packing: f32 panels rounded to bf16 (the FMA route) hold round_to_bf16 of each value (both layouts)") {
+    // Random values plus the awkward ones: ties (even and odd kept half), a
+    // value that rounds up into the next binade, the largest finite float
+    // (rounds to infinity), infinities, a NaN whose payload sits in the low
+    // half only (must stay NaN) and a negative NaN.
+    const float specials[] = {eng::f32_from_bits(0x3f808000u), eng::f32_from_bits(0x3f818000u),
+                              eng::f32_from_bits(0x3fffffffu), std::numeric_limits<float>::max(),
+                              std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                              eng::f32_from_bits(0x7f800001u), eng::f32_from_bits(0xffc00000u)};
+    auto same = [](float got, float x) {
+        const float want = eng::round_to_bf16(x);
+        return std::isnan(want) ? std::isnan(got) && (eng::f32_bits(got) & 0xffffu) == 0
+                                : eng::f32_bits(got) == eng::f32_bits(want);
+    };
+    for (int width : {12, 32})
+        for (int64_t kc : {1, 7, 8, 17})
+            for (int64_t lanes : {1, 5, 12, 17, 33}) {
+                CAPTURE(width);
+                CAPTURE(kc);
+                CAPTURE(lanes);
+                const int64_t panels = (lanes + width - 1) / width, ld = lanes + 3;
+                std::vector<float> rows = filled(size_t(kc * ld), uint32_t(lanes * 3 + kc));
+                for (size_t i = 0; i < rows.size(); i += 5) rows[i] = specials[(i / 5) % 8];
+                std::vector<float> got(size_t(panels * width * kc), -7.0f);
+                eng::cpu::pack_block_rows(rows.data(), ld, lanes, width, kc, got.data(), true);
+                int64_t wrong = 0;
+                for (int64_t q = 0; q < panels; ++q)
+                    for (int64_t k = 0; k < kc; ++k)
+                        for (int64_t l = 0; l < width; ++l) {
+                            const int64_t lane = q * width + l;
+                            const float g = got[size_t((q * kc + k) * width + l)];
+                            wrong += lane < lanes ? !same(g, rows[size_t(k * ld + lane)]) : g != 0.0f;
+                        }
+                CHECK_MESSAGE(wrong == 0, wrong << " values of pack_block_rows(round_bf16) differ");
+                if (lanes > width) continue;
+                const int64_t ldk = kc + 2;
+                std::vector<float> cols = filled(size_t(lanes * ldk), uint32_t(lanes * 11 + kc));
+                for (size_t i = 0; i < cols.size(); i += 3) cols[i] = specials[(i / 3) % 8];
+                std::vector<float> got1(size_t(width * kc), -7.0f);
+                eng::cpu::pack_panel_cols(cols.data(), ldk, int(lanes), width, kc, got1.data(), true);
+                wrong = 0;
+                for (int64_t k = 0; k < kc; ++k)
+                    for (int64_t l = 0; l < width; ++l) {
+                        const float g = got1[size_t(k * width + l)];
+                        wrong += l < lanes ? !same(g, cols[size_t(l * ldk + k)]) : g != 0.0f;
+                    }
+                CHECK_MESSAGE(wrong == 0, wrong << " values of pack_panel_cols(round_bf16) differ");
             }
 }
 
