@@ -89,6 +89,17 @@ void mask_tile(float* s, int64_t ld, int64_t rows, int64_t cols, int64_t i0, int
 // Keys per tile for rows of S keys (at least 1, so empty rows still loop safely).
 int64_t key_tile(int64_t S) { return S <= kWholeKeys ? std::max<int64_t>(S, 1) : kBcLong; }
 
+// Row stride of a score tile of kbc keys: whole 16-float vectors, so that the
+// exp loops never fall into a scalar tail (the ViT's 261 keys would leave 5
+// scalar exps a row, which took about a third of the softmax's time).
+int64_t tile_stride(int64_t kbc) { return (kbc + 15) / 16 * 16; }
+
+// Fills columns [cols, ld) of a rows × ld tile with -inf: the padding then
+// adds nothing to a row's max or sum and becomes exp(-inf) = 0.
+void pad_tile(float* s, int64_t ld, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; ++r) std::fill(s + r * ld + cols, s + (r + 1) * ld, kNegInf);
+}
+
 // Query rows per forward task: a whole head when its rows are short, not
 // causal (64-row tiles skip the hidden half of a causal head) and there are
 // heads enough for every thread; else kBr.  A whole head packs K and V once
@@ -235,11 +246,11 @@ void drop_tile(float* s, int64_t ld, int64_t rows, int64_t cols, const AttnDims&
 
 void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
     const int64_t br = query_tile(n), nqb = (n.T + br - 1) / br, tasks = n.B * n.H * nqb;
-    const int64_t dv = n.dv, kBc = key_tile(n.S);
+    const int64_t dv = n.dv, kBc = key_tile(n.S), ld = tile_stride(kBc);
     const bool wide = use_avx512();
 #pragma omp parallel if (worth_threads(n, tasks))
     {
-        std::vector<float> sbuf(static_cast<size_t>(br * kBc)), acc(static_cast<size_t>(br * dv));
+        std::vector<float> sbuf(static_cast<size_t>(br * ld)), acc(static_cast<size_t>(br * dv));
         std::vector<float> m(static_cast<size_t>(br)), l(static_cast<size_t>(br));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < tasks; ++task) {
@@ -253,16 +264,17 @@ void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, At
             std::fill(acc.begin(), acc.end(), 0.0f);
             const int64_t kend = key_end(n, i0, rows);
             for (int64_t j0 = 0; j0 < kend; j0 += kBc) {
-                const int64_t cols = std::min(kBc, kend - j0);
+                const int64_t cols = std::min(kBc, kend - j0), padded = tile_stride(cols);
                 float* s = sbuf.data();
-                gemm(false, true, rows, cols, n.d, n.scale, Q, q.st, K + j0 * k.st, k.st, 0.0f, s, kBc);
-                mask_tile(s, kBc, rows, cols, i0, j0, n, b);
-                if (wide) online_softmax_tile_avx512(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
-                else online_softmax_tile_avx2(s, kBc, rows, cols, m.data(), l.data(), acc.data(), dv);
+                gemm(false, true, rows, cols, n.d, n.scale, Q, q.st, K + j0 * k.st, k.st, 0.0f, s, ld);
+                mask_tile(s, ld, rows, cols, i0, j0, n, b);
+                pad_tile(s, ld, rows, cols);
+                if (wide) online_softmax_tile_avx512(s, ld, rows, padded, m.data(), l.data(), acc.data(), dv);
+                else online_softmax_tile_avx2(s, ld, rows, padded, m.data(), l.data(), acc.data(), dv);
                 // Dropout after l has summed the kept and the dropped alike
                 // (softmax first, then dropout): only the product with V sees it.
-                drop_tile(s, kBc, rows, cols, n, b, h, i0, j0, wide);
-                gemm(false, false, rows, dv, cols, 1.0f, s, kBc, V + j0 * v.st, v.st, 1.0f, acc.data(), dv);
+                drop_tile(s, ld, rows, cols, n, b, h, i0, j0, wide);
+                gemm(false, false, rows, dv, cols, 1.0f, s, ld, V + j0 * v.st, v.st, 1.0f, acc.data(), dv);
             }
             float* O = out.at(b, h) + i0 * out.st;
             float* L = lse + (b * n.H + h) * n.T + i0;
@@ -283,12 +295,13 @@ void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, At
 void attention_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, AttnOperand out, const float* lse,
                         AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n) {
     const int64_t BH = n.B * n.H, d = n.d, dvn = n.dv, kBc = key_tile(n.S), br = backward_query_tile(n);
+    const int64_t ld = tile_stride(kBc);
     const bool wide = use_avx512();
 #pragma omp parallel if (worth_threads(n, BH))
     {
         const bool dropping = n.dropout.p > 0.0f;
-        std::vector<float> pbuf(size_t(br * kBc)), dpbuf(size_t(br * kBc)), D(size_t(n.T));
-        std::vector<float> pzbuf(dropping ? size_t(br * kBc) : 0);  // P with the dropout applied
+        std::vector<float> pbuf(size_t(br * ld)), dpbuf(size_t(br * ld)), D(size_t(n.T));
+        std::vector<float> pzbuf(dropping ? size_t(br * ld) : 0);  // P with the dropout applied
 #pragma omp for schedule(dynamic, 1)
         for (int64_t bh = 0; bh < BH; ++bh) {
             const int64_t b = bh / n.H, h = bh % n.H;
@@ -314,32 +327,33 @@ void attention_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, At
                     const int64_t rows = std::min(br, n.T - i0);
                     float* P = pbuf.data();
                     float* dP = dpbuf.data();
-                    gemm(false, true, rows, cols, d, n.scale, Q + i0 * q.st, q.st, K + j0 * k.st, k.st, 0.0f, P, kBc);
-                    mask_tile(P, kBc, rows, cols, i0, j0, n, b);
-                    if (wide) probs_tile_avx512(P, kBc, rows, cols, L + i0);
-                    else probs_tile_avx2(P, kBc, rows, cols, L + i0);
+                    gemm(false, true, rows, cols, d, n.scale, Q + i0 * q.st, q.st, K + j0 * k.st, k.st, 0.0f, P, ld);
+                    mask_tile(P, ld, rows, cols, i0, j0, n, b);
+                    pad_tile(P, ld, rows, cols);
+                    if (wide) probs_tile_avx512(P, ld, rows, tile_stride(cols), L + i0);
+                    else probs_tile_avx2(P, ld, rows, tile_stride(cols), L + i0);
                     // With dropout Z (O = (P∘Z)·V): dV_j += (P∘Z)ᵀ dO_i and dP = (dO_i V_jᵀ)∘Z;
                     // D_i = Σ_j P_ij dP_ij is still dO_i·O_i, and dS below is unchanged.
                     const float* Pz = P;
                     if (dropping) {
-                        std::copy(P, P + rows * kBc, pzbuf.data());
-                        drop_tile(pzbuf.data(), kBc, rows, cols, n, b, h, i0, j0, wide);
+                        std::copy(P, P + rows * ld, pzbuf.data());
+                        drop_tile(pzbuf.data(), ld, rows, cols, n, b, h, i0, j0, wide);
                         Pz = pzbuf.data();
                     }
                     // dV_j += Pᵀ dO_i
-                    gemm(true, false, cols, dvn, rows, 1.0f, Pz, kBc, dO + i0 * dout.st, dout.st, 1.0f,
+                    gemm(true, false, cols, dvn, rows, 1.0f, Pz, ld, dO + i0 * dout.st, dout.st, 1.0f,
                          dV + j0 * dv.st, dv.st);
                     // dP = dO_i V_jᵀ
                     gemm(false, true, rows, cols, dvn, 1.0f, dO + i0 * dout.st, dout.st, V + j0 * v.st, v.st, 0.0f,
-                         dP, kBc);
-                    drop_tile(dP, kBc, rows, cols, n, b, h, i0, j0, wide);
+                         dP, ld);
+                    drop_tile(dP, ld, rows, cols, n, b, h, i0, j0, wide);
                     // dS = P ∘ (dP - D_i), written over P
-                    if (wide) score_grad_tile_avx512(P, dP, kBc, rows, cols, D.data() + i0);
-                    else score_grad_tile_avx2(P, dP, kBc, rows, cols, D.data() + i0);
+                    if (wide) score_grad_tile_avx512(P, dP, ld, rows, cols, D.data() + i0);
+                    else score_grad_tile_avx2(P, dP, ld, rows, cols, D.data() + i0);
                     // dK_j += scale dSᵀ Q_i ;  dQ_i += scale dS K_j
-                    gemm(true, false, cols, d, rows, n.scale, P, kBc, Q + i0 * q.st, q.st, 1.0f, dK + j0 * dk.st,
+                    gemm(true, false, cols, d, rows, n.scale, P, ld, Q + i0 * q.st, q.st, 1.0f, dK + j0 * dk.st,
                          dk.st);
-                    gemm(false, false, rows, d, cols, n.scale, P, kBc, K + j0 * k.st, k.st, 1.0f, dQ + i0 * dq.st,
+                    gemm(false, false, rows, d, cols, n.scale, P, ld, K + j0 * k.st, k.st, 1.0f, dQ + i0 * dq.st,
                          dq.st);
                 }
             }
