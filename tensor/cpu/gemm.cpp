@@ -53,6 +53,17 @@ int64_t cache_size(int name, int64_t fallback, int64_t cap) {
     return v > 0 ? std::min<int64_t>(v, cap) : fallback;
 }
 
+// A positive integer from the environment variable `name` (a tuning hook), or
+// 0 when it is unset, empty or not a positive number: such a value is ignored
+// rather than read as 0 (which would have given KC = 8 and a 4× slower GEMM).
+int64_t env_size(const char* name) {
+    const char* s = std::getenv(name);
+    if (!s || !*s) return 0;
+    char* end = nullptr;
+    const long v = std::strtol(s, &end, 10);
+    return *end == '\0' && v > 0 ? v : 0;
+}
+
 // KC is the depth of one pass of the micro-kernels: every pass reads and
 // writes its tile of C once, so a product of depth K makes K / KC passes over
 // C.  MC: the A block (MC × KC) takes about half of L2.  NC: the B block
@@ -65,7 +76,9 @@ int64_t cache_size(int name, int64_t fallback, int64_t cap) {
 // still fits.  Against the L1-sized KC = 384 (MC = 336) this ran the products
 // of depth 1152-1536 and N = 384 (fc2's X·W, qkv's and fc1's dY·Wᵀ) 8-13 %
 // faster on Zen 5 and the squares 1024-2048 about 10 % faster; the depth-4176
-// weight gradients (Xᵀ·dY) were unchanged.  The bf16 kernel packs two k per
+// weight gradients (Xᵀ·dY) were unchanged.  On Emerald Rapids (2 MiB of L2:
+// KC = 2048, MC = 120) the bench-cpu step's twelve ViT products took 149-151 ms
+// against 154-158 with KC = 1024 and 155-159 with 512.  The bf16 kernel packs two k per
 // slot, so the same KC in k is half the bytes and MC doubles (168 rows; its
 // weight gradients were slower with 84).  The AVX2 kernel (6 × 16 tile)
 // measured slower with long passes on the squares, so it keeps KC = 384 k,
@@ -83,12 +96,12 @@ Blocking compute_blocking(const GemmKernel& kern) {
     Blocking b;
     b.kc = avx512 ? std::clamp<int64_t>(l2 / 2 / (4 * kDeepRows) / 8 * 8, 128, 2048)
                   : std::clamp<int64_t>(l1 / (kern.nr * 4) / 8 * 8, 128, 384);
-    if (const char* s = std::getenv("ENG_GEMM_KC")) b.kc = std::max(8L, std::atol(s));  // tuning hooks
+    if (const int64_t v = env_size("ENG_GEMM_KC")) b.kc = std::max<int64_t>(8, v);  // tuning hooks
     const int64_t slots = (b.kc + k_per_slot - 1) / k_per_slot;  // packed depth of a KC block
     b.mc = std::max<int64_t>(kern.mr, l2 / 2 / (slots * 4) / kern.mr * kern.mr);
     b.nc = std::clamp<int64_t>(l3 / 2 / (slots * 4) / kern.nr * kern.nr, 4 * kern.nr, 8192);
-    if (const char* s = std::getenv("ENG_GEMM_MC")) b.mc = std::max<int64_t>(kern.mr, std::atol(s) / kern.mr * kern.mr);
-    if (const char* s = std::getenv("ENG_GEMM_NC")) b.nc = std::max<int64_t>(kern.nr, std::atol(s) / kern.nr * kern.nr);
+    if (const int64_t v = env_size("ENG_GEMM_MC")) b.mc = std::max<int64_t>(kern.mr, v / kern.mr * kern.mr);
+    if (const int64_t v = env_size("ENG_GEMM_NC")) b.nc = std::max<int64_t>(kern.nr, v / kern.nr * kern.nr);
     return b;
 }
 
