@@ -146,12 +146,10 @@ struct Problem {
     bool rounded = false;  // f32 panels whose values are rounded to bf16 (the FMA route of bf16 precision)
 };
 
-
 // Slots per lane of a packed panel for kc steps of k: one per k, or one per
 // pair of k in bf16.
 int64_t panel_depth(const Problem& p, int64_t kc) { return p.bf16 ? (kc + 1) / 2 : kc; }
 
-// Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels.
 // The packers of a problem's panels: bf16 slots, or f32 slots (rounded to
 // bf16 values for the FMA route).
 void pack_rows(const Problem& p, const float* src, int64_t ld, int64_t lanes, int width, int64_t kc, float* dst) {
@@ -163,6 +161,7 @@ void pack_cols(const Problem& p, const float* src, int64_t ld, int valid, int wi
     else pack_panel_cols(src, ld, valid, width, kc, dst, p.rounded);
 }
 
+// Packs op(A)[i0 : i0+mc, k0 : k0+kc] into MR-row panels.
 void pack_a(const Problem& p, const GemmKernel& kern, int64_t i0, int64_t mc, int64_t k0, int64_t kc, float* dst) {
     if (p.ta) {
         pack_rows(p, p.A + k0 * p.lda + i0, p.lda, mc, kern.mr, kc, dst);

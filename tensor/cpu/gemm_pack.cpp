@@ -51,8 +51,10 @@ inline __m256 stored(__m256 x) {
     const __m256i u = _mm256_castps_si256(x);
     const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     const __m256i high = _mm256_set1_epi32(int(0xffff0000u));
-    const __m256i rounded = _mm256_and_si256(_mm256_add_epi32(u, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb)), high);
-    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+    const __m256i half = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), lsb);  // ties go to the even kept half
+    const __m256i rounded = _mm256_and_si256(_mm256_add_epi32(u, half), high);
+    const __m256i magnitude = _mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff));
+    const __m256i nan = _mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x7f800000));
     const __m256i quiet = _mm256_and_si256(_mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), high);
     return _mm256_castsi256_ps(_mm256_blendv_epi8(rounded, quiet, nan));
 }
