@@ -10,11 +10,12 @@
 //                               peak memory, optional PyTorch comparison (bench_step.h;
 //                               --device cuda: bench_step_gpu.h)
 //   bench gpu                   GPU GEMM and fused attention vs their rooflines (bench_gpu.h)
+//   bench openblas-core         the kernel set OpenBLAS picks here (bench_openblas.h)
 //
 // OpenBLAS is loaded with dlopen at run time, for comparison only: it is never
 // a build or link dependency, and `bench gemm` still reports our numbers when
-// it is missing (bench_openblas.h: how it is given its best kernels).  Each timing is the median of several runs after a warm-up.
-#include <dlfcn.h>
+// it is missing (bench_openblas.h: how it is given its best kernels).  Each
+// timing is the median of several runs after a warm-up.
 #include <omp.h>
 
 #include <algorithm>
@@ -76,7 +77,8 @@ int bench_gemm(int argc, char** argv) {
                 eng::cpu::gemm_kernel_name(), threads, reps);
     if (precision == "bf16")
         std::printf("bf16 products: OpenBLAS stays fp32, max|diff| shows the rounding, %%peak is of the f32 FMA "
-                    "peak (bf16 dot products can reach about twice it)\n");
+                    "peak%s\n", std::string(eng::cpu::gemm_kernel_name()) == "avx512-bf16"
+                                     ? " (bf16 dot products can reach about twice it)" : "");
     const bench::OpenBlasChoice choice;
     std::printf("fair OpenBLAS comparison: %s build/bench gemm\n", choice.env(threads).c_str());
     const char* isa = "";

@@ -1,6 +1,7 @@
 // bench_openblas.h: OpenBLAS for comparison only (header-only, included by
-// tools/bench.cpp): loading it with dlopen, and the environment that gives it,
-// and PyTorch (whose CPU matmuls call it), its best kernels on this CPU.
+// tools/bench.cpp and tools/bench_step.h): loading it with dlopen, and the
+// environment that gives it, and PyTorch (whose CPU matmuls call it), its best
+// kernels on this CPU.
 //
 // OpenBLAS picks its kernels from the CPU model when it is loaded.  The
 // comparisons normally leave that choice to it (OPENBLAS_CORETYPE unset: the
@@ -13,11 +14,17 @@
 // instructions this CPU has, names a core that has them.
 #pragma once
 #include <dlfcn.h>
+#include <strings.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
+#include <vector>
+
+extern char** environ;
 
 namespace bench {
 
@@ -54,31 +61,59 @@ inline int print_openblas_core() {
 }
 
 // The core OpenBLAS picks on its own, asked of a child process (a loaded
-// OpenBLAS keeps its choice, so this process cannot ask itself first).
+// OpenBLAS keeps its choice, so this process cannot ask itself first): this
+// program run as `bench openblas-core` with OPENBLAS_CORETYPE and
+// OPENBLAS_L2_SIZE removed from its environment and one OpenBLAS thread.
+// fork + execve, no shell: between the two the child only makes
+// async-signal-safe calls, as a process with threads must.
 inline std::string openblas_own_core() {
-    char exe[4096];
-    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return "unknown";
-    exe[n] = '\0';
-    const std::string cmd = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE '" + std::string(exe) + "' openblas-core";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (!p) return "unknown";
-    char buf[128] = {0};
-    std::string out = fgets(buf, sizeof buf, p) ? buf : "";
-    pclose(p);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "OPENBLAS_CORETYPE=", 18) && std::strncmp(*e, "OPENBLAS_L2_SIZE=", 17) &&
+            std::strncmp(*e, "OPENBLAS_NUM_THREADS=", 21))
+            env_strings.push_back(*e);
+    env_strings.push_back("OPENBLAS_NUM_THREADS=1");
+    std::vector<char*> envp;
+    for (std::string& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    char arg0[] = "bench", arg1[] = "openblas-core";
+    char* argv[] = {arg0, arg1, nullptr};
+    int fd[2];
+    if (pipe(fd) != 0) return "unknown";
+    const pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return "unknown";
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], STDOUT_FILENO);
+        execve("/proc/self/exe", argv, envp.data());
+        _exit(127);
+    }
+    close(fd[1]);
+    std::string out;
+    char buf[128];
+    for (ssize_t n; (n = read(fd[0], buf, sizeof buf)) > 0;) out.append(buf, size_t(n));
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
     while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-    return out.empty() ? "unknown" : out;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 && !out.empty() ? out : "unknown";
 }
 
 // The OPENBLAS_CORETYPE that gives OpenBLAS its best kernels here: empty when
-// its own choice (`own`) already uses AVX2 or AVX-512, else an AVX-512 core
-// (SkylakeX) on a CPU with AVX-512F, an AVX2 core (Haswell) on one with
-// AVX2 and FMA.
+// its own choice (`own`) already uses AVX2 or AVX-512 (or is unknown), else
+// an AVX-512 core (SkylakeX) on a CPU with AVX-512F, an AVX2 core (Haswell) on
+// one with AVX2 and FMA.
 inline std::string best_openblas_core(const std::string& own) {
-    static const char* kVectorCores[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"};
+    // Names as openblas_get_corename spells them (upper case in builds
+    // without DYNAMIC_ARCH, hence the case-blind comparison).
+    static const char* kVectorCores[] = {"Haswell",  "Zen",        "Excavator",
+                                         "SkylakeX", "Cooperlake", "SapphireRapids"};
     if (own == "none" || own == "unknown") return "";
     for (const char* c : kVectorCores)
-        if (own == c) return "";
+        if (strcasecmp(own.c_str(), c) == 0) return "";
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";

@@ -40,8 +40,8 @@
 // dO_i·O_i, so dS = P∘(dP − D) is unchanged.
 // All block products go through eng::cpu::gemm (which runs serially inside
 // these parallel regions), so they follow the matmul precision switch: under
-// bf16 the tile products use the bf16 kernel (about 20 % faster here), while
-// the softmax stays f32.
+// bf16 the tile products take the bf16 route of gemm.h (on AMD's dot-product
+// kernel, about 20 % faster), while the softmax stays f32.
 #include "tensor/cpu/attention.h"
 
 #include <omp.h>
@@ -94,10 +94,11 @@ int64_t key_tile(int64_t S) { return S <= kWholeKeys ? std::max<int64_t>(S, 1) :
 // scalar exps a row, which took about a third of the softmax's time).
 int64_t tile_stride(int64_t kbc) { return (kbc + 15) / 16 * 16; }
 
-// Fills columns [cols, ld) of a rows × ld tile with -inf: the padding then
-// adds nothing to a row's max or sum and becomes exp(-inf) = 0.
+// Fills columns [cols, tile_stride(cols)) of a rows × ld tile with -inf: the
+// padding then adds nothing to a row's max or sum and becomes exp(-inf) = 0.
 void pad_tile(float* s, int64_t ld, int64_t rows, int64_t cols) {
-    for (int64_t r = 0; r < rows; ++r) std::fill(s + r * ld + cols, s + (r + 1) * ld, kNegInf);
+    const int64_t padded = tile_stride(cols);
+    for (int64_t r = 0; r < rows; ++r) std::fill(s + r * ld + cols, s + r * ld + padded, kNegInf);
 }
 
 // Query rows per forward task: a whole head when its rows are short, not

@@ -53,15 +53,16 @@ int64_t cache_size(int name, int64_t fallback, int64_t cap) {
     return v > 0 ? std::min<int64_t>(v, cap) : fallback;
 }
 
-// A positive integer from the environment variable `name` (a tuning hook), or
-// 0 when it is unset, empty or not a positive number: such a value is ignored
-// rather than read as 0 (which would have given KC = 8 and a 4× slower GEMM).
+// A positive integer from the environment variable `name` (a tuning hook),
+// at most 2^20, or 0 when it is unset, empty or not such a number: such a
+// value is ignored rather than read as 0 (which would have given KC = 8 and a
+// 4× slower GEMM).
 int64_t env_size(const char* name) {
     const char* s = std::getenv(name);
     if (!s || !*s) return 0;
     char* end = nullptr;
     const long v = std::strtol(s, &end, 10);
-    return *end == '\0' && v > 0 ? v : 0;
+    return *end == '\0' && v > 0 && v <= (1L << 20) ? v : 0;
 }
 
 // KC is the depth of one pass of the micro-kernels: every pass reads and
@@ -200,8 +201,9 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
     // In f32, rows a little over MC stay one block (an A block up to ~60 % of
     // L2 is fine): two half blocks would stream the whole B block from L3
     // twice (with the AVX2 kernel's MC = 336, the weight-gradient products'
-    // M = 384 is such a case).  The bf16 step measured 10 % slower with the
-    // same rule, so bf16 keeps the balanced blocks.
+    // M = 384 is such a case).  The bf16 step on the dot route (bf16 slots)
+    // measured 10 % slower with the same rule, so that route keeps the
+    // balanced blocks; the FMA route's f32 panels take the f32 rule.
     const bool one_block = !p.bf16 && M <= blk.mc + blk.mc / 4;
     const int64_t mc_blk = one_block ? round_up(M, MR) : balanced_block(M, blk.mc, MR);
     const int64_t nc_blk = balanced_block(N, blk.nc, NR);
@@ -331,9 +333,10 @@ std::atomic<GemmPrecision> g_precision{GemmPrecision::fp32};
 // took 2672 ms against 1511 in fp32.  There the f32 kernel multiplies the same
 // bf16-rounded operands instead (the FMA route).
 Bf16Route detect_bf16_route() {
-    if (const char* s = std::getenv("ENG_GEMM_BF16")) {  // tuning hook: dot | fma
-        if (std::string(s) == "dot") return Bf16Route::dot;
-        if (std::string(s) == "fma") return Bf16Route::fma;
+    if (const char* s = std::getenv("ENG_GEMM_BF16"); s && *s) {  // tuning hook: dot | fma
+        ENG_CHECK(std::string(s) == "dot" || std::string(s) == "fma", "ENG_GEMM_BF16='", s,
+                  "' names no bf16 route. HINT: set it to dot or fma, or unset it");
+        return std::string(s) == "dot" ? Bf16Route::dot : Bf16Route::fma;
     }
     __builtin_cpu_init();
     return __builtin_cpu_is("amd") ? Bf16Route::dot : Bf16Route::fma;
@@ -427,6 +430,9 @@ void set_gemm_precision(GemmPrecision p) {
     ENG_CHECK(p != GemmPrecision::bf16 || gemm_bf16_supported(),
               "bf16 matmuls on the CPU need the AVX512-BF16 instructions (AMD Zen 4 and later, Intel Cooper Lake, "
               "Sapphire Rapids and later), which this CPU lacks. HINT: use precision fp32");
+    // Choose the route now, so that a bad ENG_GEMM_BF16 is reported here and
+    // not by a product inside a parallel region (where it could not throw).
+    if (p == GemmPrecision::bf16) active_bf16_route();
     g_precision.store(p);
 }
 

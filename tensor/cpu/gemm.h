@@ -35,9 +35,10 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
 // Zen 4 and 5 it multiplies with the AVX512-BF16 dot-product instruction, at
 // about twice the f32 arithmetic rate; Intel's cores run that instruction at
 // half the rate, so there the f32 kernel multiplies the rounded operands (the
-// same operand values, summed in another order within pairs of k: results
-// differ between the two routes by f32 rounding).  Results stay bitwise
-// independent of the thread count in every mode.
+// same operand values, summed in another order within pairs of k, and with
+// subnormals kept where the dot route flushes them to zero: results differ
+// between the two routes by f32 rounding).  Results stay bitwise independent
+// of the thread count in every mode.
 enum class GemmPrecision { fp32, bf16 };
 // Throws eng::Error for bf16 on a CPU without AVX512-BF16 (gemm_bf16_supported).
 void set_gemm_precision(GemmPrecision p);

@@ -144,9 +144,9 @@ TEST_CASE("gemm: every micro-kernel this CPU supports matches the reference") {
             check_case({false, false, m, m, 9, 0, 0, 0, 1.0f, 0.0f});
             check_case({true, true, m, 16 + m, 9, 0, 0, 1, 1.0f, 2.0f});
         }
-        // Several K blocks (K well above any kernel's KC) and several M/N blocks.
-        check_case({false, true, 70, 45, 1100, 0, 0, 0, 1.0f, 0.5f});
-        check_case({true, false, 45, 70, 1100, 2, 0, 3, -1.0f, 0.0f});
+        // Several K blocks (K above twice the largest KC, 2048) and several M/N blocks.
+        check_case({false, true, 70, 45, 4200, 0, 0, 0, 1.0f, 0.5f});
+        check_case({true, false, 45, 70, 4200, 2, 0, 3, -1.0f, 0.0f});
         ++tested;
     }
     eng::cpu::gemm_force_kernel("auto");
@@ -178,15 +178,16 @@ TEST_CASE("gemm: bf16 precision matches the loop on bf16-rounded operands") {
     for (const char* route : {"dot", "fma"}) {
         CAPTURE(std::string(route));
         eng::cpu::gemm_force_bf16_route(route);
-        CHECK(std::string(eng::cpu::gemm_kernel_name()) == (std::string(route) == "dot" ? "avx512-bf16" : "avx512-bf16-fma"));
+        const std::string want = std::string(route) == "dot" ? "avx512-bf16" : "avx512-bf16-fma";
+        CHECK(std::string(eng::cpu::gemm_kernel_name()) == want);
         sweep();  // odd K leaves a half-empty last pair; all transposes and strides
         for (int64_t m = 1; m <= 13; ++m) {
             check_case({false, false, m, m, 9, 0, 0, 0, 1.0f, 0.0f});
             check_case({true, true, m, 16 + m, 9, 0, 0, 1, 1.0f, 2.0f});
         }
-        for (int t = 0; t < 4; ++t) {  // several K blocks (K = 1101 > KC in pairs), both conversions' tails
-            check_case({bool(t & 1), bool(t & 2), 70, 45, 1101, 1, 2, 0, 1.0f, 0.5f});
-            check_case({bool(t & 1), bool(t & 2), 45, 70, 1100, 2, 0, 3, -1.0f, 0.0f});
+        for (int t = 0; t < 4; ++t) {  // several K blocks (K > 2 × the largest KC, 2048), both conversions' tails
+            check_case({bool(t & 1), bool(t & 2), 70, 45, 4201, 1, 2, 0, 1.0f, 0.5f});
+            check_case({bool(t & 1), bool(t & 2), 45, 70, 4200, 2, 0, 3, -1.0f, 0.0f});
         }
     }
     eng::cpu::gemm_force_bf16_route("auto");
@@ -275,19 +276,17 @@ TEST_CASE("gemm packing: bf16 panels hold each pair of k rounded to bf16, zero p
 }
 
 TEST_CASE("gemm packing: f32 panels rounded to bf16 (the FMA route) hold round_to_bf16 of each value (both layouts)") {
-    // Random values plus the awkward ones: ties (even and odd kept half), a
-    // value that rounds up into the next binade, the largest finite float
-    // (rounds to infinity), infinities, a NaN whose payload sits in the low
-    // half only (must stay NaN) and a negative NaN.
+    // Random values plus the awkward ones: ties (even and odd kept half, and
+    // a negative one), a value that rounds up into the next binade, the
+    // largest finite float (rounds to infinity), infinities, a subnormal, a
+    // NaN whose payload sits in the low half only (must stay NaN) and a
+    // negative NaN; every one must match round_to_bf16 bit for bit.
     const float specials[] = {eng::f32_from_bits(0x3f808000u), eng::f32_from_bits(0x3f818000u),
-                              eng::f32_from_bits(0x3fffffffu), std::numeric_limits<float>::max(),
-                              std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                              eng::f32_from_bits(0xbf818000u), eng::f32_from_bits(0x3fffffffu),
+                              std::numeric_limits<float>::max(), std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity(), eng::f32_from_bits(0x00018000u),
                               eng::f32_from_bits(0x7f800001u), eng::f32_from_bits(0xffc00000u)};
-    auto same = [](float got, float x) {
-        const float want = eng::round_to_bf16(x);
-        return std::isnan(want) ? std::isnan(got) && (eng::f32_bits(got) & 0xffffu) == 0
-                                : eng::f32_bits(got) == eng::f32_bits(want);
-    };
+    auto same = [](float got, float x) { return eng::f32_bits(got) == eng::f32_bits(eng::round_to_bf16(x)); };
     for (int width : {12, 32})
         for (int64_t kc : {1, 7, 8, 17})
             for (int64_t lanes : {1, 5, 12, 17, 33}) {
@@ -296,7 +295,7 @@ TEST_CASE("gemm packing: f32 panels rounded to bf16 (the FMA route) hold round_t
                 CAPTURE(lanes);
                 const int64_t panels = (lanes + width - 1) / width, ld = lanes + 3;
                 std::vector<float> rows = filled(size_t(kc * ld), uint32_t(lanes * 3 + kc));
-                for (size_t i = 0; i < rows.size(); i += 5) rows[i] = specials[(i / 5) % 8];
+                for (size_t i = 0; i < rows.size(); i += 5) rows[i] = specials[(i / 5) % 10];
                 std::vector<float> got(size_t(panels * width * kc), -7.0f);
                 eng::cpu::pack_block_rows(rows.data(), ld, lanes, width, kc, got.data(), true);
                 int64_t wrong = 0;
@@ -311,7 +310,7 @@ TEST_CASE("gemm packing: f32 panels rounded to bf16 (the FMA route) hold round_t
                 if (lanes > width) continue;
                 const int64_t ldk = kc + 2;
                 std::vector<float> cols = filled(size_t(lanes * ldk), uint32_t(lanes * 11 + kc));
-                for (size_t i = 0; i < cols.size(); i += 3) cols[i] = specials[(i / 3) % 8];
+                for (size_t i = 0; i < cols.size(); i += 3) cols[i] = specials[(i / 3) % 10];
                 std::vector<float> got1(size_t(width * kc), -7.0f);
                 eng::cpu::pack_panel_cols(cols.data(), ldk, int(lanes), width, kc, got1.data(), true);
                 wrong = 0;
@@ -447,7 +446,7 @@ void bias_sweep() {
     for (int t = 0; t < 4; ++t) {
         const bool ta = t & 1, tb = t & 2;
         check_bias_case(ta, tb, 13, 37, 20);    // partial tiles in both directions
-        check_bias_case(ta, tb, 50, 70, 1100);  // several K blocks: only the first adds the bias
+        check_bias_case(ta, tb, 50, 70, 4200);  // several K blocks (KC <= 2048): only the first adds the bias
         check_bias_case(ta, tb, 7, 5, 0);       // K = 0: C = bias
     }
 }

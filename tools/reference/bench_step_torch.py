@@ -44,6 +44,8 @@ compared with a CPU run of the same command (fp32, no dropout in tiny.json):
 Best setting (issue 7), 2 cores:
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE \\
       OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 /usr/bin/python3 tools/reference/bench_step_torch.py
+(`bench step --compare-torch` sets OPENBLAS_CORETYPE=SkylakeX or Haswell instead
+where OpenBLAS does not recognise the CPU; see tools/bench_openblas.h.)
 Default setting: /usr/bin/python3 tools/reference/bench_step_torch.py
 Run from the repository root.  The CPU path runs with Debian's python3-torch
 (1.13); --sdpa needs PyTorch 2.1 or newer (the scale= argument).
