@@ -79,7 +79,7 @@ int bench_gemm(int argc, char** argv) {
         std::printf("bf16 products: OpenBLAS stays fp32, max|diff| shows the rounding, %%peak is of the f32 FMA "
                     "peak%s\n", std::string(eng::cpu::gemm_kernel_name()) == "avx512-bf16"
                                      ? " (bf16 dot products can reach about twice it)" : "");
-    const bench::OpenBlasChoice choice;
+    const bench::OpenBlasChoice choice = bench::OpenBlasChoice::detect();
     std::printf("fair OpenBLAS comparison: %s build/bench gemm\n", choice.env(threads).c_str());
     const char* isa = "";
     const double peak = fma_peak_gflops(threads, &isa);

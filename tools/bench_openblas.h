@@ -124,7 +124,11 @@ inline std::string best_openblas_core(const std::string& own) {
 // instead (empty: keep OpenBLAS's choice).
 struct OpenBlasChoice {
     std::string own, core;
-    OpenBlasChoice() : own(openblas_own_core()), core(best_openblas_core(own)) {}
+    // Asks OpenBLAS (in a child process) and decides.
+    static OpenBlasChoice detect() {
+        const std::string own = openblas_own_core();
+        return {own, best_openblas_core(own)};
+    }
 
     // The `env ...` prefix of a command line for `threads` threads: the core
     // above, passive OpenMP waiting, one OpenBLAS thread per core we use.

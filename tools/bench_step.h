@@ -266,7 +266,7 @@ inline int run_step(const StepOptions& o) {
                   o.torch_script, ". HINT: run from the repository root");
         // PyTorch in its best setting (issue 7): OpenBLAS's best kernels here
         // (bench_openblas.h), passive OpenMP waiting, one thread per core we use.
-        const OpenBlasChoice choice;
+        const OpenBlasChoice choice = OpenBlasChoice::detect();
         const std::string cmd = choice.env(threads) + " OMP_NUM_THREADS=" + std::to_string(threads) +
                                 " /usr/bin/python3 " + o.torch_script +
                                 " --config " + o.config + " --steps " + std::to_string(o.steps) + " --warmup " +
