@@ -1,5 +1,7 @@
 // gemm_avx512.cpp: the AVX-512 GEMM micro-kernel (12 × 32 register block)
-// and its narrower variants for the edge tiles.
+// and its narrower variants for the edge tiles, each in two forms: reading a
+// packed A panel, or reading A where it lies (row-major, for products too
+// small to repay packing it; see gemm.cpp).
 //
 // The tile of C lives in 24 zmm accumulators (12 rows × two 16-float vectors);
 // each k step loads two vectors of the B panel and broadcasts 12 values of the
@@ -55,10 +57,55 @@ struct F32Kernel {
     }
 };
 
+// The same tile with op(A) read in place: row i of the tile starts at
+// a + i·lda and runs over k (A stored row-major).  Each row still feeds one
+// broadcast per k, so every element of C gets exactly the FMA chain of the
+// packed kernel above.  The rows are addressed from base pointers three rows
+// apart (row 3j + t is base j + t·lda), which the addressing modes reach
+// without a register per row.
+template <int ROWS, int NV>
+struct F32RowsKernel {
+    __attribute__((target("avx512f"))) static void run(int64_t kc, const float* a, int64_t lda, const float* b,
+                                                       float* C, int64_t ldc, float alpha, float beta,
+                                                       const float* bias) {
+        __m512 acc[ROWS][NV];
+        zero_tile(acc);
+        const bool read_c = beta != 0.0f;
+        if (read_c) prefetch_tile<ROWS, NV>(C, ldc, 1);
+        constexpr int kBases = (ROWS + 2) / 3;
+        const float* base[kBases];
+        for (int j = 0; j < kBases; ++j) base[j] = a + 3 * j * lda;
+
+        auto step = [&](int64_t k) __attribute__((always_inline, target("avx512f"))) {
+            __m512 bv[NV];
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 16
+            for (int i = 0; i < ROWS; ++i) {
+                const __m512 ai = _mm512_set1_ps(base[i / 3][(i % 3) * lda + k]);
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+            }
+            b += NR;
+        };
+        int64_t k = 0;
+        for (; k < kc - kTail; ++k) {
+            _mm_prefetch(reinterpret_cast<const char*>(b + PF * NR), _MM_HINT_T0);
+            if (NV == 2) _mm_prefetch(reinterpret_cast<const char*>(b + PF * NR + 16), _MM_HINT_T0);
+            step(k);
+        }
+        if (read_c) prefetch_tile<ROWS, NV>(C, ldc, 0);
+        for (; k < kc; ++k) step(k);
+        store_tile(acc, C, ldc, alpha, beta, bias);
+    }
+};
+
 GemmMicroKernel edge_kernel(int rows, int cols) { return pick_edge<F32Kernel>(rows, cols); }
+GemmRowsKernel edge_rows_kernel(int rows, int cols) { return pick_edge<F32RowsKernel>(rows, cols); }
 
 }  // namespace
 
-const GemmKernel kGemmAvx512 = {"avx512", MR, NR, F32Kernel<MR, 2>::run, edge_kernel};
+const GemmKernel kGemmAvx512 = {"avx512", MR, NR, F32Kernel<MR, 2>::run, edge_kernel, F32RowsKernel<MR, 2>::run,
+                                edge_rows_kernel};
 
 }  // namespace eng::cpu

@@ -21,6 +21,9 @@ namespace eng::cpu {
 
 using GemmMicroKernel = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
                                  float beta, const float* bias);
+// The same with op(A) unpacked: row i of the tile at A + i·lda, k contiguous.
+using GemmRowsKernel = void (*)(int64_t kc, const float* A, int64_t lda, const float* Bp, float* C, int64_t ldc,
+                                float alpha, float beta, const float* bias);
 
 struct GemmKernel {
     const char* name;  // "avx512", "avx2" or "scalar"
@@ -30,6 +33,11 @@ struct GemmKernel {
     // reads full packed panels and writes a full-stride scratch tile, but
     // only computes what it must).  nullptr: partial tiles use `run`.
     GemmMicroKernel (*edge)(int rows, int cols);
+    // Optional: the kernel and its edge variants reading a row-major op(A)
+    // in place (gemm.cpp uses them when packing A would not pay).  They must
+    // give the bits of `run` and `edge`.  nullptr: A is always packed.
+    GemmRowsKernel run_rows = nullptr;
+    GemmRowsKernel (*edge_rows)(int rows, int cols) = nullptr;
 };
 
 // The kernels compiled into this binary.  Each may only be called when
@@ -57,6 +65,10 @@ const GemmKernel& gemm_active_kernel();
 // kernel) or with the f32 AVX-512 kernel on panels rounded to bf16 (`fma`).
 // Chosen from the CPU's vendor (ENG_GEMM_BF16=dot|fma overrides).
 enum class Bf16Route { dot, fma };
+// Packs op(A) always (true), or lets gemm read a row-major A in place where
+// that pays (false, the default).  For tests: both ways give the same bits.
+void gemm_force_packed_a(bool on);
+
 // Forces "dot" or "fma" for later bf16 products, or restores the automatic
 // choice with "auto" or nullptr.  For tests and benchmarks; not thread-safe
 // against concurrent gemm calls.

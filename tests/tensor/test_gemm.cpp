@@ -139,6 +139,9 @@ TEST_CASE("gemm: every micro-kernel this CPU supports matches the reference") {
         eng::cpu::gemm_force_kernel(name);
         CHECK(std::string(eng::cpu::gemm_kernel_name()) == name);
         sweep();
+        eng::cpu::gemm_force_packed_a(true);  // the sweep's narrow products again, with A packed
+        sweep();
+        eng::cpu::gemm_force_packed_a(false);
         // Every partial-tile height, with narrow (<= 16) and wide last column blocks.
         for (int64_t m = 1; m <= 13; ++m) {
             check_case({false, false, m, m, 9, 0, 0, 0, 1.0f, 0.0f});
@@ -165,6 +168,46 @@ struct Bf16Scope {
         g_reference_bf16 = false;
     }
 };
+
+TEST_CASE("gemm: op(A) read in place gives the bits of the packed A (narrow products), and both match the loop") {
+    // Products with at most two column panels and a row-major A read A where
+    // it lies (gemm.cpp); forcing the packed path must not change one bit.
+    // Edge rows (M % 12), narrow and wide column edges, several K blocks,
+    // strides, alpha, beta and the fused bias.
+    struct Shape {
+        int64_t M, N, K, lda;
+        float alpha, beta;
+    };
+    const Shape shapes[] = {{261, 64, 261, 272, 1.0f, 1.0f}, {13, 17, 9, 9, 1.0f, 0.0f},   {5, 1, 33, 40, -0.5f, 2.0f},
+                            {24, 45, 4200, 4203, 0.25f, 0.5f}, {1, 64, 1, 1, 1.0f, 0.0f}, {36, 32, 64, 1152, 1.0f, 0.0f}};
+    for (const Shape& s : shapes) {
+        CAPTURE(s.M);
+        CAPTURE(s.N);
+        CAPTURE(s.K);
+        const std::vector<float> A = filled(size_t(s.M * s.lda), 11), B = filled(size_t(s.K * s.N), 12),
+                                 C0 = filled(size_t(s.M * s.N), 13), bias = filled(size_t(s.N), 14);
+        auto run = [&](bool packed, bool with_bias) {
+            eng::cpu::gemm_force_packed_a(packed);
+            std::vector<float> C = C0;
+            if (with_bias)
+                eng::cpu::gemm_bias(false, false, s.M, s.N, s.K, s.alpha, A.data(), s.lda, B.data(), s.N, bias.data(),
+                                    C.data(), s.N);
+            else
+                eng::cpu::gemm(false, false, s.M, s.N, s.K, s.alpha, A.data(), s.lda, B.data(), s.N, s.beta, C.data(),
+                               s.N);
+            eng::cpu::gemm_force_packed_a(false);
+            return C;
+        };
+        for (bool with_bias : {false, true}) {
+            CAPTURE(with_bias);
+            const std::vector<float> in_place = run(false, with_bias), packed = run(true, with_bias);
+            int64_t differ = 0;
+            for (size_t i = 0; i < in_place.size(); ++i) differ += eng::f32_bits(in_place[i]) != eng::f32_bits(packed[i]);
+            CHECK(differ == 0);
+        }
+        check_case({false, false, s.M, s.N, s.K, s.lda - s.K, 0, 0, s.alpha, s.beta});  // against the double loop
+    }
+}
 
 TEST_CASE("gemm: bf16 precision matches the loop on bf16-rounded operands") {
     if (!eng::cpu::gemm_bf16_supported()) {
