@@ -185,16 +185,17 @@ void pack_b(const Problem& p, const GemmKernel& kern, int64_t j0, int64_t nc, in
 }
 
 // Whether a thread's rectangle of N columns reads op(A) in place instead of
-// packing it: A stored row-major (the transposing pack), f32 operands, a
-// kernel with the in-place form, and at most kDirectPanels column panels, so
-// that the kernel reads each row block of A from cache only a few times,
-// which costs less than the transposing copy.  Attention's P·V and dS·K
-// (N = 64 against a 261 × 261 P) ran a quarter faster per head this way.
-// The bits do not change: the in-place kernels run the same FMA chains.
+// packing it: f32 operands, a kernel with the in-place forms, and at most
+// kDirectPanels column panels, so that the kernel reads each block of A from
+// cache only a few times, which costs less than the copy (a transposing one
+// when A is row-major).  Attention's P·V and dS·K (N = 64 against a
+// 261 × 261 P) ran a quarter faster per head this way.  The bits do not
+// change: the in-place kernels run the same FMA chains.
 std::atomic<bool> g_pack_always{false};
 constexpr int64_t kDirectPanels = 2;
 bool reads_a_in_place(const Problem& p, const GemmKernel& kern, int64_t N) {
-    return kern.run_rows && kern.edge_rows && !p.ta && !p.bf16 && !p.rounded && N <= kDirectPanels * kern.nr &&
+    const bool has_form = p.ta ? kern.run_strided && kern.edge_strided : kern.run_rows && kern.edge_rows;
+    return has_form && !p.bf16 && !p.rounded && N <= kDirectPanels * kern.nr &&
            !g_pack_always.load(std::memory_order_relaxed);
 }
 
@@ -242,12 +243,17 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
                     const float* bp = Bp + jr * depth;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int mr = int(std::min<int64_t>(MR, mc - ir));
-                        const float* ap = direct_a ? p.A + (m0 + ic + ir) * p.lda + pc : Ap + ir * depth;
+                        // In place, tile row i at step k is A[(row + i)·lda + pc + k]
+                        // (row-major) or A[(pc + k)·lda + row + i] (transposed).
+                        const int64_t row = m0 + ic + ir;
+                        const float* ap = !direct_a ? Ap + ir * depth
+                                          : p.ta    ? p.A + pc * p.lda + row
+                                                    : p.A + row * p.lda + pc;
                         float* c = p.C + (m0 + ic + ir) * p.ldc + (n0 + jc + jr);
                         const float* b = bias ? bias + n0 + jc + jr : nullptr;
                         if (mr == MR && nr == NR) {
-                            if (direct_a) kern.run_rows(depth, ap, p.lda, bp, c, p.ldc, p.alpha, beta, b);
-                            else kern.run(depth, ap, bp, c, p.ldc, p.alpha, beta, b);
+                            if (!direct_a) kern.run(depth, ap, bp, c, p.ldc, p.alpha, beta, b);
+                            else (p.ta ? kern.run_strided : kern.run_rows)(depth, ap, p.lda, bp, c, p.ldc, p.alpha, beta, b);
                             continue;
                         }
                         // Partial tile: run the full kernel on a scratch tile so
@@ -261,7 +267,8 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
                             b = edge_bias;
                         }
                         if (direct_a)
-                            kern.edge_rows(mr, nr)(depth, ap, p.lda, bp, edge, NR, p.alpha, beta, b);
+                            (p.ta ? kern.edge_strided : kern.edge_rows)(mr, nr)(depth, ap, p.lda, bp, edge, NR, p.alpha,
+                                                                              beta, b);
                         else
                             (kern.edge ? kern.edge(mr, nr) : kern.run)(depth, ap, bp, edge, NR, p.alpha, beta, b);
                         for (int i = 0; i < mr; ++i) std::memcpy(c + i * p.ldc, edge + i * NR, sizeof(float) * nr);

@@ -21,7 +21,8 @@ namespace eng::cpu {
 
 using GemmMicroKernel = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
                                  float beta, const float* bias);
-// The same with op(A) unpacked: row i of the tile at A + i·lda, k contiguous.
+// The same with op(A) unpacked: row i of the tile at A + i·lda, k contiguous
+// (run_rows), or lanes contiguous for each k, k at A + k·lda (run_strided).
 using GemmRowsKernel = void (*)(int64_t kc, const float* A, int64_t lda, const float* Bp, float* C, int64_t ldc,
                                 float alpha, float beta, const float* bias);
 
@@ -38,6 +39,11 @@ struct GemmKernel {
     // give the bits of `run` and `edge`.  nullptr: A is always packed.
     GemmRowsKernel run_rows = nullptr;
     GemmRowsKernel (*edge_rows)(int rows, int cols) = nullptr;
+    // Optional: the same for op(A) = Aᵀ with A stored [K, M]: the tile's
+    // lanes for step k are A + k·lda + (0 … MR-1), a packed panel's layout
+    // with stride lda instead of MR.
+    GemmRowsKernel run_strided = nullptr;
+    GemmRowsKernel (*edge_strided)(int rows, int cols) = nullptr;
 };
 
 // The kernels compiled into this binary.  Each may only be called when
