@@ -184,19 +184,25 @@ void pack_b(const Problem& p, const GemmKernel& kern, int64_t j0, int64_t nc, in
                   dst + j * panel_depth(p, kc));
 }
 
-// Whether a thread's rectangle of N columns reads op(A) in place instead of
-// packing it: f32 operands, a kernel with the in-place forms, and at most
-// kDirectPanels column panels, so that the kernel reads each block of A from
-// cache only a few times, which costs less than the copy (a transposing one
-// when A is row-major).  Attention's P·V and dS·K (N = 64 against a
-// 261 × 261 P) ran a quarter faster per head this way.  The bits do not
-// change: the in-place kernels run the same FMA chains.
+// Whether a thread's rectangle of N columns reads op(A) where it lies
+// instead of packing it (f32 operands and a kernel with the in-place forms;
+// the in-place kernels run the same FMA chains, so the bits do not change):
+// - A stored row-major: always.  Packing it is a transposing copy, while the
+//   kernel's twelve row streams are read from L1/L2 as fast as a packed
+//   panel.  Twelve ViT products at 4176 tokens, the eight with a row-major A:
+//   1-8 % faster; attention's P·V (N = 64 against a 261 × 261 P) a quarter
+//   faster per head, the attention forward about 10 %.
+// - A stored transposed ([K, M], op(A) = Aᵀ): a packed panel's layout with
+//   stride lda, but each step of k then reads a different row, a line and a
+//   page apart.  Only when the kernel reads A at most kDirectPanels times
+//   (narrow products: attention's Pᵀ·dO and dSᵀ·Q, N = 64, 8 % off its
+//   backward); the weight gradients Xᵀ·dY (K = 4176) ran 16-41 % slower.
 std::atomic<bool> g_pack_always{false};
 constexpr int64_t kDirectPanels = 2;
 bool reads_a_in_place(const Problem& p, const GemmKernel& kern, int64_t N) {
-    const bool has_form = p.ta ? kern.run_strided && kern.edge_strided : kern.run_rows && kern.edge_rows;
-    return has_form && !p.bf16 && !p.rounded && N <= kDirectPanels * kern.nr &&
-           !g_pack_always.load(std::memory_order_relaxed);
+    if (p.bf16 || p.rounded || g_pack_always.load(std::memory_order_relaxed)) return false;
+    if (!p.ta) return kern.run_rows && kern.edge_rows;
+    return kern.run_strided && kern.edge_strided && N <= kDirectPanels * kern.nr;
 }
 
 // Splits n into ceil(n / block) nearly equal pieces, each a multiple of `unit`.

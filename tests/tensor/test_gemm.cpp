@@ -170,16 +170,18 @@ struct Bf16Scope {
 };
 
 TEST_CASE("gemm: op(A) read in place gives the bits of the packed A (narrow products), and both match the loop") {
-    // Products with at most two column panels read A where it lies, stored
-    // row-major or transposed (gemm.cpp); forcing the packed path must not
-    // change one bit.  Edge rows (M % 12), narrow and wide column edges,
-    // several K blocks, strides, alpha, beta and the fused bias.
+    // A row-major A is read where it lies, and so is a transposed one in
+    // products with at most two column panels (gemm.cpp); forcing the packed
+    // path must not change one bit.  Edge rows (M % 12), narrow and wide
+    // column edges, several K and N blocks, strides, alpha, beta and the
+    // fused bias.
     struct Shape {
         int64_t M, N, K, pad;
         float alpha, beta;
     };
     const Shape shapes[] = {{261, 64, 261, 11, 1.0f, 1.0f}, {13, 17, 9, 0, 1.0f, 0.0f},   {5, 1, 33, 7, -0.5f, 2.0f},
-                            {24, 45, 4200, 3, 0.25f, 0.5f},   {1, 64, 1, 0, 1.0f, 0.0f}, {36, 32, 64, 1088, 1.0f, 0.0f}};
+                            {24, 45, 4200, 3, 0.25f, 0.5f},   {1, 64, 1, 0, 1.0f, 0.0f}, {36, 32, 64, 1088, 1.0f, 0.0f},
+                            {261, 261, 64, 0, 0.125f, 0.0f},  {30, 100, 70, 5, 1.0f, 0.5f}};
     for (bool ta : {false, true})
         for (const Shape& s : shapes) {
             CAPTURE(ta);
