@@ -258,8 +258,11 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
                         float* c = p.C + (m0 + ic + ir) * p.ldc + (n0 + jc + jr);
                         const float* b = bias ? bias + n0 + jc + jr : nullptr;
                         if (mr == MR && nr == NR) {
-                            if (!direct_a) kern.run(depth, ap, bp, c, p.ldc, p.alpha, beta, b);
-                            else (p.ta ? kern.run_strided : kern.run_rows)(depth, ap, p.lda, bp, c, p.ldc, p.alpha, beta, b);
+                            if (!direct_a)
+                                kern.run(depth, ap, bp, c, p.ldc, p.alpha, beta, b);
+                            else
+                                (p.ta ? kern.run_strided : kern.run_rows)(depth, ap, p.lda, bp, c, p.ldc, p.alpha,
+                                                                          beta, b);
                             continue;
                         }
                         // Partial tile: run the full kernel on a scratch tile so

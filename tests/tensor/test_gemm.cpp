@@ -182,37 +182,43 @@ TEST_CASE("gemm: op(A) read in place gives the bits of the packed A (narrow prod
     const Shape shapes[] = {{261, 64, 261, 11, 1.0f, 1.0f}, {13, 17, 9, 0, 1.0f, 0.0f},   {5, 1, 33, 7, -0.5f, 2.0f},
                             {24, 45, 4200, 3, 0.25f, 0.5f},   {1, 64, 1, 0, 1.0f, 0.0f}, {36, 32, 64, 1088, 1.0f, 0.0f},
                             {261, 261, 64, 0, 0.125f, 0.0f},  {30, 100, 70, 5, 1.0f, 0.5f}};
-    for (bool ta : {false, true})
-        for (const Shape& s : shapes) {
-            CAPTURE(ta);
-            CAPTURE(s.M);
-            CAPTURE(s.N);
-            CAPTURE(s.K);
-            const int64_t lda = (ta ? s.M : s.K) + s.pad, rows_a = ta ? s.K : s.M;
-            const std::vector<float> A = filled(size_t(rows_a * lda), 11), B = filled(size_t(s.K * s.N), 12),
-                                     C0 = filled(size_t(s.M * s.N), 13), bias = filled(size_t(s.N), 14);
-            auto run = [&](bool packed, bool with_bias) {
-                eng::cpu::gemm_force_packed_a(packed);
-                std::vector<float> C = C0;
-                if (with_bias)
-                    eng::cpu::gemm_bias(ta, false, s.M, s.N, s.K, s.alpha, A.data(), lda, B.data(), s.N, bias.data(),
-                                        C.data(), s.N);
-                else
-                    eng::cpu::gemm(ta, false, s.M, s.N, s.K, s.alpha, A.data(), lda, B.data(), s.N, s.beta, C.data(),
-                                   s.N);
-                eng::cpu::gemm_force_packed_a(false);
-                return C;
-            };
-            for (bool with_bias : {false, true}) {
-                CAPTURE(with_bias);
-                const std::vector<float> in_place = run(false, with_bias), packed = run(true, with_bias);
-                int64_t differ = 0;
-                for (size_t i = 0; i < in_place.size(); ++i)
-                    differ += eng::f32_bits(in_place[i]) != eng::f32_bits(packed[i]);
-                CHECK(differ == 0);
+    for (const char* kernel : {"avx2", "avx512"}) {
+        if (!eng::cpu::gemm_kernel_supported(kernel)) continue;
+        eng::cpu::gemm_force_kernel(kernel);
+        CAPTURE(std::string(kernel));
+        for (bool ta : {false, true})
+            for (const Shape& s : shapes) {
+                CAPTURE(ta);
+                CAPTURE(s.M);
+                CAPTURE(s.N);
+                CAPTURE(s.K);
+                const int64_t lda = (ta ? s.M : s.K) + s.pad, rows_a = ta ? s.K : s.M;
+                const std::vector<float> A = filled(size_t(rows_a * lda), 11), B = filled(size_t(s.K * s.N), 12),
+                                         C0 = filled(size_t(s.M * s.N), 13), bias = filled(size_t(s.N), 14);
+                auto run = [&](bool packed, bool with_bias) {
+                    eng::cpu::gemm_force_packed_a(packed);
+                    std::vector<float> C = C0;
+                    if (with_bias)
+                        eng::cpu::gemm_bias(ta, false, s.M, s.N, s.K, s.alpha, A.data(), lda, B.data(), s.N,
+                                            bias.data(), C.data(), s.N);
+                    else
+                        eng::cpu::gemm(ta, false, s.M, s.N, s.K, s.alpha, A.data(), lda, B.data(), s.N, s.beta,
+                                       C.data(), s.N);
+                    eng::cpu::gemm_force_packed_a(false);
+                    return C;
+                };
+                for (bool with_bias : {false, true}) {
+                    CAPTURE(with_bias);
+                    const std::vector<float> in_place = run(false, with_bias), packed = run(true, with_bias);
+                    int64_t differ = 0;
+                    for (size_t i = 0; i < in_place.size(); ++i)
+                        differ += eng::f32_bits(in_place[i]) != eng::f32_bits(packed[i]);
+                    CHECK(differ == 0);
+                }
+                check_case({ta, false, s.M, s.N, s.K, s.pad, 0, 0, s.alpha, s.beta});  // against the double loop
             }
-            check_case({ta, false, s.M, s.N, s.K, s.pad, 0, 0, s.alpha, s.beta});  // against the double loop
-        }
+    }
+    eng::cpu::gemm_force_kernel("auto");
 }
 
 TEST_CASE("gemm: bf16 precision matches the loop on bf16-rounded operands") {
