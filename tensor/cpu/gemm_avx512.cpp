@@ -21,14 +21,41 @@ namespace {
 
 using namespace avx512;
 
-// ROWS ≤ MR rows and NV ≤ 2 vectors of 16 columns of the tile.
+// Where a tile's values of op(A) are, for the kernel below.
+// PanelA: the lanes of step k at a + k·step, contiguous: a packed panel
+// (step = MR), or an A stored [K, M] read in place (op(A) = Aᵀ, step = lda).
+struct PanelA {
+    const float* a;
+    int64_t step;
+    static constexpr bool kPrefetch = true;  // the panel runs ahead of the hardware prefetchers
+    float at(int i) const { return a[i]; }
+    const float* ahead() const { return a + PF * step; }
+    void next() { a += step; }
+};
+// RowsA: a row-major A read in place, row i of the tile at a + i·lda and k
+// contiguous.  The rows are addressed from base pointers three rows apart
+// (row 3j + t is base j + t·lda), which the addressing modes reach without a
+// register per row; the hardware prefetchers follow the row streams.
+template <int ROWS>
+struct RowsA {
+    const float* base[(ROWS + 2) / 3];
+    int64_t lda, k = 0;
+    static constexpr bool kPrefetch = false;
+    RowsA(const float* a, int64_t ld) : lda(ld) {
+        for (int j = 0; j < (ROWS + 2) / 3; ++j) base[j] = a + 3 * j * ld;
+    }
+    float at(int i) const { return base[i / 3][(i % 3) * lda + k]; }
+    const float* ahead() const { return nullptr; }
+    void next() { ++k; }
+};
+
+// ROWS ≤ MR rows and NV ≤ 2 vectors of 16 columns of the tile.  Whichever
+// way A is read, every element of C gets the same FMA chain in increasing k,
+// so the three forms give the same bits.
 template <int ROWS, int NV>
 struct F32Kernel {
-    // The tile over kc steps of k, the ROWS lanes of op(A) for step k at
-    // a + k·a_step: a packed panel (a_step = MR), or an A stored [K, M] read
-    // in place (op(A) = Aᵀ, a_step = lda).
-    __attribute__((always_inline, target("avx512f"))) static inline void tile(int64_t kc, const float* a,
-                                                                              int64_t a_step, const float* b,
+    template <class A>
+    __attribute__((always_inline, target("avx512f"))) static inline void tile(int64_t kc, A a, const float* b,
                                                                               float* C, int64_t ldc, float alpha,
                                                                               float beta, const float* bias) {
         __m512 acc[ROWS][NV];
@@ -42,81 +69,50 @@ struct F32Kernel {
             for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
 #pragma GCC unroll 16
             for (int i = 0; i < ROWS; ++i) {
-                const __m512 ai = _mm512_set1_ps(a[i]);
+                const __m512 ai = _mm512_set1_ps(a.at(i));
 #pragma GCC unroll 2
                 for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
             }
-            a += a_step;
+            a.next();
             b += NR;
         };
         int64_t k = 0;
         for (; k < kc - kTail; ++k) {
             _mm_prefetch(reinterpret_cast<const char*>(b + PF * NR), _MM_HINT_T0);
             if (NV == 2) _mm_prefetch(reinterpret_cast<const char*>(b + PF * NR + 16), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(a + PF * a_step), _MM_HINT_T0);
+            if constexpr (A::kPrefetch) _mm_prefetch(reinterpret_cast<const char*>(a.ahead()), _MM_HINT_T0);
             step();
         }
         if (read_c) prefetch_tile<ROWS, NV>(C, ldc, 0);
         for (; k < kc; ++k) step();
         store_tile(acc, C, ldc, alpha, beta, bias);
     }
+    // A packed panel.
     __attribute__((target("avx512f"))) static void run(int64_t kc, const float* a, const float* b, float* C,
                                                        int64_t ldc, float alpha, float beta, const float* bias) {
-        tile(kc, a, MR, b, C, ldc, alpha, beta, bias);
+        tile(kc, PanelA{a, MR}, b, C, ldc, alpha, beta, bias);
     }
+    // A stored [K, M], read in place.
     __attribute__((target("avx512f"))) static void run_strided(int64_t kc, const float* a, int64_t lda, const float* b,
                                                                float* C, int64_t ldc, float alpha, float beta,
                                                                const float* bias) {
-        tile(kc, a, lda, b, C, ldc, alpha, beta, bias);
+        tile(kc, PanelA{a, lda}, b, C, ldc, alpha, beta, bias);
+    }
+    // A stored row-major, read in place.
+    __attribute__((target("avx512f"))) static void run_rows(int64_t kc, const float* a, int64_t lda, const float* b,
+                                                            float* C, int64_t ldc, float alpha, float beta,
+                                                            const float* bias) {
+        tile(kc, RowsA<ROWS>(a, lda), b, C, ldc, alpha, beta, bias);
     }
 };
-// F32Kernel's in-place form under the name pick_edge expects.
+// The in-place forms under the name pick_edge expects.
 template <int ROWS, int NV>
 struct F32StridedKernel {
     static constexpr GemmRowsKernel run = F32Kernel<ROWS, NV>::run_strided;
 };
-
-// The same tile with op(A) read in place: row i of the tile starts at
-// a + i·lda and runs over k (A stored row-major).  Each row still feeds one
-// broadcast per k, so every element of C gets exactly the FMA chain of the
-// packed kernel above.  The rows are addressed from base pointers three rows
-// apart (row 3j + t is base j + t·lda), which the addressing modes reach
-// without a register per row.
 template <int ROWS, int NV>
 struct F32RowsKernel {
-    __attribute__((target("avx512f"))) static void run(int64_t kc, const float* a, int64_t lda, const float* b,
-                                                       float* C, int64_t ldc, float alpha, float beta,
-                                                       const float* bias) {
-        __m512 acc[ROWS][NV];
-        zero_tile(acc);
-        const bool read_c = beta != 0.0f;
-        if (read_c) prefetch_tile<ROWS, NV>(C, ldc, 1);
-        constexpr int kBases = (ROWS + 2) / 3;
-        const float* base[kBases];
-        for (int j = 0; j < kBases; ++j) base[j] = a + 3 * j * lda;
-
-        auto step = [&](int64_t k) __attribute__((always_inline, target("avx512f"))) {
-            __m512 bv[NV];
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
-#pragma GCC unroll 16
-            for (int i = 0; i < ROWS; ++i) {
-                const __m512 ai = _mm512_set1_ps(base[i / 3][(i % 3) * lda + k]);
-#pragma GCC unroll 2
-                for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
-            }
-            b += NR;
-        };
-        int64_t k = 0;
-        for (; k < kc - kTail; ++k) {
-            _mm_prefetch(reinterpret_cast<const char*>(b + PF * NR), _MM_HINT_T0);
-            if (NV == 2) _mm_prefetch(reinterpret_cast<const char*>(b + PF * NR + 16), _MM_HINT_T0);
-            step(k);
-        }
-        if (read_c) prefetch_tile<ROWS, NV>(C, ldc, 0);
-        for (; k < kc; ++k) step(k);
-        store_tile(acc, C, ldc, alpha, beta, bias);
-    }
+    static constexpr GemmRowsKernel run = F32Kernel<ROWS, NV>::run_rows;
 };
 
 GemmMicroKernel edge_kernel(int rows, int cols) { return pick_edge<F32Kernel>(rows, cols); }
@@ -130,7 +126,7 @@ const GemmKernel kGemmAvx512 = {"avx512",
                                 NR,
                                 F32Kernel<MR, 2>::run,
                                 edge_kernel,
-                                F32RowsKernel<MR, 2>::run,
+                                F32Kernel<MR, 2>::run_rows,
                                 edge_rows_kernel,
                                 F32Kernel<MR, 2>::run_strided,
                                 edge_strided_kernel};
