@@ -66,7 +66,9 @@ __attribute__((always_inline, target("avx2,fma"))) inline void tile(int64_t kc, 
         _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
 #pragma GCC unroll 6
         for (int i = 0; i < ROWS; ++i) {
-            const __m256 ai = _mm256_broadcast_ss(a + i * row_step);
+            // set1 of a plain load (still one vbroadcastss), so that
+            // AddressSanitizer sees the read of A.
+            const __m256 ai = _mm256_set1_ps(a[i * row_step]);
             c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
             c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
         }

@@ -1,7 +1,7 @@
 // gemm_avx512.cpp: the AVX-512 GEMM micro-kernel (12 × 32 register block)
 // and its narrower variants for the edge tiles, each in three forms: reading
-// a packed A panel, or reading A where it lies, stored row-major or
-// transposed (for products too narrow to repay packing it; see gemm.cpp).
+// a packed A panel, or reading A where it lies, stored row-major (always, in
+// f32) or transposed (in narrow products; see gemm.cpp).
 //
 // The tile of C lives in 24 zmm accumulators (12 rows × two 16-float vectors);
 // each k step loads two vectors of the B panel and broadcasts 12 values of the

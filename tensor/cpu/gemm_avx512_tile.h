@@ -16,6 +16,9 @@ constexpr int PF = 8;   // software prefetch distance, in k steps
 // would evict it if it were fetched into L1 early, so it goes to L2 first and
 // into L1 during the last kTail steps.
 constexpr int64_t kTail = 24;
+// The A and B prefetches run only before the last kTail steps, so they stay
+// inside the panels (and inside A's rows when it is read in place).
+static_assert(PF < kTail, "prefetches must stay within the panel");
 
 template <int ROWS, int NV>
 __attribute__((always_inline, target("avx512f"))) inline void zero_tile(__m512 (&acc)[ROWS][NV]) {

@@ -1,8 +1,10 @@
 // gemm_kernels.h: the internal interface between the GEMM driver (gemm.cpp) and
 // its register-blocked micro-kernels (gemm_avx512.cpp, gemm_avx2.cpp,
-// gemm_scalar.cpp), plus a switch that lets tests force one kernel.
+// gemm_scalar.cpp), plus switches that let tests force a kernel, A packing
+// and a bf16 route.
 //
-// Packed layouts (both zero-padded to a full panel):
+// Packed layouts (both zero-padded to a full panel; op(A) can also be read in
+// place by the kernels' optional forms below):
 //   A panel: MR rows of op(A) for kc steps, Ap[k·MR + i] = op(A)[i][k]
 //   B panel: NR columns of op(B) for kc steps, Bp[k·NR + j] = op(B)[k][j]
 // A micro-kernel computes acc = Σ_k Ap[k·MR+i]·Bp[k·NR+j] for the whole
@@ -35,13 +37,16 @@ struct GemmKernel {
     // only computes what it must).  nullptr: partial tiles use `run`.
     GemmMicroKernel (*edge)(int rows, int cols);
     // Optional: the kernel and its edge variants reading a row-major op(A)
-    // in place (gemm.cpp uses them when packing A would not pay).  They must
-    // give the bits of `run` and `edge`.  nullptr: A is always packed.
+    // in place (gemm.cpp then never packs such an A in f32).  They must give
+    // the bits of `run` and `edge`; with no zero padding, an edge variant
+    // reads only its `rows` rows of A (its columns still run the full NR
+    // into a scratch tile).  nullptr: A is always packed.
     GemmRowsKernel run_rows = nullptr;
     GemmRowsKernel (*edge_rows)(int rows, int cols) = nullptr;
-    // Optional: the same for op(A) = Aᵀ with A stored [K, M]: the tile's
-    // lanes for step k are A + k·lda + (0 … MR-1), a packed panel's layout
-    // with stride lda instead of MR.
+    // Optional: the same for op(A) = Aᵀ with A stored [K, M] (used by narrow
+    // products only): the tile's lanes for step k are A + k·lda + (0 … MR-1),
+    // a packed panel's layout with stride lda instead of MR; an edge variant
+    // reads only its `rows` lanes.
     GemmRowsKernel run_strided = nullptr;
     GemmRowsKernel (*edge_strided)(int rows, int cols) = nullptr;
 };
@@ -67,13 +72,17 @@ void gemm_force_kernel(const char* name);
 // The kernel that gemm currently uses.
 const GemmKernel& gemm_active_kernel();
 
+// Packs op(A) always (true), or lets gemm read it in place where it does
+// (false, the default: a row-major A always, a transposed one in narrow
+// products).  For tests: both ways give the same bits.
+void gemm_force_packed_a(bool on);
+// How many thread rectangles have read op(A) in place so far (a test hook).
+int64_t gemm_in_place_products();
+
 // How bf16 precision multiplies (gemm.h): with VDPBF16PS (`dot`, the bf16
 // kernel) or with the f32 AVX-512 kernel on panels rounded to bf16 (`fma`).
 // Chosen from the CPU's vendor (ENG_GEMM_BF16=dot|fma overrides).
 enum class Bf16Route { dot, fma };
-// Packs op(A) always (true), or lets gemm read a row-major A in place where
-// that pays (false, the default).  For tests: both ways give the same bits.
-void gemm_force_packed_a(bool on);
 
 // Forces "dot" or "fma" for later bf16 products, or restores the automatic
 // choice with "auto" or nullptr.  For tests and benchmarks; not thread-safe

@@ -139,7 +139,7 @@ TEST_CASE("gemm: every micro-kernel this CPU supports matches the reference") {
         eng::cpu::gemm_force_kernel(name);
         CHECK(std::string(eng::cpu::gemm_kernel_name()) == name);
         sweep();
-        eng::cpu::gemm_force_packed_a(true);  // the sweep's narrow products again, with A packed
+        eng::cpu::gemm_force_packed_a(true);  // the sweep again with A always packed
         sweep();
         eng::cpu::gemm_force_packed_a(false);
         // Every partial-tile height, with narrow (<= 16) and wide last column blocks.
@@ -169,22 +169,40 @@ struct Bf16Scope {
     }
 };
 
-TEST_CASE("gemm: op(A) read in place gives the bits of the packed A (narrow products), and both match the loop") {
+// Restores the automatic kernel, A packing and thread count after a test
+// (also when a check throws).
+struct KernelScope {
+    const int threads = omp_get_max_threads();
+    ~KernelScope() {
+        eng::cpu::gemm_force_kernel("auto");
+        eng::cpu::gemm_force_packed_a(false);
+        omp_set_num_threads(threads);
+    }
+};
+
+TEST_CASE("gemm: op(A) read in place gives the bits of the packed A, and both match the loop") {
     // A row-major A is read where it lies, and so is a transposed one in
     // products with at most two column panels (gemm.cpp); forcing the packed
-    // path must not change one bit.  Edge rows (M % 12), narrow and wide
-    // column edges, several K and N blocks, strides, alpha, beta and the
-    // fused bias.
+    // path must not change one bit.  Edge rows (M % 12 and M % 6), narrow and
+    // wide column edges, several K blocks (also with edge rows), strides,
+    // alpha, beta and the fused bias.  One thread, so that which path runs
+    // depends only on the shape: the in-place counter checks that it did.
     struct Shape {
         int64_t M, N, K, pad;
         float alpha, beta;
     };
     const Shape shapes[] = {{261, 64, 261, 11, 1.0f, 1.0f}, {13, 17, 9, 0, 1.0f, 0.0f},   {5, 1, 33, 7, -0.5f, 2.0f},
                             {24, 45, 4200, 3, 0.25f, 0.5f},   {1, 64, 1, 0, 1.0f, 0.0f}, {36, 32, 64, 1088, 1.0f, 0.0f},
-                            {261, 261, 64, 0, 0.125f, 0.0f},  {30, 100, 70, 5, 1.0f, 0.5f}};
+                            {261, 261, 64, 0, 0.125f, 0.0f},  {30, 100, 70, 5, 1.0f, 0.5f},
+                            {29, 45, 4200, 3, 1.0f, 1.0f}};
+    KernelScope scope;
+    omp_set_num_threads(1);
+    int64_t kernels = 0;
     for (const char* kernel : {"avx2", "avx512"}) {
         if (!eng::cpu::gemm_kernel_supported(kernel)) continue;
+        ++kernels;
         eng::cpu::gemm_force_kernel(kernel);
+        const bool strided_form = std::string(kernel) == "avx512";  // the AVX2 kernel packs a transposed A
         CAPTURE(std::string(kernel));
         for (bool ta : {false, true})
             for (const Shape& s : shapes) {
@@ -197,6 +215,7 @@ TEST_CASE("gemm: op(A) read in place gives the bits of the packed A (narrow prod
                                          C0 = filled(size_t(s.M * s.N), 13), bias = filled(size_t(s.N), 14);
                 auto run = [&](bool packed, bool with_bias) {
                     eng::cpu::gemm_force_packed_a(packed);
+                    const int64_t before = eng::cpu::gemm_in_place_products();
                     std::vector<float> C = C0;
                     if (with_bias)
                         eng::cpu::gemm_bias(ta, false, s.M, s.N, s.K, s.alpha, A.data(), lda, B.data(), s.N,
@@ -204,6 +223,8 @@ TEST_CASE("gemm: op(A) read in place gives the bits of the packed A (narrow prod
                     else
                         eng::cpu::gemm(ta, false, s.M, s.N, s.K, s.alpha, A.data(), lda, B.data(), s.N, s.beta,
                                        C.data(), s.N);
+                    const bool in_place = eng::cpu::gemm_in_place_products() > before;
+                    CHECK(in_place == (!packed && (!ta || (strided_form && s.N <= 64))));
                     eng::cpu::gemm_force_packed_a(false);
                     return C;
                 };
@@ -218,7 +239,7 @@ TEST_CASE("gemm: op(A) read in place gives the bits of the packed A (narrow prod
                 check_case({ta, false, s.M, s.N, s.K, s.pad, 0, 0, s.alpha, s.beta});  // against the double loop
             }
     }
-    eng::cpu::gemm_force_kernel("auto");
+    CHECK(kernels >= 1);  // AVX2 is the project's baseline
 }
 
 TEST_CASE("gemm: bf16 precision matches the loop on bf16-rounded operands") {
@@ -552,19 +573,28 @@ TEST_CASE("gemm: bad arguments throw eng::Error") {
 }
 
 TEST_CASE("gemm: results are bitwise independent of the thread count") {
-    const int64_t M = 203, N = 171, K = 700;  // several tiles, blocks and K blocks
-    const std::vector<float> A = filled(size_t(M * K), 4), B = filled(size_t(N * K), 5);
+    // Several tiles and blocks; K = 700 is several K blocks for the AVX2
+    // kernel, K = 4500 for every kernel.  With A transposed (second product)
+    // the rectangles of 3-4 threads are narrow enough to read A in place
+    // while one thread packs it: the bits must not change either way.
     const int saved = omp_get_max_threads();
-    std::vector<float> ref;
-    for (int threads : {1, 2, 3, 4}) {
-        omp_set_num_threads(threads);
-        std::vector<float> C = filled(size_t(M * N), 6);
-        eng::cpu::gemm(false, true, M, N, K, 0.75f, A.data(), K, B.data(), K, 0.25f, C.data(), N);
-        if (ref.empty())
-            ref = C;
-        else
-            CHECK(C == ref);
-    }
+    for (const bool ta : {false, true})
+        for (const int64_t K : {int64_t(700), int64_t(4500)}) {
+            CAPTURE(ta);
+            CAPTURE(K);
+            const int64_t M = 203, N = 171;
+            const std::vector<float> A = filled(size_t(M * K), 4), B = filled(size_t(N * K), 5);
+            std::vector<float> ref;
+            for (int threads : {1, 2, 3, 4}) {
+                omp_set_num_threads(threads);
+                std::vector<float> C = filled(size_t(M * N), 6);
+                eng::cpu::gemm(ta, true, M, N, K, 0.75f, A.data(), ta ? M : K, B.data(), K, 0.25f, C.data(), N);
+                if (ref.empty())
+                    ref = C;
+                else
+                    CHECK(C == ref);
+            }
+        }
     omp_set_num_threads(saved);
 }
 
