@@ -263,7 +263,7 @@ void gemm_rect(const Problem& p, const GemmKernel& kern, const Blocking& blk, in
                         const float* ap = !direct_a ? Ap + ir * depth
                                           : p.ta    ? p.A + pc * p.lda + row
                                                     : p.A + row * p.lda + pc;
-                        float* c = p.C + (m0 + ic + ir) * p.ldc + (n0 + jc + jr);
+                        float* c = p.C + row * p.ldc + (n0 + jc + jr);
                         const float* b = bias ? bias + n0 + jc + jr : nullptr;
                         if (mr == MR && nr == NR) {
                             if (!direct_a)

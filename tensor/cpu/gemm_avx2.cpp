@@ -93,7 +93,7 @@ __attribute__((target("avx2,fma"))) void kernel_avx2_rows(int64_t kc, const floa
 
 // The in-place form for a partial tile of `rows` rows (the columns always
 // run full width: partial columns go through a scratch tile).
-GemmRowsKernel edge_rows_avx2(int rows, int) {
+GemmInPlaceKernel edge_rows_avx2(int rows, int) {
     switch (rows) {
         case 1: return kernel_avx2_rows<1>;
         case 2: return kernel_avx2_rows<2>;

@@ -108,16 +108,16 @@ struct F32Kernel {
 // The in-place forms under the name pick_edge expects.
 template <int ROWS, int NV>
 struct F32StridedKernel {
-    static constexpr GemmRowsKernel run = F32Kernel<ROWS, NV>::run_strided;
+    static constexpr GemmInPlaceKernel run = F32Kernel<ROWS, NV>::run_strided;
 };
 template <int ROWS, int NV>
 struct F32RowsKernel {
-    static constexpr GemmRowsKernel run = F32Kernel<ROWS, NV>::run_rows;
+    static constexpr GemmInPlaceKernel run = F32Kernel<ROWS, NV>::run_rows;
 };
 
 GemmMicroKernel edge_kernel(int rows, int cols) { return pick_edge<F32Kernel>(rows, cols); }
-GemmRowsKernel edge_rows_kernel(int rows, int cols) { return pick_edge<F32RowsKernel>(rows, cols); }
-GemmRowsKernel edge_strided_kernel(int rows, int cols) { return pick_edge<F32StridedKernel>(rows, cols); }
+GemmInPlaceKernel edge_rows_kernel(int rows, int cols) { return pick_edge<F32RowsKernel>(rows, cols); }
+GemmInPlaceKernel edge_strided_kernel(int rows, int cols) { return pick_edge<F32StridedKernel>(rows, cols); }
 
 }  // namespace
 

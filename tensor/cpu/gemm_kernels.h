@@ -25,8 +25,8 @@ using GemmMicroKernel = void (*)(int64_t kc, const float* Ap, const float* Bp, f
                                  float beta, const float* bias);
 // The same with op(A) unpacked: row i of the tile at A + i·lda, k contiguous
 // (run_rows), or lanes contiguous for each k, k at A + k·lda (run_strided).
-using GemmRowsKernel = void (*)(int64_t kc, const float* A, int64_t lda, const float* Bp, float* C, int64_t ldc,
-                                float alpha, float beta, const float* bias);
+using GemmInPlaceKernel = void (*)(int64_t kc, const float* A, int64_t lda, const float* Bp, float* C,
+                                   int64_t ldc, float alpha, float beta, const float* bias);
 
 struct GemmKernel {
     const char* name;  // "avx512", "avx2" or "scalar"
@@ -41,14 +41,14 @@ struct GemmKernel {
     // the bits of `run` and `edge`; with no zero padding, an edge variant
     // reads only its `rows` rows of A (its columns still run the full NR
     // into a scratch tile).  nullptr: A is always packed.
-    GemmRowsKernel run_rows = nullptr;
-    GemmRowsKernel (*edge_rows)(int rows, int cols) = nullptr;
+    GemmInPlaceKernel run_rows = nullptr;
+    GemmInPlaceKernel (*edge_rows)(int rows, int cols) = nullptr;
     // Optional: the same for op(A) = Aᵀ with A stored [K, M] (used by narrow
     // products only): the tile's lanes for step k are A + k·lda + (0 … MR-1),
     // a packed panel's layout with stride lda instead of MR; an edge variant
     // reads only its `rows` lanes.
-    GemmRowsKernel run_strided = nullptr;
-    GemmRowsKernel (*edge_strided)(int rows, int cols) = nullptr;
+    GemmInPlaceKernel run_strided = nullptr;
+    GemmInPlaceKernel (*edge_strided)(int rows, int cols) = nullptr;
 };
 
 // The kernels compiled into this binary.  Each may only be called when
