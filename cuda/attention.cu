@@ -48,7 +48,7 @@ __device__ void load_tile(float* dst, int pitch, const Operand& x, int64_t b, in
 
 // ---- forward -----------------------------------------------------------------------------------------
 
-// grid (ceil(T / kRows), B·H); dynamic shared: sQ [kRows][d], sK [kTile][d+1], sV [kTile][dv].
+// grid (B·H, ceil(T / kRows)); dynamic shared: sQ [kRows][d], sK [kTile][d+1], sV [kTile][dv].
 __global__ void __launch_bounds__(kBlock) attention_forward_kernel(float* out, float* lse, Operand q, Operand k,
                                                                   Operand v, Dims n) {
     extern __shared__ float smem[];
@@ -125,7 +125,7 @@ __global__ void attention_rowdot_kernel(float* D, const float* dout, const float
     }
 }
 
-// dQ: grid (ceil(T / kRows), B·H); shared: sQ [kRows][d], sdO [kRows][dv], sK [kTile][d+1], sV [kTile][dv+1].
+// dQ: grid (B·H, ceil(T / kRows)); shared: sQ [kRows][d], sdO [kRows][dv], sK [kTile][d+1], sV [kTile][dv+1].
 __global__ void __launch_bounds__(kBlock) attention_dq_kernel(float* dq, const float* dout, const float* lse,
                                                              const float* D, Operand q, Operand k, Operand v, Dims n) {
     extern __shared__ float smem[];
@@ -191,7 +191,7 @@ __device__ void load_packed_tile(float* dst, int pitch, const float* x, int64_t 
     }
 }
 
-// dK, dV: grid (ceil(S / kRows), B·H); one warp per key row j, tiles of 32 queries.
+// dK, dV: grid (B·H, ceil(S / kRows)); one warp per key row j, tiles of 32 queries.
 // shared: sK [kRows][d], sVr [kRows][dv], sQ [kTile][d+1], sdO [kTile][dv+1], sL [kTile], sD [kTile].
 __global__ void __launch_bounds__(kBlock) attention_dkdv_kernel(float* dk, float* dv, const float* dout,
                                                                const float* lse, const float* D, Operand q, Operand k,

@@ -380,9 +380,14 @@ bool attention_flash_fits(const cpu::AttnDims& n) {
     // The kernels' code is compiled for compute capability 8.0 and later only:
     // a build for an older GPU_ARCH, JIT-compiled on a newer card, holds empty
     // bodies, so the PTX version decides, not the card.
+    // A binary with no image this card can load fails the query: then the
+    // kernels cannot run here at all, and the gemm path takes the call.
     static const bool compiled = [] {
         cudaFuncAttributes a;
-        CUDA_CHECK(cudaFuncGetAttributes(&a, flash_forward_kernel));
+        if (cudaFuncGetAttributes(&a, flash_forward_kernel) != cudaSuccess) {
+            (void)cudaGetLastError();  // clear the (non-sticky) error
+            return false;
+        }
         return a.ptxVersion >= 80;
     }();
     static const size_t smem_limit = [] {

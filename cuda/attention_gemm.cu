@@ -5,7 +5,9 @@
 // f32 CUDA cores, a warp per row: a few TFLOP/s.  Here the two products of each
 // head run as batched GEMMs on the tensor cores (at the matmul precision), and
 // the scores of a chunk of heads live in a workspace bounded by kWorkspaceBytes,
-// so memory still does not grow with the number of heads or the batch:
+// so memory still does not grow with the number of heads or the batch (a
+// single head's T×S is the floor: at 32768 tokens that is 4 GiB, a case for
+// the fused or flash kernels):
 //
 //   forward, per chunk of (b, h):  W = c·Q·Kᵀ  (GEMM)
 //                                  P = softmax over visible keys, lse  (one block per row)

@@ -80,8 +80,10 @@ int compute_capability() {
 
 std::string device_summary() {
     if (!is_available()) return devices().why_none;
+    int dev = 0;  // this process's GPU (a rank's, once data parallelism has picked it)
+    CUDA_CHECK(cudaGetDevice(&dev));
     cudaDeviceProp p;
-    CUDA_CHECK(cudaGetDeviceProperties(&p, 0));
+    CUDA_CHECK(cudaGetDeviceProperties(&p, dev));
     return std::string(p.name) + ", " + std::to_string(p.totalGlobalMem >> 30) + " GiB, sm_" +
            std::to_string(p.major) + std::to_string(p.minor);
 }
@@ -100,11 +102,14 @@ void check_launch(const char* kernel) {
         const char* v = std::getenv("ENG_CUDA_SYNC");
         return v && std::string(v) == "1";
     }();
-    if (sync) {
+    // The profiler synchronises itself, timing the kernel; a sync before it
+    // would leave it nothing to time (and the kernel's time under "host").
+    if (profiling()) {
+        profile_kernel(kernel);
+    } else if (sync) {
         err = cudaDeviceSynchronize();
         if (err != cudaSuccess) ENG_FAIL("CUDA kernel ", kernel, " failed: ", cudaGetErrorString(err));
     }
-    if (profiling()) profile_kernel(kernel);
 }
 
 void copy_host_to_device(void* dst, const void* src, size_t n) { CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice)); }

@@ -32,7 +32,11 @@ void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float
     double bc2 = 1.0 - std::pow(double(beta2), double(step));
     float step_size = float(lr / bc1);
     float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
-    float decay = 1.0f - lr * weight_decay;
+    // 1 - lr·wd with one rounding, as the CPU (tensor/cpu/optim.cpp): the
+    // host compiler would round the product and the difference separately,
+    // g++ -march=x86-64-v3 contracts them into one FMA, and the two differ in
+    // the last bit for some learning rates (0.0016433 at wd 0.05).
+    float decay = std::fma(-lr, weight_decay, 1.0f);
     adamw_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, m, v, g, n, beta1, beta2, eps, step_size, inv_sqrt_bc2,
                                                         decay);
     check_launch("adamw_update");

@@ -55,7 +55,8 @@ bool profiling() {
 void profile_kernel(const char* name) {
     Profile& p = state();
     const double t0 = now();
-    CUDA_CHECK(cudaDeviceSynchronize());
+    const cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess) ENG_FAIL("CUDA kernel ", name, " failed: ", cudaGetErrorString(err));
     const double t1 = now();
     std::lock_guard<std::mutex> lock(p.mu);
     if (p.last >= 0) p.host += t0 - p.last;

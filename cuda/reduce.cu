@@ -58,9 +58,10 @@ __global__ void reduce_short_kernel(Reduce op, float* out, int32_t* indices, con
                 break;
             }
             case Reduce::LogSumExp: {
+                // The maximum with NaN kept (fmaxf drops it): a NaN anywhere gives NaN, as on the CPU.
                 float m = -INFINITY;
-                for (int64_t i = 0; i < len; ++i) m = fmaxf(m, p[i]);
-                if (isinf(m)) {
+                for (int64_t i = 0; i < len; ++i) m = (p[i] != p[i] || p[i] > m) ? p[i] : m;
+                if (isinf(m) || isnan(m)) {
                     out[r] = m;
                     break;
                 }
@@ -139,10 +140,16 @@ __global__ void reduce_long_kernel(Reduce op, float* out, int32_t* indices, cons
             break;
         }
         case Reduce::LogSumExp: {
-            float m = -INFINITY;
-            for (int64_t i = tid; i < len; i += blockDim.x) m = fmaxf(m, p[i]);
+            // A NaN anywhere gives NaN, as on the CPU: fmaxf and block_max drop
+            // NaN, so the threads' NaN flags are reduced alongside.
+            float m = -INFINITY, nan = 0.0f;
+            for (int64_t i = tid; i < len; i += blockDim.x) {
+                m = fmaxf(m, p[i]);
+                if (p[i] != p[i]) nan = 1.0f;
+            }
             m = block_max(m, fsh, -INFINITY);
-            if (isinf(m)) {
+            if (block_max(nan, fsh, 0.0f) != 0.0f) m = NAN;
+            if (isinf(m) || isnan(m)) {
                 if (tid == 0) out[r] = m;
                 break;
             }

@@ -207,7 +207,9 @@ void patchify_backward(float* dx, const float* dout, int64_t B, int64_t C, int64
 // Operand pointers and n.keep are device pointers.  Two implementations:
 //   gemm (default): batched cuBLAS products on the tensor cores (at the matmul
 //     precision) with the scores of a chunk of heads in a workspace of at most
-//     1 GiB (2 in backward), softmax rows in between (cuda/attention_gemm.cu);
+//     1 GiB (2 in backward), or of one head when its T×S alone is larger
+//     (then fused or flash keep memory flat), softmax rows in between
+//     (cuda/attention_gemm.cu);
 //   fused: tiled kernels with an online softmax that never store T×S, f32 CUDA
 //     cores, one warp per query row; backward one pass per query row (dq) and
 //     one per key row (dk, dv), no atomics (cuda/attention.cu);
