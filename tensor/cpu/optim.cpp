@@ -68,7 +68,7 @@ void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float
     // Bias corrections in double: 1 - β2ᵗ is tiny for small t and loses digits in float.
     double bc1 = 1.0 - std::pow(double(beta1), double(step));
     double bc2 = 1.0 - std::pow(double(beta2), double(step));
-    const AdamW k{beta1, beta2, eps, float(lr / bc1), float(1.0 / std::sqrt(bc2)), 1.0f - lr * weight_decay};
+    const AdamW k{beta1, beta2, eps, float(lr / bc1), float(1.0 / std::sqrt(bc2)), std::fma(-lr, weight_decay, 1.0f)};  // one rounding on every device (cuda/optim.cu)
     constexpr int64_t kChunk = 1 << 14;  // a multiple of the vector width
     const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))

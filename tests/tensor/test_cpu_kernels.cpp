@@ -452,6 +452,23 @@ TEST_CASE("cpu kernels: AdamW matches the formula in double at vector and chunk 
         true);
 }
 
+TEST_CASE("cpu kernels: AdamW's decay 1 - lr·wd is rounded once (the GPU's value)") {
+    // With m = g = 0 the update is p·decay alone.  At lr = 0.0016433, wd =
+    // 0.05 the product and the difference rounded separately land one ulp
+    // away from the singly rounded value (the double expression, whose
+    // product of two floats is exact); cuda/optim.cu computes the latter.
+    const float lr = 0.0016433f, wd = 0.05f;
+    const float once = float(1.0 - double(lr) * double(wd));
+    volatile float product = lr * wd;  // volatile: no contraction into an FMA
+    const float twice = 1.0f - product;
+    REQUIRE(once != twice);  // the case really tells the two apart
+    for (int64_t n : {1, 37}) {  // the scalar tail and the vector body
+        std::vector<float> p(size_t(n), 1.0f), m(size_t(n), 0.0f), v(size_t(n), 0.0f), g(size_t(n), 0.0f);
+        cpu::adamw_update(p.data(), m.data(), v.data(), g.data(), n, lr, 0.9f, 0.999f, 1e-8f, wd, 1);
+        for (float x : p) CHECK(eng::f32_bits(x) == eng::f32_bits(once));
+    }
+}
+
 TEST_CASE("cpu kernels: dropout masks follow the counter formula for any threads and vector width") {
     Generator g(19);
     Tensor x = randn({100003}, &g);
