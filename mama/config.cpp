@@ -1,8 +1,10 @@
 // config.cpp: parsing run configs (see config.h).
 #include "mama/config.h"
 
+#include <algorithm>
 #include <set>
 
+#include "nn/schedule.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/precision.h"
 
@@ -23,22 +25,25 @@ public:
         return v_ ? v_->find(key) : nullptr;
     }
     void read(const std::string& key, int64_t& out) {
-        if (auto* x = get(key)) out = x->as_int();
+        typed(key, [&](const Value& x) { out = x.as_int(); });
     }
-    void read(const std::string& key, uint64_t& out) {
-        if (auto* x = get(key)) out = uint64_t(x->as_int());
+    void read(const std::string& key, uint64_t& out) {  // seeds: a negative one would wrap to 2^64 - n
+        int64_t v = 0;
+        if (!typed(key, [&](const Value& x) { v = x.as_int(); })) return;
+        ENG_CHECK(v >= 0, "config: ", name_, ".", key, " must be 0 or more, got ", v, ". HINT: use a non-negative seed");
+        out = uint64_t(v);
     }
     void read(const std::string& key, double& out) {
-        if (auto* x = get(key)) out = x->as_number();
+        typed(key, [&](const Value& x) { out = x.as_number(); });
     }
     void read(const std::string& key, float& out) {
-        if (auto* x = get(key)) out = float(x->as_number());
+        typed(key, [&](const Value& x) { out = float(x.as_number()); });
     }
     void read(const std::string& key, bool& out) {
-        if (auto* x = get(key)) out = x->as_bool();
+        typed(key, [&](const Value& x) { out = x.as_bool(); });
     }
     void read(const std::string& key, std::string& out) {
-        if (auto* x = get(key)) out = x->as_string();
+        typed(key, [&](const Value& x) { out = x.as_string(); });
     }
     void finish() {
         if (!v_) return;
@@ -47,6 +52,22 @@ public:
     }
 
 private:
+    // The json error alone ("expected a number, got a string") does not say
+    // which of the many keys was wrong: prefix it with section.key.
+    // Returns whether the key is present.
+    template <typename Convert>
+    bool typed(const std::string& key, Convert convert) {
+        const Value* x = get(key);
+        if (!x) return false;
+        try {
+            convert(*x);
+        } catch (const eng::Error& e) {
+            ENG_FAIL("config: ", name_, ".", key, ": ", e.what(),
+                     ". HINT: give it a value of the type mama/configs/paper.json uses");
+        }
+        return true;
+    }
+
     const Value* v_;
     std::string name_;
     std::set<std::string> seen_;
@@ -91,7 +112,112 @@ eng::nn::GPT2Config read_text(const Value* v) {
     return c;
 }
 
+// ---- value checks ------------------------------------------------------------
+// A value out of range would divide by zero (a patch or head count of 0), wrap
+// around (a negative seed) or quietly do something other than asked, often only
+// steps into a run.  Refuse it here, naming the key, before anything runs.
+
+const char* const kValuesHint = ". HINT: mama/configs/paper.json shows working values";
+
+void at_least(const char* key, int64_t v, int64_t lo) {
+    ENG_CHECK(v >= lo, "config: ", key, " must be at least ", lo, ", got ", v, kValuesHint);
+}
+void non_negative(const char* key, double v) {
+    ENG_CHECK(v >= 0.0, "config: ", key, " must be 0 or more, got ", v, kValuesHint);
+}
+void probability(const char* key, double v) {
+    ENG_CHECK(v >= 0.0 && v <= 1.0, "config: ", key, " is a dropout probability in [0, 1], got ", v, kValuesHint);
+}
+void divides(const char* what, int64_t width, int64_t heads) {
+    ENG_CHECK(width % heads == 0, "config: ", what, ".width ", width, " is not divisible by ", what, ".heads ",
+              heads, ". HINT: pick heads that divide the width (head size = width / heads)");
+}
+
+void check_model(const MamaConfig& m) {
+    const eng::nn::ViTConfig& v = m.vit;
+    at_least("model.vit.image_size", v.image_size, 1);
+    at_least("model.vit.patch", v.patch, 1);
+    at_least("model.vit.width", v.width, 1);
+    at_least("model.vit.depth", v.depth, 1);
+    at_least("model.vit.heads", v.heads, 1);
+    divides("model.vit", v.width, v.heads);
+    at_least("model.vit.registers", v.registers, 0);
+    ENG_CHECK(v.mlp_ratio > 0, "config: model.vit.mlp_ratio must be positive, got ", v.mlp_ratio, kValuesHint);
+    non_negative("model.vit.layerscale_init", v.layerscale_init);  // 0 = off; below 0 would be off too, silently
+    at_least("model.vit.checkpoint_every", v.checkpoint_every, 0);
+    const eng::nn::GPT2Config& t = m.text;
+    at_least("model.text.vocab", t.vocab, 1);
+    at_least("model.text.positions", t.positions, 1);
+    at_least("model.text.width", t.width, 1);
+    at_least("model.text.layers", t.layers, 1);
+    at_least("model.text.heads", t.heads, 1);
+    divides("model.text", t.width, t.heads);
+    at_least("model.text.inner", t.inner, 0);  // 0 = 4 x width
+    probability("model.text.embd_pdrop", t.embd_pdrop);
+    probability("model.text.attn_pdrop", t.attn_pdrop);
+    probability("model.text.resid_pdrop", t.resid_pdrop);
+    at_least("model.text.checkpoint_every", t.checkpoint_every, 0);
+    at_least("model.embed_dim", m.embed_dim, 1);
+    at_least("model.local_hidden", m.local_hidden, 1);
+    at_least("model.mv_hidden", m.mv_hidden, 0);  // 0 = the ViT width
+    at_least("model.lora_r", m.lora_r, 0);        // 0 = no LoRA
+    probability("model.lora_dropout", m.lora_dropout);
+    non_negative("model.mv_weight", m.schedule.mv_weight);
+    ENG_CHECK(m.nt_xent_temperature > 0, "config: model.nt_xent_temperature must be positive, got ",
+              m.nt_xent_temperature, kValuesHint);
+}
+
+void check_train(const TrainConfig& c, const MamaConfig& m) {
+    at_least("train.image_size", c.image_size, 1);
+    ENG_CHECK(c.image_size % m.vit.patch == 0, "config: train.image_size ", c.image_size,
+              " is not a multiple of the patch size ", m.vit.patch);
+    at_least("train.max_len", c.max_len, 1);
+    ENG_CHECK(c.max_len <= m.text.positions, "config: train.max_len ", c.max_len, " exceeds model.text.positions ",
+              m.text.positions, ". HINT: raise model.text.positions or lower train.max_len");
+    at_least("train.workers", c.workers, 0);  // 0 = one per core
+    at_least("train.tokenizer_train_vocab", c.tokenizer_train_vocab, 1);
+    ENG_CHECK(c.micro_batch >= 2, "config: train.micro_batch must be at least 2 (contrastive losses), got ", c.micro_batch);
+    at_least("train.accumulate", c.accumulate, 1);
+    at_least("train.steps", c.steps, 1);
+    non_negative("train.lr", c.lr);
+    non_negative("train.min_lr", c.min_lr);
+    ENG_CHECK(c.min_lr <= c.lr, "config: train.min_lr ", c.min_lr, " is above train.lr ", c.lr,
+              ". HINT: min_lr is the floor the schedule decays to; keep it at most lr");
+    non_negative("train.weight_decay", c.weight_decay);
+    at_least("train.warmup", c.warmup, 0);
+    try {
+        eng::nn::Schedule::parse_kind(c.schedule);
+    } catch (const eng::Error& e) {
+        ENG_FAIL("config: train.schedule: ", e.what());
+    }
+    non_negative("train.clip_grad", c.clip_grad);  // 0 = off
+    at_least("train.log_every", c.log_every, 0);
+    at_least("train.val_every", c.val_every, 0);  // 0 = at the end only
+    at_least("train.val_batches", c.val_batches, 1);
+    at_least("train.checkpoint_every", c.checkpoint_every, 0);
+    check_best_metric(c.best_metric);
+    ENG_CHECK(c.device == "cpu" || c.device == "cuda", "config: train.device must be \"cpu\" or \"cuda\", got \"",
+              c.device, "\"");
+    eng::check_matmul_precision_name(c.precision);  // an error naming the choices
+    ENG_CHECK(!(c.device == "cpu" && c.precision == "tf32"),
+              "config: train.precision tf32 exists only on the GPU. HINT: on the CPU use fp32, bf16 or auto");
+}
+
 }  // namespace
+
+const std::vector<std::string>& best_metric_names() {
+    static const std::vector<std::string> names = {"val_loss", "val_i2t_top1", "val_i2t_top5", "val_t2i_top1",
+                                                   "val_t2i_top5"};
+    return names;
+}
+
+void check_best_metric(const std::string& name) {
+    const auto& names = best_metric_names();
+    if (std::find(names.begin(), names.end(), name) != names.end()) return;
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    ENG_FAIL("config: train.best_metric '", name, "' is not one of ", list, ". HINT: val_loss is the reference's choice");
+}
 
 RunConfig run_config_from_json(const Value& json) {
     ENG_CHECK(json.is_object(), "config: the top level must be an object with 'model' and 'train'");
@@ -153,15 +279,8 @@ RunConfig run_config_from_json(const Value& json) {
     t.finish();
     for (const char* k : {"comment", "description"}) top.get(k);
     top.finish();
-    ENG_CHECK(c.micro_batch >= 2, "config: train.micro_batch must be at least 2 (contrastive losses), got ", c.micro_batch);
-    ENG_CHECK(c.accumulate >= 1 && c.steps >= 1, "config: train.accumulate and train.steps must be positive");
-    ENG_CHECK(c.device == "cpu" || c.device == "cuda", "config: train.device must be \"cpu\" or \"cuda\", got \"",
-              c.device, "\"");
-    eng::check_matmul_precision_name(c.precision);  // an error naming the choices
-    ENG_CHECK(!(c.device == "cpu" && c.precision == "tf32"),
-              "config: train.precision tf32 exists only on the GPU. HINT: on the CPU use fp32, bf16 or auto");
-    ENG_CHECK(c.image_size % rc.model.vit.patch == 0, "config: train.image_size ", c.image_size,
-              " is not a multiple of the patch size ", rc.model.vit.patch);
+    check_model(rc.model);
+    check_train(c, rc.model);
     return rc;
 }
 

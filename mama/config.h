@@ -50,7 +50,7 @@ struct TrainConfig {
     int64_t val_every = 0;       // optimiser steps between validations; 0 = at the end only
     int64_t val_batches = 4;     // micro-batches of the valid split per validation
     int64_t checkpoint_every = 0;  // 0 = at validations and at the end
-    std::string best_metric = "val_loss";  // or "val_i2t_top1", ...
+    std::string best_metric = "val_loss";  // or another of best_metric_names()
     // where to train: "cpu" or "cuda" (the first GPU; under mpirun, the rank's GPU)
     std::string device = "cpu";
     // Precision (tensor/precision.h): "auto" (default: bf16 on the GPU, fp32
@@ -69,7 +69,15 @@ struct RunConfig {
 // Reads a config file and applies "section.key=value" overrides (values are
 // parsed as JSON when they parse, else taken as strings).
 RunConfig load_run_config(const std::string& path, const std::vector<std::pair<std::string, std::string>>& overrides = {});
-// The same from a JSON value (used for configs stored in checkpoints).
+// The same from a JSON value (used for configs stored in checkpoints).  Both
+// check every value's range (a zero patch or head count, a negative seed or lr,
+// min_lr above lr, ...), so a bad value fails here rather than steps into a run.
 RunConfig run_config_from_json(const eng::json::Value& json);
+
+// The names train.best_metric accepts: the validation numbers pretraining
+// records (the one list; pretrain.cpp maps each name to its value).
+const std::vector<std::string>& best_metric_names();
+// Throws eng::Error naming the choices unless `name` is one of them.
+void check_best_metric(const std::string& name);
 
 }  // namespace mama

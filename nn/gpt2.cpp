@@ -23,6 +23,9 @@ GPT2Config GPT2Config::preset(const std::string& name) {
 
 GPT2Block::GPT2Block(const GPT2Config& c, int64_t idx, Generator* g)
     : ln_1(c.width, c.ln_eps), ln_2(c.width, c.ln_eps), config(c), layer_index(idx) {
+    // heads > 0 first: width % 0 would stop the program with SIGFPE, not an error.
+    ENG_CHECK(c.heads > 0, "GPT-2: the head count must be positive, got ", c.heads,
+              ". HINT: set model.text.heads to a divisor of the width (e.g. 12 for width 768)");
     ENG_CHECK(c.width % c.heads == 0, "GPT-2: width ", c.width, " is not divisible by ", c.heads, " heads");
     attn.c_attn = Linear::conv1d(c.width, 3 * c.width, g);
     attn.c_proj = Linear::conv1d(c.width, c.width, g);

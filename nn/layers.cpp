@@ -97,6 +97,8 @@ LayerScale::LayerScale(int64_t dim, float init) {
 Tensor LayerScale::forward(const Tensor& x) { return x * gamma; }
 
 PatchEmbed::PatchEmbed(int64_t c, int64_t d, int64_t p, Generator* g) : in_channels(c), dim(d), patch(p) {
+    ENG_CHECK(c > 0 && d > 0 && p > 0, "PatchEmbed: channels, width and patch must be positive, got ", c, ", ", d,
+              " and ", p);
     // Conv2d's default init: U(±1/√fan_in) with fan_in = C·p·p.
     float bound = 1.0f / std::sqrt(float(c * p * p));
     Tensor w = uniform({d, c, p, p}, -bound, bound, g);

@@ -36,6 +36,36 @@ static std::string slot_name(size_t g, size_t i, const char* slot) {
     return std::to_string(g) + "." + std::to_string(i) + "." + slot;
 }
 
+// ---- checkpoint state ---------------------------------------------------------------
+// State read from a checkpoint is checked before use: a tensor of the wrong
+// shape would make the fused update read and write past its buffer (a crash on
+// resume, or memory silently overwritten), and a step count that is negative,
+// fractional or not finite would silently give wrong bias corrections.
+
+static const char* const kForeignState =
+    ". HINT: the checkpoint does not belong to this model/optimizer (other parameters or another optimizer); "
+    "resume with the config it was saved with, or start without it";
+
+// `state` on `param`'s device as f32, after checking it matches `param`.
+static Tensor load_slot(const char* opt, const std::string& key, const Tensor& state, const Tensor& param) {
+    ENG_CHECK(state.shape() == param.shape(), opt, ".load_state_dict: state '", key, "' has shape ",
+              shape_str(state.shape()), " but its parameter has shape ", shape_str(param.shape()), kForeignState);
+    ENG_CHECK(state.dtype() == DType::f32 || state.dtype() == DType::bf16, opt, ".load_state_dict: state '", key,
+              "' is ", dtype_name(state.dtype()), ", not f32 or bf16", kForeignState);
+    // On the parameter's device (a checkpoint is read on the host).
+    return state.to(DType::f32).to(param.device()).clone();
+}
+
+static int64_t load_count(const char* opt, const std::string& key, const Tensor& t) {
+    ENG_CHECK(t.numel() == 1, opt, ".load_state_dict: step count '", key, "' has shape ", shape_str(t.shape()),
+              ", not a single number", kForeignState);
+    const double v = t.item();
+    // 2^53: beyond it a double (let alone the stored float) no longer holds every whole number.
+    ENG_CHECK(std::isfinite(v) && v >= 0 && v == std::floor(v) && v <= 9007199254740992.0, opt,
+              ".load_state_dict: step count '", key, "' is ", v, ", not a whole number >= 0", kForeignState);
+    return int64_t(v);
+}
+
 // ---- AdamW ------------------------------------------------------------------------
 
 AdamW::AdamW(std::vector<ParamGroup> groups, float beta1, float beta2, float eps)
@@ -91,27 +121,28 @@ std::map<std::string, Tensor> AdamW::state_dict() const {
 void AdamW::load_state_dict(const std::map<std::string, Tensor>& s) {
     auto it = s.find("step");
     ENG_CHECK(it != s.end(), "AdamW.load_state_dict: no 'step' entry (not an AdamW state?)");
-    steps_ = int64_t(it->second.item());
+    // Filled aside and committed at the end: a rejected state leaves the optimiser as it was.
+    const int64_t steps = load_count("AdamW", "step", it->second);
+    auto m_new = m_, v_new = v_;
+    auto t_new = t_;
     for (size_t g = 0; g < m_.size(); ++g)
         for (size_t i = 0; i < m_[g].size(); ++i) {
             auto m = s.find(slot_name(g, i, "exp_avg"));
             if (m == s.end()) {
-                m_[g][i] = v_[g][i] = Tensor();
-                t_[g][i] = 0;
+                m_new[g][i] = v_new[g][i] = Tensor();
+                t_new[g][i] = 0;
                 continue;
             }
             auto v = s.find(slot_name(g, i, "exp_avg_sq"));
             auto t = s.find(slot_name(g, i, "step"));
             ENG_CHECK(v != s.end() && t != s.end(), "AdamW.load_state_dict: incomplete state for parameter ", g, ".", i);
-            ENG_CHECK(m->second.shape() == groups_[g].params[i]->shape(), "AdamW.load_state_dict: state ",
-                      slot_name(g, i, "exp_avg"), " has shape ", shape_str(m->second.shape()), " but the parameter is ",
-                      shape_str(groups_[g].params[i]->shape()));
-            // On the parameter's device (a checkpoint is read on the host).
-            const Device dev = groups_[g].params[i]->device();
-            m_[g][i] = m->second.to(DType::f32).to(dev).clone();
-            v_[g][i] = v->second.to(DType::f32).to(dev).clone();
-            t_[g][i] = int64_t(t->second.item());
+            const Tensor& param = *groups_[g].params[i];
+            m_new[g][i] = load_slot("AdamW", m->first, m->second, param);
+            v_new[g][i] = load_slot("AdamW", v->first, v->second, param);
+            t_new[g][i] = load_count("AdamW", t->first, t->second);
         }
+    steps_ = steps;
+    m_ = std::move(m_new), v_ = std::move(v_new), t_ = std::move(t_new);
 }
 
 // ---- SGD ----------------------------------------------------------------------------
@@ -158,12 +189,15 @@ std::map<std::string, Tensor> SGD::state_dict() const {
 void SGD::load_state_dict(const std::map<std::string, Tensor>& s) {
     auto it = s.find("step");
     ENG_CHECK(it != s.end(), "SGD.load_state_dict: no 'step' entry");
-    steps_ = int64_t(it->second.item());
+    const int64_t steps = load_count("SGD", "step", it->second);
+    auto buf_new = buf_;  // committed at the end, as AdamW's
     for (size_t g = 0; g < buf_.size(); ++g)
         for (size_t i = 0; i < buf_[g].size(); ++i) {
             auto b = s.find(slot_name(g, i, "momentum_buffer"));
-            buf_[g][i] = b == s.end() ? Tensor() : b->second.to(DType::f32).to(groups_[g].params[i]->device()).clone();
+            buf_new[g][i] = b == s.end() ? Tensor() : load_slot("SGD", b->first, b->second, *groups_[g].params[i]);
         }
+    steps_ = steps;
+    buf_ = std::move(buf_new);
 }
 
 // ---- clipping -----------------------------------------------------------------------

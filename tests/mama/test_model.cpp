@@ -160,3 +160,77 @@ TEST_CASE("mama config: files parse, overrides apply, unknown keys are rejected"
               .train.precision == "tf32");
     for (const char* f : {"mama/configs/cpu-small.json", "mama/configs/bench-cpu.json"}) CHECK_NOTHROW(load_run_config(f));
 }
+
+namespace {
+
+// The error of loading tiny.json with one override ("" when it loads).
+std::string config_error(const std::string& key, const std::string& value) {
+    return testing::error_of([&] { load_run_config("mama/configs/tiny.json", {{key, value}}); });
+}
+
+}  // namespace
+
+TEST_CASE("mama config: train.best_metric is checked when the config is read, not at the first validation") {
+    for (const std::string& name : best_metric_names())
+        CHECK(load_run_config("mama/configs/tiny.json", {{"train.best_metric", name}}).train.best_metric == name);
+    const std::string msg = config_error("train.best_metric", "val_acc");
+    CHECK_MESSAGE(msg.find("train.best_metric 'val_acc' is not one of val_loss, val_i2t_top1, val_i2t_top5, "
+                           "val_t2i_top1, val_t2i_top5") != std::string::npos, msg);
+}
+
+TEST_CASE("mama config: zero sizes are errors naming the key (they divided by zero: SIGFPE)") {
+    // Each of these once reached a `%` or `/` by zero, killing the program.
+    CHECK(config_error("model.vit.patch", "0").find("model.vit.patch must be at least 1, got 0") != std::string::npos);
+    CHECK(config_error("model.text.heads", "0").find("model.text.heads must be at least 1, got 0") != std::string::npos);
+    CHECK(config_error("model.vit.heads", "0").find("model.vit.heads must be at least 1, got 0") != std::string::npos);
+    // The towers check too when built without a config: tests/nn/test_models.cpp.
+}
+
+TEST_CASE("mama config: sizes, counts and rates out of range are errors naming the key") {
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"model.vit.image_size", "0"}, {"model.vit.width", "0"},       {"model.vit.depth", "0"},
+        {"model.vit.registers", "-1"}, {"model.vit.mlp_ratio", "0"},   {"model.vit.checkpoint_every", "-1"},
+        {"model.text.width", "0"},     {"model.text.layers", "0"},     {"model.text.vocab", "0"},
+        {"model.text.positions", "0"}, {"model.text.inner", "-1"},     {"model.text.attn_pdrop", "1.5"},
+        {"model.embed_dim", "0"},      {"model.local_hidden", "0"},    {"model.mv_hidden", "-1"},
+        {"model.lora_r", "-1"},        {"model.lora_dropout", "-0.1"}, {"model.nt_xent_temperature", "0"},
+        {"model.special_token_seed", "-1"},
+        {"train.image_size", "0"},     {"train.max_len", "0"},         {"train.workers", "-1"},
+        {"train.micro_batch", "0"},    {"train.accumulate", "0"},      {"train.steps", "0"},
+        {"train.seed", "-1"},          {"train.lr", "-0.001"},         {"train.min_lr", "-1e-5"},
+        {"train.warmup", "-1"},        {"train.clip_grad", "-1"},      {"train.weight_decay", "-0.1"},
+        {"train.val_batches", "0"},    {"train.val_every", "-1"},      {"train.checkpoint_every", "-1"},
+        {"train.log_every", "-1"},     {"train.tokenizer_train_vocab", "0"}};
+    for (auto& [key, value] : bad) {
+        const std::string msg = config_error(key, value);
+        CHECK_MESSAGE(msg.find(key) != std::string::npos, key, " = ", value, " gave: '", msg, "'");
+    }
+    // Relations between keys.
+    CHECK(config_error("train.min_lr", "0.01").find("train.min_lr 0.01 is above train.lr 0.001") != std::string::npos);
+    CHECK(config_error("model.text.heads", "3").find("model.text.width 32 is not divisible by model.text.heads 3") !=
+          std::string::npos);
+    CHECK(config_error("train.max_len", "97").find("train.max_len 97 exceeds model.text.positions 96") !=
+          std::string::npos);
+    CHECK(config_error("train.schedule", "cosin").find("train.schedule: unknown learning-rate schedule 'cosin'") !=
+          std::string::npos);
+    // The documented "off" values stay accepted.
+    RunConfig ok = load_run_config("mama/configs/tiny.json", {{"train.seed", "0"}, {"train.clip_grad", "0"},
+                                                               {"model.vit.registers", "0"}, {"model.lora_r", "0"},
+                                                               {"train.lr", "0"}, {"train.min_lr", "0"},
+                                                               {"train.warmup", "0"}, {"train.workers", "0"}});
+    CHECK(ok.train.seed == 0);
+    CHECK(ok.model.vit.registers == 0);
+}
+
+TEST_CASE("mama config: a value of the wrong type names its section.key") {
+    // "abc" does not parse as JSON, so the override is the string "abc".
+    std::string msg = config_error("train.steps", "abc");
+    CHECK_MESSAGE(msg.find("train.steps: json: expected a number, got a string") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("HINT") != std::string::npos, msg);
+    msg = config_error("model.vit.patch", "\"14\"");
+    CHECK_MESSAGE(msg.find("model.vit.patch: json: expected a number") != std::string::npos, msg);
+    msg = config_error("model.symmetric_local", "1");
+    CHECK_MESSAGE(msg.find("model.symmetric_local: json: expected a bool") != std::string::npos, msg);
+    msg = config_error("train.lr", "true");
+    CHECK_MESSAGE(msg.find("train.lr: json:") != std::string::npos, msg);
+}

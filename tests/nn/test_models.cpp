@@ -142,6 +142,18 @@ TEST_CASE("models: load_state_dict reports missing, unexpected and wrongly shape
     CHECK_THROWS_CONTAINING(vit.load_state_dict(bad), "missing keys (1): norm.weight");
 }
 
+TEST_CASE("models: a zero head count or patch size is an error, not a division by zero (SIGFPE)") {
+    GPT2Config t = GPT2Config::preset("tiny");
+    t.heads = 0;
+    CHECK_THROWS_CONTAINING(GPT2Model{t}, "GPT-2: the head count must be positive, got 0");
+    ViTConfig v = ViTConfig::preset("tiny");
+    v.patch = 0;
+    CHECK_THROWS_CONTAINING(VisionTransformer{v}, "must be positive");
+    v = ViTConfig::preset("tiny");
+    v.heads = 0;
+    CHECK_THROWS_CONTAINING(VisionTransformer{v}, "head count must be positive");
+}
+
 TEST_CASE("models: GPT-2 token-embedding resize keeps old rows and draws new ones from a seed") {
     GPT2Model a(fixture_gpt2_config()), b(fixture_gpt2_config());
     b.load_state_dict(a.state_dict());

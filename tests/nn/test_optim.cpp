@@ -88,6 +88,59 @@ TEST_CASE("optim: AdamW state round-trips, so a resumed run continues identicall
     CHECK_THROWS_CONTAINING(o3->load_state_dict({}), "no 'step' entry");
 }
 
+TEST_CASE("optim: a checkpoint state that does not fit the parameters is rejected by key, shapes and a hint") {
+    // A crafted or foreign checkpoint: before the checks, an exp_avg_sq of shape
+    // [1] loaded silently and the first step wrote past its buffer (a segfault).
+    Tensor p = from_vector({0.5f, -1.0f, 2.0f}, {3}).set_requires_grad(true);
+    AdamW adam({ParamGroup{{&p}, 0.05f, 0.01f}});
+    p.set_grad(from_vector(kGrads[0], {3}));
+    adam.step();
+    std::map<std::string, Tensor> good;
+    for (auto& [k, t] : adam.state_dict()) good[k] = t.clone();  // state_dict() shares the live tensors
+    auto with = [&](const std::string& key, Tensor t) {
+        std::map<std::string, Tensor> s = good;
+        s[key] = t;
+        return s;
+    };
+    const std::string hint = "does not belong to this model/optimizer";
+    for (const char* slot : {"0.0.exp_avg", "0.0.exp_avg_sq"}) {
+        const std::string msg = testing::error_of([&] { adam.load_state_dict(with(slot, zeros({1}))); });
+        CHECK_MESSAGE(msg.find(std::string("state '") + slot + "' has shape [1] but its parameter has shape [3]") !=
+                          std::string::npos, msg);
+        CHECK_MESSAGE(msg.find(hint) != std::string::npos, msg);
+    }
+    CHECK_THROWS_CONTAINING(adam.load_state_dict(with("0.0.exp_avg_sq", from_ivector({0, 0, 0}, {3}))),
+                            "state '0.0.exp_avg_sq' is i32, not f32 or bf16");
+    // Step counts: one finite whole number >= 0.
+    CHECK_THROWS_CONTAINING(adam.load_state_dict(with("step", from_vector({-1.0f}, {1}))),
+                            "step count 'step' is -1, not a whole number >= 0");
+    CHECK_THROWS_CONTAINING(adam.load_state_dict(with("0.0.step", from_vector({1.5f}, {1}))),
+                            "step count '0.0.step' is 1.5");
+    CHECK_THROWS_CONTAINING(adam.load_state_dict(with("0.0.step", from_vector({NAN}, {1}))), "step count '0.0.step'");
+    CHECK_THROWS_CONTAINING(adam.load_state_dict(with("0.0.step", from_vector({1.0f, 1.0f}, {2}))),
+                            "step count '0.0.step' has shape [2], not a single number");
+    // A rejected state changes nothing: the optimiser still holds its own.
+    CHECK(adam.steps() == 1);
+    for (auto& [k, t] : adam.state_dict()) CHECK_MESSAGE(testing::compare(t, good.at(k)) == "", k);
+    p.set_grad(from_vector(kGrads[1], {3}));
+    adam.step();  // runs on the intact state
+    CHECK(adam.steps() == 2);
+
+    Tensor q = from_vector({0.5f, -1.0f, 2.0f}, {3}).set_requires_grad(true);
+    SGD sgd({ParamGroup{{&q}, 0.1f, 0.0f}}, 0.9f);
+    q.set_grad(from_vector(kGrads[0], {3}));
+    sgd.step();
+    std::map<std::string, Tensor> bad = sgd.state_dict();
+    bad["0.0.momentum_buffer"] = zeros({2});
+    const std::string msg = testing::error_of([&] { sgd.load_state_dict(bad); });
+    CHECK_MESSAGE(msg.find("SGD.load_state_dict: state '0.0.momentum_buffer' has shape [2] but its parameter has shape "
+                           "[3]") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find(hint) != std::string::npos, msg);
+    bad = sgd.state_dict();
+    bad["step"] = from_vector({INFINITY}, {1});
+    CHECK_THROWS_CONTAINING(sgd.load_state_dict(bad), "step count 'step' is inf");
+}
+
 TEST_CASE("optim: clip_grad_norm scales to the maximum norm and reports the original") {
     Tensor a = zeros({2}).set_requires_grad(true), b = zeros({1}).set_requires_grad(true);
     a.set_grad(from_vector({3.0f, 0.0f}, {2}));
