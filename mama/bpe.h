@@ -85,6 +85,11 @@ public:
     // Writes DIR/vocab.json (every id, added tokens included) and DIR/merges.txt
     // ("#version: 0.2" header, one "left right" line per merge, in rank order).
     void save(const std::string& dir) const;
+    // 16 hex digits identifying the vocabulary (every id's string) and the
+    // merges in rank order (FNV-1a, 64 bits): a checkpoint records it, so a
+    // run resumed with other tokenizer files is refused instead of training on
+    // different token ids.
+    std::string fingerprint() const;
 
     // Registers a special token matched whole before BPE.  If the string is
     // already in the vocabulary its id is kept (as Hugging Face does); otherwise

@@ -1,9 +1,11 @@
 // bpe_io.cpp: reading and writing BPE tokenizer files: vocab.json + merges.txt
 // (GPT-2 / Hugging Face "slow" format) and Hugging Face tokenizer.json.
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "mama/bpe.h"
+#include "nn/atomic_file.h"
 #include "nn/json.h"
 #include "tensor/check.h"
 
@@ -147,23 +149,30 @@ BpeTokenizer BpeTokenizer::load_tokenizer_json(const std::string& path) {
 }
 
 void BpeTokenizer::save(const std::string& dir) const {
+    // Each file written atomically (nn/atomic_file.h): a run killed mid-save
+    // leaves the previous tokenizer, never a truncated merges.txt that would
+    // load as a different tokenizer of the same size.
     using eng::json::Value;
     Value vocab = Value::object();
     for (int32_t id = 0; id < vocab_size(); ++id)
         if (has_token_[id]) vocab.set(id_to_token_[id], Value(id));
-    const std::string vpath = dir + "/vocab.json";
-    {
-        std::ofstream out(vpath, std::ios::binary);
-        ENG_CHECK(out, "tokenizer: cannot write '", vpath, "'. HINT: does the folder exist and is it writable?");
-        out << eng::json::dump(vocab) << "\n";
-        ENG_CHECK(out.good(), "tokenizer: writing '", vpath, "' failed");
-    }
-    const std::string mpath = dir + "/merges.txt";
-    std::ofstream out(mpath, std::ios::binary);
-    ENG_CHECK(out, "tokenizer: cannot write '", mpath, "'. HINT: does the folder exist and is it writable?");
-    out << "#version: 0.2\n";
-    for (const auto& [a, b] : merges_) out << a << ' ' << b << '\n';
-    ENG_CHECK(out.good(), "tokenizer: writing '", mpath, "' failed");
+    eng::nn::write_file_atomic(dir + "/vocab.json", eng::json::dump(vocab) + "\n");
+    std::string merges = "#version: 0.2\n";
+    for (const auto& [a, b] : merges_) merges += a + ' ' + b + '\n';
+    eng::nn::write_file_atomic(dir + "/merges.txt", merges);
+}
+
+std::string BpeTokenizer::fingerprint() const {
+    uint64_t h = 14695981039346656037ull;  // FNV-1a offset basis
+    auto add = [&h](const std::string& bytes) {
+        for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ull;  // FNV prime
+        h = (h ^ 0xffu) * 1099511628211ull;  // a separator no UTF-8 text contains
+    };
+    for (int32_t id = 0; id < vocab_size(); ++id) add(has_token_[id] ? id_to_token_[id] : std::string());
+    for (const auto& [a, b] : merges_) add(a + ' ' + b);
+    char out[17];
+    std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+    return out;
 }
 
 }  // namespace mama

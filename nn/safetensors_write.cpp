@@ -1,17 +1,12 @@
 // safetensors_write.cpp: the safetensors writer: layout as the reference
-// implementation (so files are byte-identical), and an atomic write (temporary
-// file in the same folder, fsync, rename) so a crash or an error mid-write
-// never destroys the previous file.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+// implementation (so files are byte-identical), and an atomic write
+// (nn/atomic_file.h: temporary file in the same folder, fsync, rename) so a
+// crash or an error mid-write never destroys the previous file.
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cstring>
 #include <set>
 
+#include "nn/atomic_file.h"
 #include "nn/json.h"
 #include "nn/safetensors.h"
 
@@ -85,24 +80,6 @@ std::string header_of(const std::vector<Planned>& planned, const std::map<std::s
     return out + text;
 }
 
-// Writes all bytes, retrying short writes and EINTR.
-void write_all(int fd, const void* data, size_t size, const std::string& path) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-        ssize_t w = ::write(fd, p, std::min<size_t>(size, size_t(1) << 30));
-        if (w < 0 && errno == EINTR) continue;
-        ENG_CHECK(w > 0, "save_safetensors: writing '", path, "' failed: ", std::strerror(errno),
-                  ". HINT: is the disk full?");
-        p += w;
-        size -= size_t(w);
-    }
-}
-
-std::string folder_of(const std::string& path) {
-    size_t slash = path.find_last_of('/');
-    return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
-}
-
 }  // namespace
 
 std::string safetensors_header(const std::vector<std::pair<std::string, Tensor>>& tensors,
@@ -116,38 +93,11 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     const std::vector<Planned> planned = plan(tensors, path);
     const std::string header = header_of(planned, metadata);
 
-    // A unique temporary name in the same folder (rename is atomic only within
-    // one file system); hidden so a crash leaves no look-alike checkpoint.
-    static std::atomic<unsigned> counter{0};
-    size_t slash = path.find_last_of('/');
-    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    std::string dir_prefix = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-    std::string tmp = dir_prefix + "." + base + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
-
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    ENG_CHECK(fd >= 0, "save_safetensors: cannot create '", tmp, "': ", std::strerror(errno),
-              ". HINT: does the folder '", folder_of(path), "' exist and is it writable?");
-    try {
-        write_all(fd, header.data(), header.size(), tmp);
-        for (const Planned& p : planned)
-            if (p.nbytes) write_all(fd, p.t.raw_data(), size_t(p.nbytes), tmp);
-        ENG_CHECK(::fsync(fd) == 0, "save_safetensors: fsync of '", tmp, "' failed: ", std::strerror(errno));
-        int rc = ::close(fd);
-        fd = -1;
-        ENG_CHECK(rc == 0, "save_safetensors: closing '", tmp, "' failed: ", std::strerror(errno));
-        ENG_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, "save_safetensors: cannot rename '", tmp, "' to '",
-                  path, "': ", std::strerror(errno));
-    } catch (...) {
-        if (fd >= 0) ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    // Make the rename itself durable (best effort: some file systems refuse).
-    int dfd = ::open(folder_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)::fsync(dfd);
-        ::close(dfd);
-    }
+    AtomicFile file(path);
+    file.write(header.data(), header.size());
+    for (const Planned& p : planned)
+        if (p.nbytes) file.write(p.t.raw_data(), size_t(p.nbytes));
+    file.commit();
 }
 
 }  // namespace eng::nn

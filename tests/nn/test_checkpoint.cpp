@@ -7,14 +7,17 @@
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
 
 #include "autograd/ops.h"
+#include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
 #include "nn/gpt2.h"
 #include "nn/safetensors.h"
@@ -278,6 +281,37 @@ TEST_CASE("checkpoint: a write that fails midway leaves the previous checkpoint 
     fresh.load(path);
     CHECK(fresh.step == 1);
     CHECK(dir.files() == std::vector<std::string>{"run.ckpt"});
+}
+
+TEST_CASE("atomic files: all or nothing, and a killed writer's temporaries are swept") {
+    TempDir dir;
+    const std::string path = dir.path + "/vocab.json";
+    write_file_atomic(path, "old");
+    {
+        AtomicFile f(path);
+        f.write("new, half written", 9);
+        CHECK(dir.files().size() == 2);  // the file and a hidden temporary
+    }  // dropped without commit: the temporary goes, the old file stays
+    CHECK(read_bytes(path) == "old");
+    CHECK(dir.files() == std::vector<std::string>{"vocab.json"});
+    write_file_atomic(path, "new");
+    CHECK(read_bytes(path) == "new");
+    CHECK(dir.files().size() == 1);
+    // A temporary of a process that has ended is removed, one of a running
+    // process (this one) and files that only look alike are kept.
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    REQUIRE(child > 0);
+    REQUIRE(::waitpid(child, nullptr, 0) == child);
+    const std::string dead = ".last.safetensors.tmp" + std::to_string(child) + "_3";
+    const std::string alive = ".last.safetensors.tmp" + std::to_string(::getpid()) + "_0";
+    for (const std::string& name : {dead, alive, std::string(".notes.tmp12x_1"), std::string("last.safetensors")})
+        std::ofstream(dir.path + "/" + name) << "x";
+    CHECK(remove_stale_temporaries(dir.path) == 1);
+    std::vector<std::string> left = dir.files();
+    std::sort(left.begin(), left.end());
+    CHECK(left == std::vector<std::string>{alive, ".notes.tmp12x_1", "last.safetensors", "vocab.json"});
+    CHECK(remove_stale_temporaries(dir.path + "/no-such-folder") == 0);
 }
 
 TEST_CASE("checkpoint: load errors name the file and what is missing or wrong") {
