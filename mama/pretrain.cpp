@@ -1,7 +1,11 @@
 // pretrain.cpp: the MaMA pretraining loop: data, tokenizer, model, AdamW with
 // the cosine schedule, gradient accumulation, the late start, validation with
 // retrieval accuracy, atomic checkpoints (last and best), exact resume, a
-// progress line, a JSONL log of every step, and a guard against NaN losses.
+// progress line, a JSONL log of every step, guards against NaN losses,
+// gradients and weights, and a clean stop on Ctrl-C or SIGTERM (the step in
+// progress is finished and saved; mama/pretrain_guards.h).  A resumed run
+// checks its settings, tokenizer and log against the checkpoint
+// (mama/pretrain_resume.h).
 // Under mpirun it trains data-parallel (mama/pretrain_dist.h): the sharded
 // loader, the gradient averaging and the gathered negatives come from there;
 // only rank 0 writes the log, the progress, the checkpoints and validates.
@@ -21,6 +25,9 @@
 #include "mama/bpe_train.h"
 #include "mama/loader.h"
 #include "mama/pretrain_dist.h"
+#include "mama/pretrain_guards.h"
+#include "mama/pretrain_resume.h"
+#include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
 #include "nn/grad_overlap.h"
 #include "nn/optim.h"
@@ -40,7 +47,7 @@ static double peak_rss_mib() {
     return double(u.ru_maxrss) / 1024.0;
 }
 
-BpeTokenizer make_run_tokenizer(const TrainConfig& t, const EmbedData& data) {
+BpeTokenizer make_run_tokenizer(const TrainConfig& t, const EmbedData& data, bool reuse_saved) {
     BpeTokenizer tok;
     std::string saved = t.out_dir + "/tokenizer";
     if (!t.tokenizer_json.empty()) {
@@ -49,7 +56,7 @@ BpeTokenizer make_run_tokenizer(const TrainConfig& t, const EmbedData& data) {
         ENG_CHECK(!t.tokenizer_vocab.empty() && !t.tokenizer_merges.empty(),
                   "tokenizer: give both train.tokenizer_vocab and train.tokenizer_merges");
         tok = BpeTokenizer::load(t.tokenizer_vocab, t.tokenizer_merges);
-    } else if (fs::exists(saved + "/vocab.json") && fs::exists(saved + "/merges.txt")) {
+    } else if (reuse_saved && fs::exists(saved + "/vocab.json") && fs::exists(saved + "/merges.txt")) {
         tok = BpeTokenizer::load(saved + "/vocab.json", saved + "/merges.txt");
     } else {
         // No BioMedLM files: learn a byte-level BPE from the unmasked training captions.
@@ -132,7 +139,7 @@ double metric_of(const ValResult& v, const std::string& name) {
     if (name == "val_i2t_top5") return v.i2t5;
     if (name == "val_t2i_top1") return v.t2i1;
     if (name == "val_t2i_top5") return v.t2i5;
-    ENG_FAIL("train.best_metric '", name, "' is not one of val_loss, val_i2t_top1, val_i2t_top5, val_t2i_top1, val_t2i_top5");
+    ENG_FAIL("train.best_metric '", name, "' is in best_metric_names() (mama/config.h) but metric_of has no value for it");
 }
 
 std::string fmt(double v, int prec = 4) {
@@ -155,6 +162,17 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     fs::create_directories(t.out_dir);
     std::string last_path = t.out_dir + "/last.safetensors", best_path = t.out_dir + "/best.safetensors";
     std::string log_path = t.out_dir + "/log.jsonl";
+    if (dp.main()) {
+        const int stale = nn::remove_stale_temporaries(t.out_dir);  // left by a run killed mid-write
+        if (stale > 0) std::cerr << "== removed " << stale << " unfinished checkpoint file(s) of a killed run\n";
+    }
+    // A resumed run checks its settings first, before the data and the model are built.
+    const int64_t global_batch = t.micro_batch * t.accumulate * dp.world();
+    std::map<std::string, std::string> resumed;  // the checkpoint's metadata
+    if (opt.resume) {
+        resumed = resume_metadata(last_path);
+        check_resume_config(resumed, rc.json, global_batch, opt.allow_config_change, dp.main());
+    }
 
     // ---- data and tokenizer ----
     EmbedOptions eo;
@@ -165,10 +183,14 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     // Rank 0 trains and saves the tokenizer first; the others then load it (or,
     // without a shared out_dir, train the same one: BPE training is deterministic).
     BpeTokenizer tok;
-    if (dp.main()) tok = make_run_tokenizer(t, data);
+    // A new run trains its own (a tokenizer left in out_dir by an earlier run
+    // may have other settings); a resumed one reloads the run's.
+    if (dp.main()) tok = make_run_tokenizer(t, data, opt.resume);
     dp.comm().barrier();
-    if (!dp.main()) tok = make_run_tokenizer(t, data);
+    if (!dp.main()) tok = make_run_tokenizer(t, data, true);
     MamaSpecialIds special = tok.add_mama_special_tokens();
+    const std::string tokenizer_id = tok.fingerprint();
+    if (opt.resume) check_resume_tokenizer(resumed, tokenizer_id, t.out_dir + "/tokenizer");
     LoaderDataset train_ds = embed_dataset(data, Split::Train, EmbedTask::Birads);
     LoaderDataset valid_ds = embed_dataset(data, Split::Valid, EmbedTask::Birads);
     ENG_CHECK(train_ds.size() >= t.micro_batch, "pretrain: the training split has ", train_ds.size(),
@@ -205,11 +227,18 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     int64_t start = 0;
     double best = -INFINITY;
     if (opt.resume) {
-        ENG_CHECK(fs::exists(last_path), "--resume: no checkpoint at ", last_path, ". HINT: start without --resume");
         nn::TrainingState st = nn::load_checkpoint(last_path, model, &optimizer, rngs);
         start = st.step;
+        ENG_CHECK(st.extra.count("loader"), "--resume: ", last_path, " has no extra.loader (the data position). ",
+                  "HINT: it is not a checkpoint of build/pretrain; start without --resume");
         train_loader.set_position(dp.adapt_position(LoaderPosition::parse(st.extra.at("loader")), train_loader));
-        if (st.extra.count("best")) best = std::stod(st.extra.at("best"));
+        if (st.extra.count("best")) {
+            try {
+                best = std::stod(st.extra.at("best"));
+            } catch (const std::exception&) {
+                ENG_FAIL("--resume: ", last_path, ": extra.best '", st.extra.at("best"), "' is not a number");
+            }
+        }
         if (dp.main()) std::cerr << "== resumed from " << last_path << " at step " << start << "\n";
     }
     // Pure bf16 (tensor/precision.h): no f32 master weights, also when a run
@@ -225,16 +254,38 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
 
     std::ofstream log;  // rank 0 only
     if (dp.main()) {
+        if (opt.resume) truncate_log_for_resume(resumed, log_path);  // the steps after the checkpoint run again
         log.open(log_path, opt.resume ? std::ios::app : std::ios::trunc);
         ENG_CHECK(log, "pretrain: cannot write the log ", log_path);
     }
+    auto flush_log = [&] {
+        log.flush();
+        ENG_CHECK(log.good(), "pretrain: writing the log ", log_path, " failed. HINT: is the disk full?");
+    };
+    // Saves a checkpoint unless a weight or buffer is no longer finite (then
+    // the previous checkpoint stays, and the caller stops the run).
     auto save = [&](const std::string& path, int64_t next_step) {
+        const std::string bad = first_non_finite(model);
+        if (!bad.empty()) {
+            std::cerr << "\nerror: after step " << next_step - 1 << " the weights hold non-finite values (first in "
+                      << bad << "); training stopped without overwriting " << path
+                      << ".\nHINT: lower train.lr or set train.clip_grad\n";
+            return false;
+        }
         nn::TrainingState st;
         st.step = next_step;
         st.extra["loader"] = train_loader.position().str();
         st.extra["best"] = fmt(best, 17);
+        st.extra["tokenizer"] = tokenizer_id;
+        st.extra["global_batch"] = std::to_string(global_batch);
+        st.extra["log_bytes"] = std::to_string(fs::file_size(log_path));  // the log is flushed by now
         nn::save_checkpoint(path, model, &optimizer, st, rngs, config_text);
+        return true;
     };
+    if (dp.main() && !valid_loader && t.checkpoint_every <= 0)
+        std::cerr << "== note: no validation split and train.checkpoint_every 0: the only checkpoint is written at "
+                     "the end (or on Ctrl-C)\n";
+    StopOnSignal stop_on_signal;
 
     auto t0 = std::chrono::steady_clock::now();
     int64_t images = 0;
@@ -264,7 +315,10 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
             images += b.size() * dp.world();
         }
         if (averager) averager->finish();  // the mean of the ranks' gradients
-        dp.mean({&total, &clip, &mv, &partner, &sla});  // the losses of the whole global batch
+        // The losses of the whole global batch, and whether any rank was asked to stop.
+        double stop_asked = StopOnSignal::requested() ? 1.0 : 0.0;
+        dp.mean({&total, &clip, &mv, &partner, &sla, &stop_asked});
+        const bool stop = stop_asked > 0.0;
         if (!std::isfinite(total)) {  // the same decision on every rank (the losses are the ranks' means)
             if (dp.main())
                 std::cerr << "\nerror: the loss became " << total << " at step " << step << " (clip " << clip << ", mv "
@@ -274,6 +328,16 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
             return 3;
         }
         if (!averager) dp.reduce_gradients(model);  // the mean of the ranks' gradients
+        // A finite loss can still leave inf or NaN gradients (an overflow in the
+        // backward); AdamW would write them into the weights and the next
+        // checkpoint.  The gradients are the ranks' mean: every rank decides alike.
+        if (!gradients_finite(model.trainable_parameters())) {
+            if (dp.main())
+                std::cerr << "\nerror: the gradients became non-finite at step " << step << " (loss " << total
+                          << "); training stopped before the update. The last good checkpoint is " << last_path
+                          << ".\nHINT: lower train.lr or set train.clip_grad\n";
+            return 3;
+        }
         if (t.clip_grad > 0) nn::clip_grad_norm(model.trainable_parameters(), float(t.clip_grad));
         optimizer.step();
         optimizer.zero_grad();
@@ -282,7 +346,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         log << "{\"step\":" << step << ",\"lr\":" << lr << ",\"loss\":" << total << ",\"loss_clip\":" << clip
             << ",\"loss_mv\":" << mv << ",\"loss_partner_clip\":" << partner << ",\"loss_sla\":" << sla
             << ",\"images_per_s\":" << ips << ",\"rss_mib\":" << peak_rss_mib() << "}\n";
-        log.flush();
+        if (dp.main()) flush_log();
         bool last_step = step + 1 == t.steps;
         if (!opt.quiet && (step % std::max<int64_t>(t.log_every, 1) == 0 || last_step)) {
             int64_t done = step + 1 - start, left = t.steps - step - 1;
@@ -295,8 +359,12 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
                       << " MiB eta " << int(eta) << "s   " << std::flush;
         }
         bool validate_now = valid_loader && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
-        bool checkpoint_now = validate_now || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step;
-        if (!dp.main()) continue;  // the other ranks go on to the next step's collectives
+        bool checkpoint_now =
+            validate_now || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step || stop;
+        if (!dp.main()) {
+            if (stop) return 130;
+            continue;  // the other ranks go on to the next step's collectives
+        }
         if (validate_now) {
             DataParallel::LocalOnly alone(model);
             ValResult v = validate(model, *valid_loader, special, step, t.val_batches);
@@ -306,14 +374,20 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
             log << "{\"step\":" << step << ",\"val_loss\":" << v.loss << ",\"val_i2t_top1\":" << v.i2t1
                 << ",\"val_i2t_top5\":" << v.i2t5 << ",\"val_t2i_top1\":" << v.t2i1 << ",\"val_t2i_top5\":" << v.t2i5
                 << "}\n";
+            flush_log();
             double m = metric_of(v, t.best_metric);
             if (v.batches > 0 && m > best) {
                 best = m;
-                save(best_path, step + 1);
+                if (!save(best_path, step + 1)) return 3;
                 std::cerr << "== new best " << t.best_metric << ": checkpoint " << best_path << "\n";
             }
         }
-        if (checkpoint_now) save(last_path, step + 1);
+        if (checkpoint_now && !save(last_path, step + 1)) return 3;
+        if (stop) {
+            std::cerr << "\n== stopped by a signal after step " << step + 1 << " of " << t.steps << ": checkpoint "
+                      << last_path << "; continue with --resume\n";
+            return 130;
+        }
     }
     if (dp.main())
         std::cerr << "\n== done: " << t.steps << " steps; checkpoints in " << t.out_dir << ", log " << log_path << "\n";

@@ -12,6 +12,9 @@ namespace mama {
 struct PretrainOptions {
     bool resume = false;  // continue from OUT/last.safetensors (bit-exact on the CPU)
     bool quiet = false;   // no progress bar (the JSONL log is still written)
+    // Resume even when settings that change the computation differ from the
+    // checkpoint's (mama/pretrain_resume.h lists which may differ anyway).
+    bool allow_config_change = false;
     // The ranks to train with; null = nn::make_communicator() (MPI under mpirun,
     // else one process).  Tests pass a SingleProcess to run alone under mpirun.
     std::shared_ptr<eng::nn::Communicator> comm;
@@ -20,10 +23,10 @@ struct PretrainOptions {
 // Runs (or resumes) the training described by `config`; returns the process exit code.
 int run_pretrain(const RunConfig& config, const PretrainOptions& options);
 
-// The tokenizer of a run: the BioMedLM/GPT-2 files named in the config, or the
-// one saved in OUT/tokenizer/, or a BPE trained on the training captions (then
-// saved there).  The MaMA special tokens are added.
-BpeTokenizer make_run_tokenizer(const TrainConfig& train, const EmbedData& data);
+// The tokenizer of a run: the BioMedLM/GPT-2 files named in the config, or
+// (when reuse_saved) the one saved in OUT/tokenizer/, or a BPE trained on the
+// training captions (then saved there).  The MaMA special tokens are added.
+BpeTokenizer make_run_tokenizer(const TrainConfig& train, const EmbedData& data, bool reuse_saved = true);
 
 // Reference-check mode: loads every parameter and buffer of the model from
 // `init` (saved names), runs one forward and backward on the batch file with all

@@ -13,7 +13,7 @@
 
 static int usage(const char* msg) {
     if (msg) std::cerr << "error: " << msg << "\n";
-    std::cerr << "usage: build/pretrain --config FILE [--SECTION.KEY VALUE ...] [--resume] [--quiet]\n"
+    std::cerr << "usage: build/pretrain --config FILE [--SECTION.KEY VALUE ...] [--resume [--allow-config-change]] [--quiet]\n"
                  "       build/pretrain --config FILE --init W.safetensors --check-batch B.safetensors --dump D.safetensors\n"
                  "Config keys (see mama/configs/paper.json) are overridden with dotted flags, e.g.\n"
                  "  --train.steps 200 --train.data_dir data/synth --model.vit.depth 6\n";
@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
             if (a == "--config") config = value();
             else if (a == "--resume") opt.resume = true;
             else if (a == "--quiet") opt.quiet = true;
+            else if (a == "--allow-config-change") opt.allow_config_change = true;
             else if (a == "--init") init = value();
             else if (a == "--check-batch") check_batch = value();
             else if (a == "--dump") dump = value();

@@ -10,6 +10,8 @@
 
 #include "autograd/ops.h"
 #include "mama/pretrain.h"
+#include "mama/pretrain_guards.h"
+#include "mama/pretrain_resume.h"
 #include "nn/safetensors.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cuda_backend.h"
@@ -206,4 +208,118 @@ TEST_CASE("pretrain: reference-check mode dumps losses, embeddings and every tra
     CHECK(d.count("grad.text.transformer.h.0.attn.c_attn.lora_A.weight"));
     CHECK(!d.count("grad.text.transformer.wte.weight"));
     CHECK(grads > 20);
+}
+
+TEST_CASE("pretrain: --resume refuses changed settings that alter the run, unless told, and accepts the others") {
+    TempDir a("settings");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    REQUIRE(run_pretrain(tiny(a.path.string(), 1), quiet) == 0);
+    PretrainOptions resume = quiet;
+    resume.resume = true;
+    // The learning rate and the seed change what is computed: refused, both named.
+    auto changed = testing::tiny_run_config(a.path.string(), 2, {{"train.lr", "0.5"}, {"train.seed", "8"}});
+    CHECK_THROWS_CONTAINING(run_pretrain(changed, resume), "train.lr: 0.001 in the checkpoint, 0.5 now");
+    CHECK_THROWS_CONTAINING(run_pretrain(changed, resume), "train.seed");
+    // A bigger global batch (micro_batch x accumulate x ranks) is refused too.
+    auto bigger = testing::tiny_run_config(a.path.string(), 2, {{"train.accumulate", "3"}});
+    CHECK_THROWS_CONTAINING(run_pretrain(bigger, resume), "the global batch");
+    // Where the data is, the workers and the length of the run may change.
+    auto moved = testing::tiny_run_config(a.path.string(), 2, {{"train.workers", "1"}, {"train.log_every", "5"}});
+    CHECK(run_pretrain(moved, resume) == 0);
+    PretrainOptions forced = resume;
+    forced.allow_config_change = true;
+    CHECK(run_pretrain(testing::tiny_run_config(a.path.string(), 3, {{"train.lr", "0.5"}}), forced) == 0);
+    const auto changes = resume_config_changes(
+        nn::SafeTensorsFile::open((a.path / "last.safetensors").string()).metadata().at("config"),
+        testing::tiny_run_config(a.path.string(), 9, {{"train.clip_grad", "0.25"}}).json, true);
+    REQUIRE(changes.size() == 3);  // clip_grad, lr (the file was saved by the forced run), steps; sorted
+    CHECK(changes[0].key == "train.clip_grad");
+    CHECK(changes[0].saved == "(not set)");
+    CHECK(changes[0].now == "0.25");
+    CHECK_FALSE(changes[0].allowed);
+    CHECK(changes[1].key == "train.lr");
+    CHECK_FALSE(changes[1].allowed);
+    CHECK(changes[2].key == "train.steps");
+    CHECK(changes[2].allowed);
+}
+
+TEST_CASE("pretrain: a resumed run logs each step once, and refuses a tokenizer that changed") {
+    TempDir a("log");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    // 3 steps with a checkpoint every 2: the checkpoint is at step 2, the log
+    // has 3 lines; the resume runs step 3 again and must replace its line.
+    REQUIRE(run_pretrain(testing::tiny_run_config(a.path.string(), 3, {{"train.checkpoint_every", "2"}}), quiet) == 0);
+    // (the last step also saves: cut the checkpoint back by resuming a copy made at step 2)
+    TempDir b("log2");
+    REQUIRE(run_pretrain(testing::tiny_run_config(b.path.string(), 2), quiet) == 0);
+    {
+        std::ofstream extra(b.path / "log.jsonl", std::ios::app);
+        extra << "{\"step\":2,\"loss\":1.0}\n";  // a step logged after the checkpoint, then the run died
+    }
+    PretrainOptions resume = quiet;
+    resume.resume = true;
+    REQUIRE(run_pretrain(testing::tiny_run_config(b.path.string(), 3), resume) == 0);
+    const std::vector<double> full = testing::logged_losses(a.path / "log.jsonl"),
+                              resumed = testing::logged_losses(b.path / "log.jsonl");
+    REQUIRE(resumed.size() == 3);
+    CHECK(resumed == full);  // the same losses, each once (the stray line is gone)
+    // Truncated merges: the same vocabulary size, other token ids: refused.
+    const fs::path merges = b.path / "tokenizer" / "merges.txt";
+    std::string text;
+    {
+        std::ifstream in(merges);
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    REQUIRE(text.size() > 200);
+    {
+        std::ofstream out(merges, std::ios::trunc);
+        out << text.substr(0, text.find('\n', text.size() / 2) + 1);
+    }
+    CHECK_THROWS_CONTAINING(run_pretrain(testing::tiny_run_config(b.path.string(), 4), resume),
+                            "the tokenizer differs");
+}
+
+TEST_CASE("pretrain: non-finite gradients stop the run before the update; no checkpoint holds NaN") {
+    TempDir a("blowup");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    // A learning rate absurd enough to blow the weights up within a few steps
+    // (the loss can stay finite a step longer than the gradients and weights).
+    const int status = run_pretrain(
+        testing::tiny_run_config(a.path.string(), 8, {{"train.lr", "1e6"}, {"train.checkpoint_every", "1"}}), quiet);
+    CHECK(status == 3);
+    if (fs::exists(a.path / "last.safetensors"))
+        for (auto& [k, v] : nn::load_safetensors((a.path / "last.safetensors").string())) {
+            if (v.dtype() == DType::i32) continue;
+            int64_t bad = 0;
+            for (float x : v.to(DType::f32).to_vector()) bad += !std::isfinite(x);
+            CHECK_MESSAGE(bad == 0, k << " holds " << bad << " non-finite values");
+        }
+    CHECK(gradients_finite({}));
+}
+
+TEST_CASE("pretrain: a stop request (Ctrl-C, SIGTERM) finishes the step, saves it, and --resume continues exactly") {
+    TempDir a("full"), b("stopped");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    REQUIRE(run_pretrain(tiny(a.path.string(), 3), quiet) == 0);
+    StopOnSignal::request();  // as if the signal came during the first step
+    CHECK(run_pretrain(tiny(b.path.string(), 3), quiet) == 130);
+    CHECK_FALSE(StopOnSignal::requested());  // the request ended with its run
+    CHECK(nn::SafeTensorsFile::open((b.path / "last.safetensors").string()).metadata().at("step") == "1");
+    PretrainOptions resume = quiet;
+    resume.resume = true;
+    REQUIRE(run_pretrain(tiny(b.path.string(), 3), resume) == 0);
+    auto full = nn::load_safetensors((a.path / "last.safetensors").string());
+    auto res = nn::load_safetensors((b.path / "last.safetensors").string());
+    int compared = 0;
+    for (auto& [k, v] : full)
+        if (k.rfind("model.", 0) == 0) {
+            CHECK_MESSAGE(v.to_vector() == res.at(k).to_vector(), k);
+            ++compared;
+        }
+    CHECK(compared > 50);
+    CHECK(testing::logged_losses(b.path / "log.jsonl") == testing::logged_losses(a.path / "log.jsonl"));
 }

@@ -1,0 +1,35 @@
+// pretrain_guards.h: what stops a pretraining run before it damages its own
+// checkpoints: non-finite gradients or weights (a finite loss does not rule
+// them out), and Ctrl-C / SIGTERM, which finish the current step, save it and
+// end the run so that --resume continues exactly.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace mama {
+
+// Whether every defined gradient of `params` is finite.  (A sum is NaN or
+// inf exactly when an element is, or when the sum overflows: gradients that
+// large are no better.)
+bool gradients_finite(const std::vector<eng::Tensor*>& params);
+
+// The name of the first parameter or buffer (f32 or bf16) of `model` holding a
+// NaN or an infinity, or "" when all are finite.
+std::string first_non_finite(eng::nn::Module& model);
+
+// While one lives, SIGINT and SIGTERM only raise a flag that the training
+// loop reads at the end of each step; a second signal ends the process at
+// once, as without the handler.  The previous handlers come back with it.
+class StopOnSignal {
+public:
+    StopOnSignal();
+    ~StopOnSignal();
+    StopOnSignal(const StopOnSignal&) = delete;
+    StopOnSignal& operator=(const StopOnSignal&) = delete;
+    static bool requested();
+    static void request();  // as a signal would (also before the run starts: tests)
+};
+
+}  // namespace mama
