@@ -172,6 +172,12 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     if (opt.resume) {
         resumed = resume_metadata(last_path);
         check_resume_config(resumed, rc.json, global_batch, opt.allow_config_change, dp.main());
+    } else if (dp.main() && fs::exists(last_path)) {
+        // A new run replaces the old one's log and checkpoints; its best would
+        // otherwise outlive it until the new run's first validation.
+        std::cerr << "== note: " << t.out_dir << " held an earlier run; starting a new one there (--resume continues "
+                  << "the old one instead)\n";
+        fs::remove(best_path);
     }
 
     // ---- data and tokenizer ----
