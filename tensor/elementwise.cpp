@@ -132,6 +132,15 @@ void add_(const Tensor& dst, const Tensor& src) {
     }
     float* d = dst.data<float>();
     const float* s = src.data<float>();
+    if (src.is_contiguous()) {
+        // The common case (autograd summing a packed gradient into another):
+        // one flat loop over the cores.  Each element is one addition, so the
+        // bits do not depend on the split.
+        const int64_t n = dst.numel();
+#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 16))
+        for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+        return;
+    }
     cpu::for_each_row<2>(dst.shape(), {dst.strides().data(), src.strides().data()},
                          [&](const std::array<int64_t, 2>& off, int64_t len, const std::array<int64_t, 2>& st) {
                              for (int64_t i = 0; i < len; ++i) d[off[0] + i] += s[off[1] + i * st[1]];

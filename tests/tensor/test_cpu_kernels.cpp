@@ -452,6 +452,30 @@ TEST_CASE("cpu kernels: AdamW matches the formula in double at vector and chunk 
         true);
 }
 
+TEST_CASE("cpu kernels: add_ sums a packed or a strided source into the destination, element by element") {
+    Generator g(23);
+    for (int64_t rows : {1, 3, 700}) {  // 700 x 131 = 91700 elements: the threaded loop
+        CAPTURE(rows);
+        const Tensor base = randn({rows, 131}, &g), packed = randn({rows, 131}, &g);
+        const Tensor strided = raw_transpose(randn({131, rows}, &g), 0, 1);  // a [rows, 131] view, column-major
+        for (const Tensor* src : {&packed, &strided}) {
+            const std::vector<float> b = base.to_vector(), x = src->to_vector();
+            std::vector<float> want(b.size());
+            for (size_t i = 0; i < b.size(); ++i) want[i] = b[i] + x[i];
+            check_thread_independent(
+                [&] {
+                    Tensor d = base.clone();
+                    kernels::add_(d, *src);
+                    return d.to_vector();
+                },
+                true);
+            Tensor d = base.clone();
+            kernels::add_(d, *src);
+            CHECK(same_bits(d.to_vector(), want));
+        }
+    }
+}
+
 TEST_CASE("cpu kernels: AdamW's decay 1 - lr·wd is rounded once (the GPU's value)") {
     // With m = g = 0 the update is p·decay alone.  At lr = 0.0016433, wd =
     // 0.05 the product and the difference rounded separately land one ulp
