@@ -95,8 +95,11 @@ int birads_label(const ReportFields& f, const CaptionOptions& opt) {
     bool only_one = first != std::string::npos && low.find("birads", first + 1) == std::string::npos &&
                     low.find("bi rads") == std::string::npos;
     if (only_one) return birads_number(*f.assessment);
+    // A number outside the 7 classes (a StudyDescription's "BIRADS category
+    // 9") is no class: the letter decides, as it would without that text.
     int parsed = birads_label_from_caption(cap);
-    return parsed >= 0 ? parsed : birads_number(*f.assessment);
+    const int classes = int(std::char_traits<char>::length(kBiradsLetters));
+    return parsed >= 0 && parsed < classes ? parsed : birads_number(*f.assessment);
 }
 
 }  // namespace

@@ -40,6 +40,12 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
     ENG_CHECK(train.size() > 0, name, ": the training set '", train.name, "' is empty");
     ENG_CHECK(test.size() > 0, name, ": the test set '", test.name, "' is empty");
     ENG_CHECK(test.num_classes == C, name, ": ", C, " training classes but ", test.num_classes, " test classes");
+    // Batches are drawn with replacement, so any size works in principle; one
+    // far beyond the training set only spends memory (the loader keeps a plan
+    // entry per draw) on repeats of the same images.
+    const int64_t max_batch = std::max<int64_t>(4 * train.size(), 1024);
+    ENG_CHECK(o.batch <= max_batch, name, ": --batch ", o.batch, " is more than 4 times the ", train.size(),
+              " training images (at most ", max_batch, " here). HINT: the paper probes with batches of 32-256");
 
     // ---- what trains ----
     Generator g(o.seed);

@@ -58,6 +58,14 @@ LoadedRun load_run(const std::string& checkpoint, const std::string& config_path
     }
     run.tokenizer = make_run_tokenizer(t, EmbedData{});
     run.special = run.tokenizer.add_mama_special_tokens();
+    // The size check below cannot tell two tokenizers of one size apart (the
+    // config fixes the size); the fingerprint build/pretrain records can.
+    if (auto fp = file.metadata().find("extra.tokenizer"); fp != file.metadata().end())
+        ENG_CHECK(fp->second == run.tokenizer.fingerprint(), "--checkpoint ", checkpoint,
+                  ": the tokenizer found (", files_given ? std::string("the config's tokenizer files") : t.out_dir + "/tokenizer/",
+                  ") is not the one this model was trained with (fingerprint ", run.tokenizer.fingerprint(),
+                  ", the checkpoint's ", fp->second, "): its token ids would mean other words. HINT: keep the "
+                  "checkpoint in its run folder with that run's tokenizer/, or copy the run's tokenizer/ next to it");
 
     MamaConfig mc = run.config.model;
     if (run.config.train.init_text.empty()) mc.text.vocab = run.tokenizer.vocab_size();  // as build/pretrain does
@@ -269,6 +277,10 @@ void run_embed(const EmbedToolOptions& o) {
             texts.push_back(l);
         }
     ENG_CHECK(!images.empty() || !texts.empty(), "build/embed: the inputs list no image and no text");
+    std::error_code same_ec;
+    ENG_CHECK(!(fs::exists(o.out) && fs::equivalent(o.out, o.checkpoint, same_ec)), "build/embed: --out ", o.out,
+              " is the checkpoint itself; writing the embeddings there would replace the model. HINT: choose "
+              "another --out file");
     LoadedRun run = load_run(o.checkpoint, o.config, "", o.device, o.precision);
     std::vector<std::pair<std::string, Tensor>> tensors;
     std::map<std::string, std::string> meta{{"checkpoint", o.checkpoint}};
@@ -284,11 +296,17 @@ void run_embed(const EmbedToolOptions& o) {
     if (!texts.empty()) {
         std::vector<std::string> model_texts;
         for (const std::string& s : texts)
-            model_texts.push_back(o.raw_text || s.find(kBosText) != std::string::npos ? s : to_model_text(s, true));
+            model_texts.push_back(o.raw_text || s.rfind(kBosText, 0) == 0 ? s : to_model_text(s, true));
         tensors.emplace_back("text_embeddings", embed_texts(run, model_texts, o.pooling, o.batch, o.progress));
         meta["texts"] = names(texts);
         meta["text_pooling"] = o.pooling;
     }
+    // A NaN weight gives NaN embeddings that would only surface far downstream.
+    for (const auto& [name, t] : tensors)
+        for (float x : t.to_vector())
+            ENG_CHECK(std::isfinite(x), "build/embed: the ", name, " hold non-finite values: the checkpoint ",
+                      o.checkpoint, " has NaN or infinite weights (build/inspect shows which). HINT: use an "
+                      "earlier checkpoint of the run");
     nn::save_safetensors(o.out, tensors, meta);
     if (o.progress)
         std::cerr << "== wrote " << o.out << ": " << images.size() << " image and " << texts.size()

@@ -156,6 +156,11 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
         } else if (it->second.shape() != slot->shape()) {
             report.mismatched.push_back(name + ": file " + shape_str(it->second.shape()) + " vs module " +
                                         shape_str(slot->shape()));
+        } else if (it->second.dtype() == DType::i32 && slot->dtype() != DType::i32) {
+            // Integers where weights belong: a mislabelled or foreign tensor,
+            // which a conversion would turn into plausible-looking numbers.
+            // (The other way is fine: a counter saved as a float.)
+            report.mismatched.push_back(name + ": file holds integers (i32), module " + dtype_name(slot->dtype()));
         }
     }
     for (auto& [name, t] : state)
@@ -167,6 +172,7 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
     for (auto& [name, slot] : mine) {
         auto it = state.find(name);
         if (it == state.end() || it->second.shape() != slot->shape()) continue;
+        if (it->second.dtype() == DType::i32 && slot->dtype() != DType::i32) continue;
         Tensor src = it->second.to(Device::CPU).to(slot->dtype()).to(slot->device());
         slot->detach().copy_(src);
     }

@@ -297,6 +297,23 @@ TEST_CASE("embed: the corrected finding index keeps the misaligned image") {
                                "<|separatetext|> The mass is Irregular and High density") != std::string::npos);
 }
 
+TEST_CASE("embed: a caption's BI-RADS number outside the 7 classes falls back to the letter") {
+    TempDir d("embed");
+    make_dataset(d.path);
+    std::string meta = kMeta;
+    const std::string from = "BI-RADS category 2", to = "BI-RADS category 9";
+    meta.replace(meta.find(from), from.size(), to);
+    write_text(d.path / "tables" / mama::kEmbedMetadataCsv, meta);
+    mama::EmbedData data = mama::load_embed(options_for(d));
+    int found = 0;
+    for (const auto& r : data.records)
+        if (r.image_path == d.str() + "/images/p9/e900/lcc.png") {
+            CHECK(r.birads == 4);  // the letter S, not class 9 of 7
+            ++found;
+        }
+    CHECK(found == 1);
+}
+
 TEST_CASE("embed: strict side and BI-RADS from the letter") {
     TempDir d("embed");
     make_dataset(d.path);

@@ -322,6 +322,70 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
     CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("missing.png"), eng::Error);
     bad.checkpoint = (out.path / "nothing.safetensors").string();
     CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("no such file"), eng::Error);
+    // --out naming the checkpoint would replace the model: refused, the file intact.
+    bad = o;
+    bad.out = o.checkpoint;
+    const uintmax_t size = fs::file_size(o.checkpoint);
+    CHECK_THROWS_WITH_AS(run_embed(bad), doctest::Contains("is the checkpoint itself"), eng::Error);
+    CHECK(fs::file_size(o.checkpoint) == size);
+}
+
+// A copy of the fixture's run folder (checkpoint and tokenizer) to damage.
+void copy_run(const fs::path& to) {
+    fs::copy(fixture().run.path / "tokenizer", to / "tokenizer", fs::copy_options::recursive);
+    fs::copy_file(fixture().checkpoint, to / "last.safetensors");
+}
+
+TEST_CASE("evaluate: a probe batch far beyond the training set is refused before any work") {
+    TempDir out("bigbatch");
+    EvaluateOptions o = base_options("linear", (out.path / "eval").string());
+    o.steps = 1;
+    o.batch = 100000000;
+    CHECK_THROWS_WITH_AS(run_evaluate(o), doctest::Contains("more than 4 times"), eng::Error);
+}
+
+TEST_CASE("evaluate: a checkpoint beside another run's tokenizer of the same size is refused") {
+    TempDir run("swapped");
+    copy_run(run.path);
+    // Cut merges.txt in half: the vocabulary (and so the size check) is unchanged,
+    // the token ids of most words are not.
+    const fs::path merges = run.path / "tokenizer" / "merges.txt";
+    const std::string text = read_text(merges);
+    std::ofstream(merges, std::ios::trunc) << text.substr(0, text.find('\n', text.size() / 2) + 1);
+    const std::string ckpt = (run.path / "last.safetensors").string();
+    CHECK_THROWS_WITH_AS(load_run(ckpt), doctest::Contains("not the one this model was trained with"), eng::Error);
+    EvaluateOptions o = base_options("zeroshot", (run.path / "eval").string());
+    o.checkpoint = ckpt;
+    CHECK_THROWS_WITH_AS(run_evaluate(o), doctest::Contains("not the one this model was trained with"), eng::Error);
+}
+
+TEST_CASE("evaluate: build/embed refuses to write embeddings from NaN weights") {
+    TempDir run("nan");
+    copy_run(run.path);
+    const std::string ckpt = (run.path / "last.safetensors").string();
+    {
+        nn::SafeTensorsFile f = nn::SafeTensorsFile::open(fixture().checkpoint);
+        std::vector<std::pair<std::string, Tensor>> tensors;
+        for (const std::string& name : f.names()) {
+            Tensor t = f.load(name);
+            if (name == "model.image_proj.weight") t = full(t.shape(), NAN);
+            tensors.emplace_back(name, t);
+        }
+        nn::save_safetensors(ckpt, tensors, f.metadata());
+    }
+    EmbedData data = load_embed([] {
+        EmbedOptions eo;
+        eo.data_dir = fixture().data.path.string();
+        eo.warnings = false;
+        return eo;
+    }());
+    EmbedToolOptions o;
+    o.checkpoint = ckpt;
+    o.images = {data.records[0].image_path};
+    o.out = (run.path / "e.safetensors").string();
+    o.progress = false;
+    CHECK_THROWS_WITH_AS(run_embed(o), doctest::Contains("non-finite"), eng::Error);
+    CHECK_FALSE(fs::exists(o.out));
 }
 
 TEST_CASE("evaluate: a run's GPU-only train.precision falls back to fp32 on the CPU; an explicit one is checked") {

@@ -140,6 +140,15 @@ TEST_CASE("models: load_state_dict reports missing, unexpected and wrongly shape
     REQUIRE(r.mismatched.size() == 1);
     CHECK(r.mismatched[0] == "pos_embed: file [1, 5, 32] vs module [1, 17, 32]");
     CHECK_THROWS_CONTAINING(vit.load_state_dict(bad), "missing keys (1): norm.weight");
+    // Integers where a weight belongs (a mislabelled tensor) are refused, not converted.
+    std::map<std::string, Tensor> ints(sd.begin(), sd.end());
+    const Tensor before = vit.state_dict().at("norm.bias").clone();
+    ints["norm.bias"] = full(before.shape(), 3.0f).to(DType::i32);
+    LoadReport ri = vit.load_state_dict(ints, false);
+    REQUIRE(ri.mismatched.size() == 1);
+    CHECK(ri.mismatched[0] == "norm.bias: file holds integers (i32), module f32");
+    CHECK(vit.state_dict().at("norm.bias").to_vector() == before.to_vector());  // not copied
+    CHECK_THROWS_CONTAINING(vit.load_state_dict(ints), "norm.bias: file holds integers");
 }
 
 TEST_CASE("models: a zero head count or patch size is an error, not a division by zero (SIGFPE)") {
