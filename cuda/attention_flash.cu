@@ -380,8 +380,9 @@ bool attention_flash_fits(const cpu::AttnDims& n) {
     // The kernels' code is compiled for compute capability 8.0 and later only:
     // a build for an older GPU_ARCH, JIT-compiled on a newer card, holds empty
     // bodies, so the PTX version decides, not the card.
-    // A binary with no image this card can load fails the query: then the
-    // kernels cannot run here at all, and the gemm path takes the call.
+    // A binary with no image this card can load fails the query: answer "does
+    // not fit" rather than throw here (the other paths' kernels live in the
+    // same binary, so the call then fails there, with that path's message).
     static const bool compiled = [] {
         cudaFuncAttributes a;
         if (cudaFuncGetAttributes(&a, flash_forward_kernel) != cudaSuccess) {

@@ -97,14 +97,16 @@ void BpeTokenizer::set_token(int32_t id, const std::string& token, const std::st
 
 BpeTokenizer BpeTokenizer::build(const std::vector<std::pair<std::string, int32_t>>& vocab,
                                  const std::vector<std::pair<std::string, std::string>>& merges,
-                                 const std::string& source, const std::vector<int>* merge_lines) {
+                                 const std::string& source, const std::vector<int>* merge_lines,
+                                 const std::string& vocab_source) {
+    const std::string& vsource = vocab_source.empty() ? source : vocab_source;
     // Ids must be dense up to small gaps: a corrupt id must not make us
     // allocate a table of millions of entries.
     for (const auto& [token, id] : vocab)
-        ENG_CHECK(id >= 0 && size_t(id) < vocab.size() + kMaxGap, source, ": token \"", token, "\" has id ", id,
+        ENG_CHECK(id >= 0 && size_t(id) < vocab.size() + kMaxGap, vsource, ": token \"", token, "\" has id ", id,
                   " but the vocabulary has only ", vocab.size(), " entries. HINT: ids must run from 0 without large gaps");
     BpeTokenizer t;
-    for (const auto& [token, id] : vocab) t.set_token(id, token, source);
+    for (const auto& [token, id] : vocab) t.set_token(id, token, vsource);
     t.merges_ = merges;
     t.merge_ranks_.reserve(merges.size() * 2);
     for (size_t r = 0; r < merges.size(); ++r) {

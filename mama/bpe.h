@@ -141,7 +141,8 @@ private:
     void set_token(int32_t id, const std::string& token, const std::string& source);
     static BpeTokenizer build(const std::vector<std::pair<std::string, int32_t>>& vocab,
                               const std::vector<std::pair<std::string, std::string>>& merges,
-                              const std::string& source, const std::vector<int>* merge_lines);
+                              const std::string& source, const std::vector<int>* merge_lines,
+                              const std::string& vocab_source = "");  // names the vocabulary in its errors (else source)
 
     std::vector<std::string> id_to_token_;  // "" for ids with no token (gaps)
     std::vector<uint8_t> has_token_;

@@ -61,7 +61,7 @@ BpeTokenizer BpeTokenizer::load(const std::string& vocab_json, const std::string
         merges.push_back(std::move(m));
         lines.push_back(lineno);
     }
-    return build(vocab, merges, merges_txt, &lines);
+    return build(vocab, merges, merges_txt, &lines, vocab_json);
 }
 
 BpeTokenizer BpeTokenizer::load_tokenizer_json(const std::string& path) {

@@ -181,8 +181,8 @@ void check_train(const TrainConfig& c, const MamaConfig& m) {
     at_least("train.steps", c.steps, 1);
     non_negative("train.lr", c.lr);
     non_negative("train.min_lr", c.min_lr);
-    ENG_CHECK(c.min_lr <= c.lr, "config: train.min_lr ", c.min_lr, " is above train.lr ", c.lr,
-              ". HINT: min_lr is the floor the schedule decays to; keep it at most lr");
+    ENG_CHECK(c.min_lr <= c.lr || c.schedule == "constant", "config: train.min_lr ", c.min_lr, " is above train.lr ",
+              c.lr, ". HINT: min_lr is the floor the schedule decays to; keep it at most lr");
     non_negative("train.weight_decay", c.weight_decay);
     at_least("train.warmup", c.warmup, 0);
     try {

@@ -249,6 +249,7 @@ static std::vector<std::string> read_lines(const std::string& path, const char* 
     std::string line;
     while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (lines.empty() && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
         lines.push_back(line);
     }
     return lines;

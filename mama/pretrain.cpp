@@ -142,6 +142,22 @@ double metric_of(const ValResult& v, const std::string& name) {
     ENG_FAIL("train.best_metric '", name, "' is in best_metric_names() (mama/config.h) but metric_of has no value for it");
 }
 
+// Every rank must train with rank 0's tokenizer (a rank whose out_dir is not
+// shared could hold an earlier run's).  The fingerprint's 16-bit pieces are
+// averaged over the ranks: a mean of equal small integers is exact, so a rank
+// whose pieces differ from the mean holds another tokenizer; at least one rank
+// does whenever they are not all equal, and its error ends every rank.
+void check_same_tokenizer(DataParallel& dp, const std::string& fingerprint) {
+    if (!dp.distributed()) return;
+    const uint64_t bits = std::stoull(fingerprint, nullptr, 16);
+    double piece[4], mean[4];
+    for (int i = 0; i < 4; ++i) piece[i] = mean[i] = double((bits >> (16 * i)) & 0xffffu);
+    dp.mean({&mean[0], &mean[1], &mean[2], &mean[3]});
+    for (int i = 0; i < 4; ++i)
+        ENG_CHECK(piece[i] == mean[i], "pretrain: this rank's tokenizer (", fingerprint, ") is not every rank's. ",
+                  "HINT: put train.out_dir on a shared file system, or remove the stale ", "OUT/tokenizer/ folders");
+}
+
 std::string fmt(double v, int prec = 4) {
     std::ostringstream os;
     os << std::setprecision(prec) << v;
@@ -163,7 +179,8 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     std::string last_path = t.out_dir + "/last.safetensors", best_path = t.out_dir + "/best.safetensors";
     std::string log_path = t.out_dir + "/log.jsonl";
     if (dp.main()) {
-        const int stale = nn::remove_stale_temporaries(t.out_dir);  // left by a run killed mid-write
+        // Left by a run killed mid-write (checkpoints here, tokenizer files below).
+        const int stale = nn::remove_stale_temporaries(t.out_dir) + nn::remove_stale_temporaries(t.out_dir + "/tokenizer");
         if (stale > 0) std::cerr << "== removed " << stale << " unfinished checkpoint file(s) of a killed run\n";
     }
     // A resumed run checks its settings first, before the data and the model are built.
@@ -197,6 +214,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     MamaSpecialIds special = tok.add_mama_special_tokens();
     const std::string tokenizer_id = tok.fingerprint();
     if (opt.resume) check_resume_tokenizer(resumed, tokenizer_id, t.out_dir + "/tokenizer");
+    check_same_tokenizer(dp, tokenizer_id);
     LoaderDataset train_ds = embed_dataset(data, Split::Train, EmbedTask::Birads);
     LoaderDataset valid_ds = embed_dataset(data, Split::Valid, EmbedTask::Birads);
     ENG_CHECK(train_ds.size() >= t.micro_batch, "pretrain: the training split has ", train_ds.size(),
@@ -268,25 +286,19 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         log.flush();
         ENG_CHECK(log.good(), "pretrain: writing the log ", log_path, " failed. HINT: is the disk full?");
     };
-    // Saves a checkpoint unless a weight or buffer is no longer finite (then
-    // the previous checkpoint stays, and the caller stops the run).
+    // Rank 0 saves a checkpoint (the weights were checked on every rank first).
     auto save = [&](const std::string& path, int64_t next_step) {
-        const std::string bad = first_non_finite(model);
-        if (!bad.empty()) {
-            std::cerr << "\nerror: after step " << next_step - 1 << " the weights hold non-finite values (first in "
-                      << bad << "); training stopped without overwriting " << path
-                      << ".\nHINT: lower train.lr or set train.clip_grad\n";
-            return false;
-        }
         nn::TrainingState st;
         st.step = next_step;
         st.extra["loader"] = train_loader.position().str();
         st.extra["best"] = fmt(best, 17);
         st.extra["tokenizer"] = tokenizer_id;
         st.extra["global_batch"] = std::to_string(global_batch);
-        st.extra["log_bytes"] = std::to_string(fs::file_size(log_path));  // the log is flushed by now
+        // The log is flushed by now; if someone removed it, resuming simply appends.
+        std::error_code ec;
+        const uintmax_t log_bytes = fs::file_size(log_path, ec);
+        if (!ec) st.extra["log_bytes"] = std::to_string(log_bytes);
         nn::save_checkpoint(path, model, &optimizer, st, rngs, config_text);
-        return true;
     };
     if (dp.main() && !valid_loader && t.checkpoint_every <= 0)
         std::cerr << "== note: no validation split and train.checkpoint_every 0: the only checkpoint is written at "
@@ -365,10 +377,27 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
                       << " MiB eta " << int(eta) << "s   " << std::flush;
         }
         bool validate_now = valid_loader && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
+        const bool stop_now = stop && !last_step;  // a stop at the end is just the end
         bool checkpoint_now =
-            validate_now || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step || stop;
+            validate_now || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step || stop_now;
+        // Before a checkpoint, every rank checks its weights and buffers (the
+        // BatchNorm running statistics differ between ranks): if any rank's are
+        // no longer finite, all stop together, keeping the previous checkpoint.
+        if (checkpoint_now) {
+            const std::string bad = first_non_finite(model);
+            double any_bad = bad.empty() ? 0.0 : 1.0;
+            dp.mean({&any_bad});
+            if (any_bad > 0.0) {
+                if (dp.main())
+                    std::cerr << "\nerror: after step " << step << " the weights or buffers hold non-finite values ("
+                              << (bad.empty() ? std::string("on another rank") : "first in " + bad)
+                              << "); training stopped without overwriting the checkpoints in " << t.out_dir
+                              << ".\nHINT: lower train.lr or set train.clip_grad\n";
+                return 3;
+            }
+        }
         if (!dp.main()) {
-            if (stop) return 130;
+            if (stop_now) return 130;
             continue;  // the other ranks go on to the next step's collectives
         }
         if (validate_now) {
@@ -384,12 +413,12 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
             double m = metric_of(v, t.best_metric);
             if (v.batches > 0 && m > best) {
                 best = m;
-                if (!save(best_path, step + 1)) return 3;
+                save(best_path, step + 1);
                 std::cerr << "== new best " << t.best_metric << ": checkpoint " << best_path << "\n";
             }
         }
-        if (checkpoint_now && !save(last_path, step + 1)) return 3;
-        if (stop) {
+        if (checkpoint_now) save(last_path, step + 1);
+        if (stop_now) {
             std::cerr << "\n== stopped by a signal after step " << step + 1 << " of " << t.steps << ": checkpoint "
                       << last_path << "; continue with --resume\n";
             return 130;

@@ -2,7 +2,9 @@
 // pretrain_guards.h.
 #include "mama/pretrain_guards.h"
 
-#include <csignal>
+#include <signal.h>
+
+#include <atomic>
 #include <cmath>
 
 #include "tensor/kernels.h"
@@ -13,16 +15,32 @@ using namespace eng;
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
+// Read by the training loop on another thread than the one the signal lands
+// on: an atomic (lock-free, so safe in a handler), not a volatile.
+std::atomic<int> g_stop{0};
+static_assert(std::atomic<int>::is_always_lock_free);
 struct sigaction g_old_int, g_old_term;
+bool g_int_installed = false, g_term_installed = false;
 
 void on_signal(int sig) {
-    if (g_stop) {  // the second one: stop now
-        std::signal(sig, SIG_DFL);
-        std::raise(sig);
-        return;
+    if (g_stop.exchange(1)) {  // the second one: what it would have done without us (usually: end now)
+        sigaction(sig, sig == SIGINT ? &g_old_int : &g_old_term, nullptr);
+        raise(sig);
     }
-    g_stop = 1;
+}
+
+// Installs the handler for sig unless the process ignores it (a program
+// started in the background by a shell ignores SIGINT: it should keep doing so).
+bool install(int sig, struct sigaction* old) {
+    struct sigaction current = {};
+    sigaction(sig, nullptr, &current);
+    if (current.sa_handler == SIG_IGN) return false;
+    struct sigaction sa = {};
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;  // reads and writes interrupted by the first signal carry on
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, old);
+    return true;
 }
 
 bool finite_sum(const Tensor& t) {
@@ -50,20 +68,17 @@ std::string first_non_finite(nn::Module& model) {
 }
 
 StopOnSignal::StopOnSignal() {
-    struct sigaction sa = {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &g_old_int);
-    sigaction(SIGTERM, &sa, &g_old_term);
+    g_int_installed = install(SIGINT, &g_old_int);
+    g_term_installed = install(SIGTERM, &g_old_term);
 }
 
 StopOnSignal::~StopOnSignal() {
-    sigaction(SIGINT, &g_old_int, nullptr);
-    sigaction(SIGTERM, &g_old_term, nullptr);
+    if (g_int_installed) sigaction(SIGINT, &g_old_int, nullptr);
+    if (g_term_installed) sigaction(SIGTERM, &g_old_term, nullptr);
     g_stop = 0;  // the request was for this run
 }
 
-bool StopOnSignal::requested() { return g_stop != 0; }
+bool StopOnSignal::requested() { return g_stop.load() != 0; }
 void StopOnSignal::request() { g_stop = 1; }
 
 }  // namespace mama

@@ -20,8 +20,10 @@ bool gradients_finite(const std::vector<eng::Tensor*>& params);
 std::string first_non_finite(eng::nn::Module& model);
 
 // While one lives, SIGINT and SIGTERM only raise a flag that the training
-// loop reads at the end of each step; a second signal ends the process at
-// once, as without the handler.  The previous handlers come back with it.
+// loop reads at the end of each step; a second signal does what it did
+// before (usually: end the process at once).  A signal the process ignores
+// (a job started in the background) stays ignored.  The previous handlers
+// come back with the object.
 class StopOnSignal {
 public:
     StopOnSignal();

@@ -28,12 +28,16 @@ void flatten(const Value& v, const std::string& prefix, std::map<std::string, st
 // Settings that may differ on resume: where things are, how the run reports,
 // and the two deliberate changes (see the header).
 bool change_allowed(const std::string& key) {
+    // (The init and tokenizer files are read again, but the checkpoint then
+    // replaces every weight, and the tokenizer's fingerprint is checked; the
+    // activation checkpointing of the towers trades memory for time only.)
     static const std::set<std::string> allowed = {
-        "train.out_dir",         "train.data_dir",    "train.image_suffix",   "train.workers",
-        "train.log_every",       "train.val_every",   "train.val_batches",    "train.checkpoint_every",
-        "train.device",          "train.steps",       "train.precision",      "train.init_dinov2",
-        "train.init_text",       "train.tokenizer_vocab", "train.tokenizer_merges", "train.tokenizer_json",
-        "train.overlap_gradients"};
+        "comment",           "description",         "train.out_dir",         "train.data_dir",
+        "train.workers",     "train.log_every",     "train.val_every",       "train.val_batches",
+        "train.checkpoint_every", "train.device",   "train.steps",           "train.precision",
+        "train.init_dinov2", "train.init_text",     "train.tokenizer_vocab", "train.tokenizer_merges",
+        "train.tokenizer_json", "train.overlap_gradients", "model.vit.checkpoint_every",
+        "model.text.checkpoint_every"};
     return allowed.count(key) > 0;
 }
 
@@ -58,8 +62,10 @@ std::vector<ConfigChange> resume_config_changes(const std::string& saved_config,
         auto b = before.find(k), a = after.find(k);
         const std::string saved = b == before.end() ? "(not set)" : b->second;
         const std::string current = a == after.end() ? "(not set)" : a->second;
-        const bool batch_key = k == "train.micro_batch" || k == "train.accumulate";
-        if (saved != current) changes.push_back({k, saved, current, change_allowed(k) || (batch_key && batch_kept)});
+        // accumulate may follow the number of ranks (the global batch kept);
+        // micro_batch may not: it sets each rank's negatives and BatchNorm batch.
+        if (saved != current)
+            changes.push_back({k, saved, current, change_allowed(k) || (k == "train.accumulate" && batch_kept)});
     }
     return changes;
 }

@@ -24,11 +24,11 @@ struct ConfigChange {
 // The settings that differ between the checkpoint's config and `now`
 // (flattened to "section.key").  Allowed changes are those that do not alter
 // what is computed: file locations, workers, the logging, validation and
-// checkpoint cadence, the device; two that change it deliberately and are
-// reported: train.steps (extending a run; the schedule follows the new
-// length) and train.precision; and, when `batch_kept` (the global batch
-// micro_batch × accumulate × ranks is the saved one, as when the number of
-// ranks changes), train.micro_batch and train.accumulate.
+// checkpoint cadence, activation checkpointing, the device, comments; two
+// that change it deliberately and are reported: train.steps (extending a
+// run; the schedule follows the new length) and train.precision; and, when
+// `batch_kept` (the global batch micro_batch × accumulate × ranks is the
+// saved one), train.accumulate, which is how the number of ranks changes.
 std::vector<ConfigChange> resume_config_changes(const std::string& saved_config, const eng::json::Value& now,
                                                 bool batch_kept);
 

@@ -16,12 +16,12 @@
 
 namespace eng::nn {
 
-namespace {
-
 std::string folder_of(const std::string& path) {
     size_t slash = path.find_last_of('/');
     return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
 }
+
+namespace {
 
 // ".<base>.tmp<pid>_<n>" beside path: hidden, so a crash leaves no file that
 // looks like the real one, and unique within and across processes.

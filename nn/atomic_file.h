@@ -25,6 +25,9 @@ private:
     int fd_ = -1;
 };
 
+// The folder holding `path` ("." for a bare name, "/" for a file at the root).
+std::string folder_of(const std::string& path);
+
 // The whole file in one call.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 

@@ -49,8 +49,9 @@ Tensor ViTBlock::forward(const Tensor& x) {
 
 VisionTransformer::VisionTransformer(const ViTConfig& c, Generator* g)
     : config(c), patch_embed(c.in_channels, c.width, c.patch, g), norm(c.width, c.ln_eps) {
-    ENG_CHECK(c.patch > 0 && c.heads > 0, "ViT: the patch size and head count must be positive, got patch ", c.patch,
-              " and ", c.heads, " heads. HINT: DINOv2 uses patch 14 and heads = width / 64");
+    // (patch_embed, built first, has checked the patch size.)
+    ENG_CHECK(c.heads > 0, "ViT: the head count must be positive, got ", c.heads,
+              ". HINT: DINOv2 uses heads = width / 64");
     ENG_CHECK(c.image_size % c.patch == 0, "ViT: image size ", c.image_size, " is not a multiple of the patch ", c.patch);
     int64_t n = c.grid() * c.grid();
     // DINOv2's init: tiny normal for CLS and registers, N(0, 0.02) for positions.

@@ -34,7 +34,7 @@ inline AdamWConstants adamw_constants(float lr, float beta1, float beta2, float 
                                       int64_t step) {
     const double bc1 = 1.0 - std::pow(double(beta1), double(step));
     const double bc2 = 1.0 - std::pow(double(beta2), double(step));
-    return AdamWConstants{float(std::fma(-double(lr), double(weight_decay), 1.0)), float(1.0 - double(beta1)), beta2,
+    return AdamWConstants{float(1.0 - double(lr) * weight_decay), float(1.0 - double(beta1)), beta2,
                           float(1.0 - double(beta2)), float(std::sqrt(bc2)), eps, float(-double(lr) / bc1)};
 }
 

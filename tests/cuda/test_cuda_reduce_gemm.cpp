@@ -32,6 +32,30 @@ TEST_CASE("cuda reduce: sum, mean, logsumexp, var over dims and in full") {
     check_devices([](const V& v) { return sum(transpose(v[0], 0, 1), {0}); }, {y}, {1e-4, 1e-5, 1e-6, 1e-5});
 }
 
+TEST_CASE("cuda reduce: logsumexp of a row holding NaN is NaN, as on the CPU (short and long rows)") {
+    SKIP_WITHOUT_CUDA();
+    // Rows of 5 (a thread per row) and of 300 (a block per row): row 0 NaN among
+    // numbers, row 1 NaN and -inf only, row 2 NaN and +inf, row 3 all -inf.
+    for (int64_t len : {5, 300}) {
+        CAPTURE(len);
+        Tensor x = randn({4, len}, 23);
+        float* p = x.data<float>();
+        p[1] = NAN;
+        for (int64_t j = 0; j < len; ++j) p[len + j] = j == 2 ? NAN : -INFINITY;
+        for (int64_t j = 0; j < len; ++j) p[2 * len + j] = j == 0 ? INFINITY : j == len - 1 ? NAN : 1.0f;
+        for (int64_t j = 0; j < len; ++j) p[3 * len + j] = -INFINITY;
+        const std::vector<float> cpu = logsumexp(x, {1}).to_vector(), gpu = logsumexp(x.to(Device::CUDA), {1}).to_vector();
+        REQUIRE(gpu.size() == 4);
+        for (int r = 0; r < 3; ++r) {
+            CAPTURE(r);
+            CHECK(std::isnan(cpu[size_t(r)]));
+            CHECK(std::isnan(gpu[size_t(r)]));
+        }
+        CHECK(cpu[3] == -INFINITY);
+        CHECK(gpu[3] == -INFINITY);
+    }
+}
+
 TEST_CASE("cuda reduce: max and min with indices (ties and NaN as on the CPU)") {
     SKIP_WITHOUT_CUDA();
     using V = std::vector<Tensor>;

@@ -183,6 +183,8 @@ TEST_CASE("bpe: loader errors name the problem") {
     write_file(d / "vocab.json", "{\"a\": 0, \"b\": 100000000}");  // would need a 10^8-entry table
     CHECK_THROWS_WITH_AS(BpeTokenizer::load((d / "vocab.json").string(), (d / "merges.txt").string()),
                          doctest::Contains("100000000"), eng::Error);
+    CHECK_THROWS_WITH_AS(BpeTokenizer::load((d / "vocab.json").string(), (d / "merges.txt").string()),
+                         doctest::Contains("vocab.json: token"), eng::Error);  // the file at fault is named
     write_file(d / "vocab.json", "{\"a\": -3}");
     CHECK_THROWS_AS(BpeTokenizer::load((d / "vocab.json").string(), (d / "merges.txt").string()), eng::Error);
     // A vocabulary lacking a byte's character cannot encode that byte.

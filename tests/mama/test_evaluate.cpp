@@ -284,7 +284,8 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
     REQUIRE(data.records.size() >= 3);
     std::string list = (out.path / "list.txt").string(), texts = (out.path / "texts.txt").string();
     std::ofstream(list) << data.records[1].image_path << "\n\n" << data.records[2].image_path << "\n";
-    std::ofstream(texts) << "The breast is extremely dense. Negative.\nBreast composition: fatty\n";
+    // (with a UTF-8 byte-order mark, as some editors write: not part of the first text)
+    std::ofstream(texts) << "\xEF\xBB\xBFThe breast is extremely dense. Negative.\nBreast composition: fatty\n";
     EmbedToolOptions o;
     o.checkpoint = fixture().checkpoint;
     o.images = {data.records[0].image_path, list};
@@ -308,6 +309,7 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
     REQUIRE(names.size() == 3);
     CHECK(names[0].as_string() == data.records[0].image_path);
     CHECK(names[2].as_string() == data.records[2].image_path);
+    CHECK(json::parse(f.metadata().at("texts"))[0].as_string() == "The breast is extremely dense. Negative.");
     CHECK(json::parse(f.metadata().at("texts"))[1].as_string() == "Breast composition: fatty");
     CHECK(f.metadata().at("text_pooling") == "first_pad");
     // Different images give different rows (not one vector repeated).

@@ -2,6 +2,7 @@
 // dataset: it trains, writes its log and checkpoints, and a resumed run
 // continues bit-exactly (2N steps == N steps + resume + N steps), also in
 // bf16-true; the reference-check mode writes the losses, embeddings and gradients.
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -10,6 +11,8 @@
 
 #include "autograd/ops.h"
 #include "mama/pretrain.h"
+#include "nn/layers.h"
+#include "nn/linear.h"
 #include "mama/pretrain_guards.h"
 #include "mama/pretrain_resume.h"
 #include "nn/safetensors.h"
@@ -224,7 +227,7 @@ TEST_CASE("pretrain: --resume refuses changed settings that alter the run, unles
     // A bigger global batch (micro_batch x accumulate x ranks) is refused too.
     auto bigger = testing::tiny_run_config(a.path.string(), 2, {{"train.accumulate", "3"}});
     CHECK_THROWS_CONTAINING(run_pretrain(bigger, resume), "the global batch");
-    // Where the data is, the workers and the length of the run may change.
+    // The workers, the logging and the length of the run may change.
     auto moved = testing::tiny_run_config(a.path.string(), 2, {{"train.workers", "1"}, {"train.log_every", "5"}});
     CHECK(run_pretrain(moved, resume) == 0);
     PretrainOptions forced = resume;
@@ -248,10 +251,10 @@ TEST_CASE("pretrain: a resumed run logs each step once, and refuses a tokenizer 
     TempDir a("log");
     PretrainOptions quiet;
     quiet.quiet = true;
-    // 3 steps with a checkpoint every 2: the checkpoint is at step 2, the log
-    // has 3 lines; the resume runs step 3 again and must replace its line.
-    REQUIRE(run_pretrain(testing::tiny_run_config(a.path.string(), 3, {{"train.checkpoint_every", "2"}}), quiet) == 0);
-    // (the last step also saves: cut the checkpoint back by resuming a copy made at step 2)
+    // The uninterrupted 3 steps (a), against a run (b) checkpointed after 2
+    // steps whose log then got a line for step 3 before it died: the resume
+    // runs step 3 again and must replace that line, not add a second one.
+    REQUIRE(run_pretrain(testing::tiny_run_config(a.path.string(), 3), quiet) == 0);
     TempDir b("log2");
     REQUIRE(run_pretrain(testing::tiny_run_config(b.path.string(), 2), quiet) == 0);
     {
@@ -281,23 +284,80 @@ TEST_CASE("pretrain: a resumed run logs each step once, and refuses a tokenizer 
                             "the tokenizer differs");
 }
 
-TEST_CASE("pretrain: non-finite gradients stop the run before the update; no checkpoint holds NaN") {
+TEST_CASE("pretrain guards: gradients_finite and first_non_finite see one NaN or infinity anywhere") {
+    nn::Linear lin(3, 2, true);
+    nn::BatchNorm1d bn(2);
+    std::vector<Tensor*> params = lin.parameters();
+    CHECK(gradients_finite(params));  // no gradients yet
+    lin.weight.set_grad(full({2, 3}, 0.5f));
+    lin.bias.set_grad(zeros({2}));
+    CHECK(gradients_finite(params));
+    Tensor g = full({2}, 1.0f);
+    g.data<float>()[1] = INFINITY;
+    lin.bias.set_grad(g);
+    CHECK_FALSE(gradients_finite(params));
+    g.data<float>()[1] = NAN;
+    CHECK_FALSE(gradients_finite(params));
+    CHECK(first_non_finite(lin) == "");
+    lin.weight.data<float>()[4] = NAN;
+    CHECK(first_non_finite(lin) == "weight");
+    CHECK(first_non_finite(bn) == "");
+    for (auto& [name, t] : bn.named_buffers())
+        if (name == "running_var") t->data<float>()[0] = -INFINITY;
+    CHECK(first_non_finite(bn) == "running_var");  // buffers too
+}
+
+TEST_CASE("pretrain: weights blown up by an absurd learning rate stop the run; no checkpoint holds NaN") {
     TempDir a("blowup");
     PretrainOptions quiet;
     quiet.quiet = true;
-    // A learning rate absurd enough to blow the weights up within a few steps
-    // (the loss can stay finite a step longer than the gradients and weights).
+    // The loss stays finite a step longer than the weights and the BatchNorm
+    // statistics: the guard before each checkpoint stops the run.
     const int status = run_pretrain(
         testing::tiny_run_config(a.path.string(), 8, {{"train.lr", "1e6"}, {"train.checkpoint_every", "1"}}), quiet);
     CHECK(status == 3);
-    if (fs::exists(a.path / "last.safetensors"))
-        for (auto& [k, v] : nn::load_safetensors((a.path / "last.safetensors").string())) {
-            if (v.dtype() == DType::i32) continue;
-            int64_t bad = 0;
-            for (float x : v.to(DType::f32).to_vector()) bad += !std::isfinite(x);
-            CHECK_MESSAGE(bad == 0, k << " holds " << bad << " non-finite values");
-        }
-    CHECK(gradients_finite({}));
+    REQUIRE(fs::exists(a.path / "last.safetensors"));  // the steps before the blow-up were saved
+    for (auto& [k, v] : nn::load_safetensors((a.path / "last.safetensors").string())) {
+        if (v.dtype() == DType::i32) continue;
+        int64_t bad = 0;
+        for (float x : v.to(DType::f32).to_vector()) bad += !std::isfinite(x);
+        CHECK_MESSAGE(bad == 0, k << " holds " << bad << " non-finite values");
+    }
+}
+
+TEST_CASE("pretrain: every train.best_metric name has a value (the config's list and the loop's agree)") {
+    for (const std::string& name : best_metric_names()) {
+        CAPTURE(name);
+        TempDir a("metric");
+        PretrainOptions quiet;
+        quiet.quiet = true;
+        CHECK(run_pretrain(testing::tiny_run_config(a.path.string(), 1, {{"train.best_metric", "\"" + name + "\""}}),
+                           quiet) == 0);
+        CHECK(fs::exists(a.path / "best.safetensors"));
+    }
+}
+
+TEST_CASE("pretrain guards: a real SIGINT raises the stop flag while the guard lives, and only then") {
+    struct sigaction before = {};
+    sigaction(SIGINT, nullptr, &before);  // (doctest's own crash handler, or the default)
+    {
+        StopOnSignal guard;
+        CHECK_FALSE(StopOnSignal::requested());
+        ::raise(SIGINT);  // handled: the process goes on
+        CHECK(StopOnSignal::requested());  // (a second signal would end the process: not sent here)
+    }
+    CHECK_FALSE(StopOnSignal::requested());
+    struct sigaction now = {};
+    sigaction(SIGINT, nullptr, &now);
+    CHECK(bool(now.sa_handler == before.sa_handler));  // the previous disposition is back
+    // An ignored SIGINT (a background job) stays ignored.
+    signal(SIGINT, SIG_IGN);
+    {
+        StopOnSignal guard;
+        ::raise(SIGINT);
+        CHECK_FALSE(StopOnSignal::requested());
+    }
+    sigaction(SIGINT, &before, nullptr);
 }
 
 TEST_CASE("pretrain: a stop request (Ctrl-C, SIGTERM) finishes the step, saves it, and --resume continues exactly") {
