@@ -4,6 +4,8 @@
 // The allocator object is created on first use and deliberately never destroyed:
 // at process exit the CUDA runtime may already be torn down, and freeing then
 // would report errors; the driver reclaims everything anyway.
+#include <atomic>
+
 #include "cuda/caching_allocator.h"
 #include "cuda/common.cuh"
 #include "tensor/cuda_backend.h"
@@ -35,8 +37,23 @@ static CachingAllocator& allocator() {
     return *a;
 }
 
+// The cache keeps no per-device lists: a block taken on one GPU must never be
+// handed out on another.  One GPU per process is the design (a rank's GPU is
+// chosen before the model is built), so a switch is refused, not served.
+static void check_same_device() {
+    static std::atomic<int> first{-1};
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    int expected = -1;
+    if (first.compare_exchange_strong(expected, dev) || expected == dev) return;
+    ENG_FAIL("CUDA allocation on GPU ", dev, " after the memory cache was filled on GPU ", expected,
+             ": the allocator serves one GPU per process. HINT: pick the GPU (CUDA_VISIBLE_DEVICES, or "
+             "cudaSetDevice) before the first CUDA tensor is made");
+}
+
 void* alloc(size_t nbytes) {
     require_available("CUDA allocation");
+    check_same_device();
     return allocator().alloc(nbytes);
 }
 
