@@ -67,6 +67,21 @@ int label_sentence(EvalTask t, const std::vector<std::string>& sentences) {
     return 0;
 }
 
+// Creates the output folder, or says why it cannot (a raw filesystem_error
+// named only the system call).  Checked before the checkpoint is loaded when
+// --out is given, so a typo does not cost the model's load time.
+void check_out_dir(const std::string& dir, bool create) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(dir, ec);
+    ENG_CHECK(!fs::exists(st) || fs::is_directory(st), "evaluate: --out '", dir,
+              "' exists and is not a folder. HINT: give a folder path for the outputs (metrics.json, "
+              "predictions.csv, report.html), or remove that file");
+    if (!create) return;
+    fs::create_directories(dir, ec);
+    ENG_CHECK(!ec, "evaluate: cannot create the output folder '", dir, "': ", ec.message(),
+              ". HINT: check that its parent folders exist as folders and are writable, or choose another --out");
+}
+
 std::vector<HeatmapExample> heatmap_examples(LoadedRun& run, EvalTask task, const LoaderDataset& test,
                                              const EvalResult& r, int64_t count, const std::string& out_dir) {
     std::vector<HeatmapExample> ex;
@@ -111,11 +126,12 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
     ENG_CHECK(task != EvalTask::Rsna || !o.data_dir.empty(),
               "--task rsna needs --data DIR (the folder with train.csv and the RSNA images)");
     const bool progress = !o.quiet;
+    if (!o.out_dir.empty()) check_out_dir(o.out_dir, false);
 
     LoadedRun run = load_run(o.checkpoint, o.config, task == EvalTask::Rsna ? "" : o.data_dir, o.device, o.precision);
     EvaluateOutcome res;
     res.out_dir = o.out_dir.empty() ? run.run_dir + "/eval-" + o.task + "-" + o.mode : o.out_dir;
-    fs::create_directories(res.out_dir);
+    check_out_dir(res.out_dir, true);
 
     // ---- data ----
     LoaderDataset train, test;

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -28,9 +29,24 @@ namespace mama {
 namespace {
 
 std::vector<unsigned char> read_file(const std::string& path) {
+    // A folder opens fine on Linux and only fails on the first read, with
+    // libstdc++'s "basic_filebuf::underflow error": say what it is instead.
+    std::error_code ec;
+    ENG_CHECK(!std::filesystem::is_directory(path, ec), "load_image: '", path,
+              "' is a folder, not an image file. HINT: give image files (PNG, JPEG, PGM), or a list file with one "
+              "image path per line");
+    const auto type = std::filesystem::status(path, ec).type();
+    using std::filesystem::file_type;
+    ENG_CHECK(ec || type == file_type::regular || type == file_type::not_found, "load_image: '", path,
+              "' is not a regular file (a device, pipe or socket). HINT: give image files");
     std::ifstream f(path, std::ios::binary);
     ENG_CHECK(f.good(), "load_image: cannot open '", path, "' (missing file or no permission)");
-    std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::vector<unsigned char> bytes;
+    try {
+        bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    } catch (const std::ios_base::failure& e) {
+        ENG_FAIL("load_image: reading '", path, "' failed: ", e.what(), ". HINT: check the file and the disk");
+    }
     ENG_CHECK(!bytes.empty(), "load_image: '", path, "' is empty");
     ENG_CHECK(bytes.size() < size_t(INT_MAX), "load_image: '", path, "' is larger than 2 GiB, which stb_image cannot read");
     return bytes;
@@ -82,6 +98,13 @@ std::string pnm_problem(const std::vector<unsigned char>& b) {
     return "";
 }
 
+// stb leaves its failure reason empty for some cut-off files (a PNG cut inside
+// its first chunk), which printed "cannot decode 'x': " with nothing after it.
+std::string decode_failure() {
+    const char* why = stbi_failure_reason();
+    return why && *why ? why : "truncated or corrupt file (the decoder gave no reason)";
+}
+
 bool is_jpeg(const std::vector<unsigned char>& b) { return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
 
 inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
@@ -101,7 +124,8 @@ Image load_image(const std::string& path) {
     Image img;
     if (sixteen) {
         stbi_us* data = stbi_load_16_from_memory(bytes.data(), len, &w, &h, &n, 0);
-        ENG_CHECK(data != nullptr, "load_image: cannot decode '", path, "': ", stbi_failure_reason());
+        ENG_CHECK(data != nullptr, "load_image: cannot decode '", path, "': ", decode_failure(),
+                  ". HINT: re-export or re-copy the image");
         img = Image(w, h);
         const size_t np = size_t(w) * size_t(h);
         for (size_t i = 0; i < np; ++i) {
@@ -113,7 +137,8 @@ Image load_image(const std::string& path) {
         stbi_image_free(data);
     } else {
         stbi_uc* data = stbi_load_from_memory(bytes.data(), len, &w, &h, &n, 0);
-        ENG_CHECK(data != nullptr, "load_image: cannot decode '", path, "': ", stbi_failure_reason());
+        ENG_CHECK(data != nullptr, "load_image: cannot decode '", path, "': ", decode_failure(),
+                  ". HINT: re-export or re-copy the image");
         img = Image(w, h);
         const size_t np = size_t(w) * size_t(h);
         for (size_t i = 0; i < np; ++i) {

@@ -46,6 +46,12 @@ BatchLoader::BatchLoader(LoaderDataset dataset, const BpeTokenizer* tokenizer, c
                                        "add_mama_special_tokens() on it first");
         ENG_CHECK(opt_.max_len >= 1, "BatchLoader: max_len must be >= 1, got ", opt_.max_len);
     }
+    // At most 1024 workers (tools/cli_args.h's kMaxThreads, the programs' limit):
+    // more is never faster for this CPU-bound decoding, and std::thread fails
+    // with a bare "Resource temporarily unavailable" at the system's thread limit.
+    ENG_CHECK(opt_.num_workers <= 1024, "BatchLoader: ", opt_.num_workers,
+              " worker threads asked for; at most 1024 are allowed. HINT: use about one worker per core "
+              "(evaluate --workers N, or train.workers in the config)");
     workers_ = opt_.num_workers;
     if (workers_ < 0) workers_ = int(std::max(1u, std::thread::hardware_concurrency()));
     opt_.prefetch = std::max(1, opt_.prefetch);

@@ -1,11 +1,16 @@
 // prepare.cpp: the DICOM -> 8-bit long-side-1080 conversion declared in prepare.h.
 #include "mama/prepare.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <new>
+#include <stdexcept>
 
 #include "tensor/check.h"
 
@@ -52,15 +57,25 @@ Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options) {
                                    " frames (tomosynthesis or cine?); only single-frame 2D images are converted",
                                "multi-frame");
     std::vector<uint8_t> codes = dicom_to_uint8(dicom);
-    Image img(dicom.columns, dicom.rows);
-    for (size_t i = 0; i < codes.size(); ++i) img.pixels[i] = float(codes[i]) / 255.0f;
-
     int w = 0, h = 0;
-    reference_resize_size(img.width, img.height, options.long_side, w, h);
-    ENG_CHECK(w >= 1 && h >= 1, "DICOM file '", dicom.path, "': its ", img.width, "x", img.height,
+    reference_resize_size(dicom.columns, dicom.rows, options.long_side, w, h);
+    ENG_CHECK(w >= 1 && h >= 1, "DICOM file '", dicom.path, "': its ", dicom.columns, "x", dicom.rows,
               " image would become ", w, "x", h, " with long side ", options.long_side,
               "; HINT: a larger --long-side is needed for such a thin image");
-    Image out = resize_area(img, w, h);
+    Image img, out;
+    try {
+        img = Image(dicom.columns, dicom.rows);
+        for (size_t i = 0; i < codes.size(); ++i) img.pixels[i] = float(codes[i]) / 255.0f;
+        out = resize_area(img, w, h);
+    } catch (const std::exception& e) {
+        // Said apart from "unreadable": the file is fine, the requested size is not.
+        if (!dynamic_cast<const std::bad_alloc*>(&e) && !dynamic_cast<const std::length_error*>(&e)) throw;
+        throw DicomUnsupported("DICOM file '" + dicom.path + "': output " + std::to_string(w) + "x" +
+                                   std::to_string(h) + " too large (out of memory converting the " +
+                                   std::to_string(dicom.columns) + "x" + std::to_string(dicom.rows) +
+                                   " image). HINT: a smaller --long-side (the reference uses 1080) or fewer --threads",
+                               "output too large (out of memory)");
+    }
     // cv2.resize on uint8 returns uint8 codes. When both factors are integers
     // OpenCV's fast path averages k*l codes as (sum + k*l/2) / (k*l): ties go up (the
     // 1e-3 guards against float error; real ties are multiples of 1/(k*l) codes
@@ -93,7 +108,11 @@ void save_prepared(const std::string& path, const Image& image, const PrepareOpt
         fs::create_directories(target.parent_path(), ec);
         ENG_CHECK(!ec, "prepare: cannot create folder '", target.parent_path().string(), "': ", ec.message());
     }
-    const std::string part = path + ".part";
+    // A temporary of this process and call only: two writers of one output (a
+    // second prepare on the same --out, or duplicate names that slipped past
+    // the collection) must not write into the same ".part" file.
+    static std::atomic<unsigned long> counter{0};
+    const std::string part = path + ".part" + std::to_string(long(::getpid())) + "_" + std::to_string(++counter);
     if (options.format == "jpg")
         save_jpeg(part, image, options.jpeg_quality);
     else

@@ -43,8 +43,9 @@ Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options = {}
 // without a .dcm suffix (any case) gets "_resized.jpg" appended.
 std::string prepared_name(const std::string& filename, const std::string& format = "jpg");
 
-// Writes `image` to `path` in options.format through a temporary "<path>.part"
-// file renamed at the end, so an interrupted run leaves no half-written output.
+// Writes `image` to `path` in options.format through a temporary
+// "<path>.part<pid>_<n>" (private to this call, so two writers never share one)
+// renamed at the end, so an interrupted run leaves no half-written output.
 // Creates the parent directories.
 void save_prepared(const std::string& path, const Image& image, const PrepareOptions& options = {});
 

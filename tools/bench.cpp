@@ -33,6 +33,7 @@
 #include "tensor/cpu/gemm.h"
 #include "tensor/precision.h"
 #include "tools/bench_common.h"
+#include "tools/cli_args.h"
 #include "tools/bench_op.h"
 #include "tools/bench_openblas.h"
 #include "tools/bench_gpu.h"
@@ -46,6 +47,11 @@ using bench::median_time;
 using bench::kNoTrans;
 using bench::kRowMajor;
 using bench::kTrans;
+
+// Bounds of the options (tools/cli_args.h refuses anything outside them).
+// --tokens: the largest shape holds tokens x (384 + 2 x 1536) floats, about
+// 0.9 GB at 65536 rows (31 x the default); 10^12 asked for petabytes.
+constexpr int64_t kMaxReps = 1000, kMaxTokens = 65536, kMaxOpBatch = 1024, kMaxSteps = 1000000;
 
 // ---- bench gemm -----------------------------------------------------------------------------
 struct Shape {
@@ -61,16 +67,15 @@ int bench_gemm(int argc, char** argv) {
     for (int i = 0; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--reps" && i + 1 < argc)
-            reps = std::max(1, std::atoi(argv[++i]));
+            reps = int(cli::parse_int(a, argv[++i], 1, kMaxReps));
         else if (a == "--precision" && i + 1 < argc)
             precision = argv[++i];
         else if (a == "--tokens" && i + 1 < argc)
-            t = std::atoll(argv[++i]);
+            t = cli::parse_int(a, argv[++i], 1, kMaxTokens);
         else
             ENG_FAIL("bench gemm: unknown option '", a,
                      "'. HINT: bench gemm [--reps N] [--precision fp32|bf16] [--tokens N]");
     }
-    ENG_CHECK(t >= 1, "bench gemm: --tokens must be at least 1");
     eng::set_matmul_precision(eng::Device::CPU, precision);
     const int threads = omp_get_max_threads();
     std::printf("bench gemm: kernel %s, %d threads (OMP_NUM_THREADS), median of >= %d runs after a warm-up\n",
@@ -183,11 +188,11 @@ int bench_op(int argc, char** argv) {
         if (a == "--precision" && i + 1 < argc)
             precision = argv[++i];
         else if (a == "--batch" && i + 1 < argc)
-            batch = std::max<int64_t>(2, std::atol(argv[++i]));
+            batch = cli::parse_int(a, argv[++i], 2, kMaxOpBatch);  // batch statistics need 2
         else if (a == "--reps" && i + 1 < argc)
-            reps = std::max(1, std::atoi(argv[++i]));
+            reps = int(cli::parse_int(a, argv[++i], 1, kMaxReps));
         else if (a == "--threads" && i + 1 < argc)
-            threads = std::max(1, std::atoi(argv[++i]));
+            threads = cli::parse_threads(a, argv[++i]);
         else if (!a.empty() && a[0] != '-')
             names.push_back(a);
         else
@@ -228,13 +233,13 @@ int bench_step(int argc, char** argv) {
         if (a == "--config" && has)
             o.config = argv[++i];
         else if (a == "--steps" && has)
-            o.steps = std::atoi(argv[++i]);
+            o.steps = int(cli::parse_int(a, argv[++i], 1, kMaxSteps));
         else if (a == "--warmup" && has)
-            o.warmup = std::atoi(argv[++i]);
+            o.warmup = int(cli::parse_int(a, argv[++i], 0, kMaxSteps));
         else if (a == "--threads" && has)
-            o.threads = std::max(1, std::atoi(argv[++i]));
+            o.threads = cli::parse_threads(a, argv[++i]);
         else if (a == "--torch-ms" && has)
-            o.torch_ms = std::atof(argv[++i]);
+            o.torch_ms = cli::parse_double(a, argv[++i], 0, INFINITY, true);
         else if (a == "--compare-torch")
             o.compare_torch = true;
         else if (a == "--device" && has)
@@ -289,15 +294,17 @@ int main(int argc, char** argv) {
         if (cmd == "gpu") {
             int reps = 10;
             for (int i = 2; i < argc; ++i)
-                if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
-                else ENG_FAIL("bench gpu: unknown option '", argv[i], "'. HINT: bench gpu [--reps N]");
+                if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) {
+                    reps = int(cli::parse_int("--reps", argv[i + 1], 1, kMaxReps));
+                    ++i;
+                } else ENG_FAIL("bench gpu: unknown option '", argv[i], "'. HINT: bench gpu [--reps N]");
             return bench::run_gpu_kernels(reps);
         }
         std::fprintf(stderr, "bench: unknown subcommand '%s'\n", cmd.c_str());
         usage();
         return 1;
-    } catch (const eng::Error& e) {
-        std::fprintf(stderr, "bench: %s\n", e.what());
+    } catch (const std::exception& e) {  // eng::Error, and std::bad_alloc for sizes that do not fit
+        std::fprintf(stderr, "%s\n", cli::error_line("bench", e).c_str());
         return 1;
     }
 }

@@ -15,6 +15,7 @@
 #include "mama/embed.h"
 #include "tensor/check.h"
 #include "tensor/random.h"
+#include "tools/cli_args.h"
 
 namespace {
 
@@ -40,11 +41,11 @@ const char* kUsage =
 }
 
 uint64_t parse_u64(const std::string& flag, const std::string& text) {
-    char* end = nullptr;
-    unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-    if (text.empty() || text[0] == '-' || end != text.c_str() + text.size())
-        usage_error(flag + " needs a non-negative integer, got '" + text + "'");
-    return v;
+    try {
+        return cli::parse_u64(flag, text);  // "-1" refused, not wrapped; no trailing junk
+    } catch (const eng::Error& e) {
+        usage_error(e.what());
+    }
 }
 
 std::string one_line(const std::string& s) {
@@ -114,8 +115,8 @@ int main(int argc, char** argv) {
                       << one_line(caption) << '\n';
         }
         std::cerr << data.summary.text();
-    } catch (const eng::Error& e) {
-        std::cerr << "captions: " << e.what() << "\n";
+    } catch (const std::exception& e) {  // eng::Error, and std::bad_alloc or I/O errors of huge tables
+        std::cerr << cli::error_line("captions", e) << "\n";
         return 1;
     }
     return 0;

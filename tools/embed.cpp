@@ -7,6 +7,7 @@
 #include <string>
 
 #include "mama/evaluate.h"
+#include "tools/cli_args.h"
 
 static int usage(const char* msg) {
     if (msg) std::cerr << "error: " << msg << "\n";
@@ -45,7 +46,7 @@ int main(int argc, char** argv) {
             else if (a == "--out") o.out = value();
             else if (a == "--pooling") o.pooling = value();
             else if (a == "--raw-text") o.raw_text = true;
-            else if (a == "--batch") o.batch = std::stoll(value());
+            else if (a == "--batch") o.batch = cli::parse_int(a, value(), 1, 65536);  // images per forward
             else if (a == "--device") o.device = value();
             else if (a == "--precision") o.precision = value();
             else if (a == "--quiet") o.progress = false;
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
         mama::run_embed(o);
         return 0;
     } catch (const std::exception& e) {
-        std::cerr << "\nerror: " << e.what() << "\n";
+        std::cerr << "\nerror: " << cli::exception_text(e) << "\n";
         return 1;
     }
 }

@@ -3,10 +3,20 @@
 //
 //   build/evaluate --checkpoint runs/cpu-small/last.safetensors --task density --mode zeroshot
 //   build/evaluate --checkpoint RUN/last.safetensors --task birads --mode linear --steps 300 --batch 32
+//
+// Numbers are read by tools/cli_args.h: whole text, range checked, finite.
+#include <cmath>
+#include <cstdint>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "mama/evaluate.h"
+#include "tools/cli_args.h"
+
+// Bounds: far beyond real use, low enough to stay clear of overflow in the
+// loaders' int conversions.
+static constexpr int64_t kMaxSteps = 1000000000, kMaxBatch = 1 << 20, kMaxExamples = 1000;
 
 static int usage(const char* msg) {
     if (msg) std::cerr << "error: " << msg << "\n";
@@ -19,13 +29,15 @@ static int usage(const char* msg) {
         "  linear / finetune:  [--steps 8000] [--warmup W (default 100 scaled by steps/8000)] [--batch 72]\n"
         "              [--lr 5e-4] [--min-lr 1e-5] [--momentum 0.9] [--weight-decay 1e-3]\n"
         "  RSNA files: [--rsna-image-dir DIR] [--rsna-suffix _resized.jpg]\n"
-        "  [--eval-batch 32] [--max-test N] [--examples 4] [--workers N] [--seed 42] [--quiet]\n"
+        "  [--eval-batch 32] [--max-test N] [--examples 4] [--workers N (0..1024; default one per core)]\n"
+        "  [--seed 42] [--quiet]\n"
         "  [--device cpu|cuda] [--precision auto|fp32|tf32|bf16|bf16-true (default: the run's train.precision)]\n";
     return 2;
 }
 
 int main(int argc, char** argv) {
     mama::EvaluateOptions o;
+    bool warmup_given = false, min_lr_given = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         try {
@@ -41,37 +53,47 @@ int main(int argc, char** argv) {
             else if (a == "--out") o.out_dir = value();
             else if (a == "--softmax") o.softmax = value();
             else if (a == "--pooling") o.pooling = value();
-            else if (a == "--steps") o.steps = std::stoll(value());
-            else if (a == "--warmup") o.warmup = std::stoll(value());
-            else if (a == "--batch") o.batch = std::stoll(value());
-            else if (a == "--lr") o.lr = std::stod(value());
-            else if (a == "--min-lr") o.min_lr = std::stod(value());
-            else if (a == "--momentum") o.momentum = std::stod(value());
-            else if (a == "--weight-decay") o.weight_decay = std::stod(value());
+            else if (a == "--steps") o.steps = cli::parse_int(a, value(), 1, kMaxSteps);
+            else if (a == "--warmup") o.warmup = cli::parse_int(a, value(), 0, kMaxSteps), warmup_given = true;
+            else if (a == "--batch") o.batch = cli::parse_int(a, value(), 1, kMaxBatch);
+            else if (a == "--lr") o.lr = cli::parse_double(a, value(), 0, INFINITY, true);
+            else if (a == "--min-lr") o.min_lr = cli::parse_double(a, value(), 0, INFINITY), min_lr_given = true;
+            else if (a == "--momentum") o.momentum = cli::parse_double(a, value(), 0, 1);
+            else if (a == "--weight-decay") o.weight_decay = cli::parse_double(a, value(), 0, INFINITY);
             else if (a == "--rsna-image-dir") o.rsna_image_dir = value();
             else if (a == "--rsna-suffix") o.rsna_image_suffix = value();
-            else if (a == "--eval-batch") o.eval_batch = std::stoll(value());
+            else if (a == "--eval-batch") o.eval_batch = cli::parse_int(a, value(), 1, kMaxBatch);
             else if (a == "--device") o.device = value();
             else if (a == "--precision") o.precision = value();
-            else if (a == "--max-test") o.max_test = std::stoll(value());
-            else if (a == "--examples") o.examples = std::stoll(value());
-            else if (a == "--workers") o.workers = std::stoll(value());
-            else if (a == "--seed") o.seed = std::stoull(value());
+            else if (a == "--max-test") o.max_test = cli::parse_int(a, value(), 0, INT64_MAX);
+            else if (a == "--examples") o.examples = cli::parse_int(a, value(), 0, kMaxExamples);
+            else if (a == "--workers") o.workers = cli::parse_threads(a, value(), 0);  // 0: load in this thread
+            else if (a == "--seed") o.seed = cli::parse_u64(a, value());
             else if (a == "--quiet") o.quiet = true;
             else if (a == "--help" || a == "-h") return usage(nullptr);
             else return usage(("unknown argument " + a).c_str());
-        } catch (const std::invalid_argument&) {
-            return usage(("not a number after " + a).c_str());
         } catch (const std::exception& e) {
             return usage(e.what());
         }
     }
     if (o.checkpoint.empty()) return usage("--checkpoint is required");
+    if (o.min_lr > o.lr) {
+        std::ostringstream msg;
+        msg << "--min-lr " << o.min_lr << (min_lr_given ? "" : " (the default)") << " is above --lr " << o.lr
+            << ": the schedule decays from --lr down to --min-lr. HINT: give a --min-lr of at most " << o.lr;
+        return usage(msg.str().c_str());
+    }
+    if (warmup_given && o.warmup >= o.steps) {
+        // The probe's schedule needs a warmup shorter than the run.
+        std::cerr << "evaluate: note: --warmup " << o.warmup << " is not shorter than --steps " << o.steps
+                  << "; using warmup " << o.steps - 1 << "\n";
+        o.warmup = o.steps - 1;
+    }
     try {
         mama::run_evaluate(o);
         return 0;
     } catch (const std::exception& e) {
-        std::cerr << "\nerror: " << e.what() << "\n";
+        std::cerr << "\nerror: " << cli::exception_text(e) << "\n";
         return 1;
     }
 }

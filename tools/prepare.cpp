@@ -9,7 +9,10 @@
 // file with the "DICM" marker) becomes OUT/<same relative folder>/<name>_resized.jpg.
 // Files are converted in parallel (OpenMP); a file that fails (compressed transfer
 // syntax, truncated, not an image ...) is reported and counted, never fatal for the
-// rest. The failures are also listed in OUT/prepare_failures.tsv.
+// rest. The failures are also listed in OUT/prepare_failures.tsv. Links to
+// folders are followed, but symlink loops are not entered, a file reached twice
+// is converted once, and inputs that map to one output name are converted once
+// (the others are listed as skipped): tools/prepare_jobs.h.
 // Exit status: 0 all converted, 3 some files skipped, 1 usage or fatal error.
 #include <omp.h>
 
@@ -22,12 +25,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "mama/dicom.h"
 #include "mama/prepare.h"
 #include "tensor/check.h"
+#include "tools/cli_args.h"
+#include "tools/prepare_jobs.h"
 
 namespace fs = std::filesystem;
 
@@ -37,13 +43,13 @@ const char* kUsage =
     "usage: prepare --in DIR_OR_FILE --out DIR [options]\n"
     "  converts DICOM images to 8-bit images like MaMA's resize_embed.py:\n"
     "  scale by 255/max, invert MONOCHROME1, INTER_AREA resize to the long side.\n"
-    "  --long-side N        long side of the output in pixels (default 1080)\n"
+    "  --long-side N        long side of the output in pixels, 1..8192 (default 1080)\n"
     "  --format jpg|png     output format (default jpg)\n"
     "  --quality Q          JPEG quality 1..100 (default 75, PIL's default as in the reference)\n"
     "  --any-name           also convert files without a .dcm suffix that carry the DICM marker\n"
     "  --skip-existing      leave files whose output already exists (resume an interrupted run)\n"
     "  --apply-bits-stored  mask samples to BitsStored/HighBit (the reference uses the whole word)\n"
-    "  --threads N          worker threads (default: OpenMP's default)\n";
+    "  --threads N          worker threads, 1..1024 (default: OpenMP's default)\n";
 
 struct Args {
     std::string in, out;
@@ -52,13 +58,11 @@ struct Args {
     int threads = 0;
 };
 
-int to_int(const std::string& flag, const std::string& text) {
-    char* end = nullptr;
-    long v = std::strtol(text.c_str(), &end, 10);
-    ENG_CHECK(end && *end == '\0' && !text.empty() && v > 0 && v < 1000000, "prepare: ", flag,
-              " needs a positive integer, got '", text, "'");
-    return int(v);
-}
+// The longest output side accepted: twice the long side of the largest
+// mammography detectors (about 4096 px), so no real use is refused, while the
+// float buffers of one conversion (~0.5 GB at 8192) times the threads still fit
+// a workstation.  An unbounded value ended in std::bad_alloc for every file.
+constexpr int kMaxLongSide = 8192;
 
 Args parse_args(int argc, char** argv) {
     Args a;
@@ -70,10 +74,10 @@ Args parse_args(int argc, char** argv) {
         };
         if (f == "--in") a.in = value();
         else if (f == "--out") a.out = value();
-        else if (f == "--long-side") a.options.long_side = to_int(f, value());
+        else if (f == "--long-side") a.options.long_side = int(cli::parse_int(f, value(), 1, kMaxLongSide));
         else if (f == "--format") a.options.format = value();
-        else if (f == "--quality") a.options.jpeg_quality = to_int(f, value());
-        else if (f == "--threads") a.threads = to_int(f, value());
+        else if (f == "--quality") a.options.jpeg_quality = int(cli::parse_int(f, value(), 1, 100));
+        else if (f == "--threads") a.threads = cli::parse_threads(f, value());
         else if (f == "--any-name") a.any_name = true;
         else if (f == "--skip-existing") a.skip_existing = true;
         else if (f == "--apply-bits-stored") a.options.read.apply_bits_stored = true;
@@ -86,48 +90,10 @@ Args parse_args(int argc, char** argv) {
     if (a.options.format == "jpeg") a.options.format = "jpg";
     ENG_CHECK(a.options.format == "jpg" || a.options.format == "png", "prepare: --format must be jpg or png, got '",
               a.options.format, "'");
-    ENG_CHECK(a.options.jpeg_quality <= 100, "prepare: --quality must be 1..100");
     return a;
 }
 
-bool has_dcm_suffix(const fs::path& p) {
-    std::string ext = p.extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    return ext == ".dcm";
-}
-
-struct Job {
-    fs::path input;   // file to read
-    fs::path output;  // image to write
-};
-
-// Lists the inputs (sorted, so the order and the failure list are stable).
-std::vector<Job> collect(const Args& a, size_t& ignored) {
-    std::vector<Job> jobs;
-    ignored = 0;
-    fs::path in(a.in), out(a.out);
-    std::error_code ec;
-    ENG_CHECK(fs::exists(in, ec), "prepare: input '", a.in, "' does not exist");
-    if (!fs::is_directory(in, ec)) {
-        jobs.push_back({in, out / mama::prepared_name(in.filename().string(), a.options.format)});
-        return jobs;
-    }
-    auto opts = fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied;
-    for (fs::recursive_directory_iterator it(in, opts, ec), end; !ec && it != end; it.increment(ec)) {
-        if (!it->is_regular_file(ec)) continue;
-        const fs::path& p = it->path();
-        bool take = has_dcm_suffix(p) || (a.any_name && mama::looks_like_dicom(p.string()));
-        if (!take) {
-            ++ignored;
-            continue;
-        }
-        fs::path rel = fs::relative(p, in);
-        jobs.push_back({p, out / rel.parent_path() / mama::prepared_name(p.filename().string(), a.options.format)});
-    }
-    ENG_CHECK(!ec, "prepare: cannot walk '", a.in, "': ", ec.message());
-    std::sort(jobs.begin(), jobs.end(), [](const Job& x, const Job& y) { return x.input < y.input; });
-    return jobs;
-}
+using prepare_jobs::Job;
 
 struct Outcome {
     int status = 0;  // 0 converted, 1 already there, 2 failed
@@ -136,6 +102,12 @@ struct Outcome {
 
 Outcome convert(const Job& job, const Args& a) {
     Outcome r;
+    if (!job.skip_kind.empty()) {  // a duplicate found while collecting
+        r.status = 2;
+        r.kind = job.skip_kind;
+        r.message = job.skip_message;
+        return r;
+    }
     std::error_code ec;
     if (a.skip_existing && fs::exists(job.output, ec)) {
         r.status = 1;
@@ -143,12 +115,24 @@ Outcome convert(const Job& job, const Args& a) {
     }
     r.status = 2;
     mama::Image image;
+    int rows = 0, columns = 0;
     try {
         mama::DicomImage dicom = mama::read_dicom(job.input.string(), a.options.read);
+        rows = dicom.rows, columns = dicom.columns;
         image = mama::dicom_to_image(dicom, a.options);
     } catch (const mama::DicomUnsupported& e) {
         r.kind = e.kind;
         r.message = e.what();
+        return r;
+    } catch (const std::bad_alloc&) {
+        // Not the file's fault: say which size did not fit instead of "unreadable".
+        r.kind = "out of memory";
+        int w = 0, h = 0;
+        if (rows > 0 && columns > 0) mama::reference_resize_size(columns, rows, a.options.long_side, w, h);
+        r.message = "'" + job.input.string() + "': " +
+                    (w > 0 ? "output " + std::to_string(w) + "x" + std::to_string(h) + " too large"
+                           : std::string("the image is too large")) +
+                    " for the memory left. HINT: a smaller --long-side or fewer --threads";
         return r;
     } catch (const std::exception& e) {
         r.kind = "unreadable (corrupt, truncated or not DICOM)";
@@ -169,8 +153,10 @@ Outcome convert(const Job& job, const Args& a) {
 int run(int argc, char** argv) {
     Args a = parse_args(argc, argv);
     if (a.threads > 0) omp_set_num_threads(a.threads);
-    size_t ignored = 0;
-    std::vector<Job> jobs = collect(a, ignored);
+    prepare_jobs::Collected collected = prepare_jobs::collect(a.in, a.out, a.options.format, a.any_name);
+    const std::vector<Job>& jobs = collected.jobs;
+    const size_t ignored = collected.ignored;
+    for (const std::string& note : collected.notes) std::fprintf(stderr, "prepare: note: %s\n", note.c_str());
     std::error_code ec;
     fs::create_directories(a.out, ec);
     ENG_CHECK(!ec, "prepare: cannot create the output folder '", a.out, "': ", ec.message());
@@ -247,7 +233,7 @@ int main(int argc, char** argv) {
     try {
         return run(argc, argv);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "prepare: error: %s\n", e.what());
+        std::fprintf(stderr, "prepare: error: %s\n", cli::exception_text(e).c_str());
         return 1;
     }
 }

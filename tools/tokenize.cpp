@@ -1,6 +1,7 @@
 // tokenize.cpp: build/tokenize, the command-line face of the BPE tokenizer
 // (mama/bpe.h): encodes texts and prints their ids and tokens, or trains a
 // vocabulary on a file of lines (--train).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "mama/bpe_train.h"
 #include "nn/json.h"
 #include "tensor/check.h"
+#include "tools/cli_args.h"
 
 namespace {
 
@@ -43,17 +45,20 @@ const char* kUsage =
 
 int parse_int(const std::string& flag, const std::string& value) {
     try {
-        size_t used = 0;
-        long v = std::stol(value, &used);
-        if (used == value.size() && v > 0 && v < (1L << 30)) return int(v);
-    } catch (const std::exception&) {
+        return int(cli::parse_int(flag, value, 1, (1 << 30) - 1));
+    } catch (const eng::Error& e) {
+        usage_error(e.what());
     }
-    usage_error(flag + " needs a positive integer, got '" + value + "'");
 }
 
 std::vector<std::string> read_lines(const std::string& path) {
+    // A folder opens as a stream on Linux and reads as zero lines, so
+    // --train would "succeed" on nothing: refuse it by name.
+    std::error_code ec;
+    ENG_CHECK(!std::filesystem::is_directory(path, ec), "tokenize: --file '", path,
+              "' is a folder, not a text file. HINT: give one file with one text per line");
     std::ifstream in(path, std::ios::binary);
-    ENG_CHECK(in, "tokenize: cannot open '", path, "'");
+    ENG_CHECK(in, "tokenize: cannot open '", path, "'. HINT: check the path and permissions");
     std::vector<std::string> lines;
     std::string line;
     while (std::getline(in, line)) {
@@ -100,6 +105,11 @@ int run(int argc, char** argv) {
         opt.vocab_size = vocab_size;
         opt.min_frequency = min_frequency;
         const std::vector<std::string> lines = read_lines(file);
+        const bool all_empty =
+            std::all_of(lines.begin(), lines.end(), [](const std::string& l) { return l.empty(); });
+        ENG_CHECK(!all_empty, "tokenize: --file '", file, "' ",
+                  lines.empty() ? "is empty" : "has only empty lines (" + std::to_string(lines.size()) + ")",
+                  ": nothing to learn merges from. HINT: give the corpus, one text per line");
         mama::BpeTokenizer t = mama::train_bpe(lines, opt);
         std::filesystem::create_directories(out_dir);
         t.save(out_dir);
@@ -160,11 +170,10 @@ int run(int argc, char** argv) {
 int main(int argc, char** argv) {
     try {
         return run(argc, argv);
-    } catch (const eng::Error& e) {
-        std::cerr << "tokenize: error: " << e.what() << "\n";
-        return 1;
     } catch (const std::exception& e) {
-        std::cerr << "tokenize: error: " << e.what() << "\n";
+        std::string message = cli::exception_text(e);
+        if (message.rfind("tokenize: ", 0) == 0) message.erase(0, 10);  // not "tokenize: error: tokenize: ..."
+        std::cerr << "tokenize: error: " << message << "\n";
         return 1;
     }
 }

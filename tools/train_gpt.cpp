@@ -10,12 +10,14 @@
 // learnt to use the context.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "nn/text_lm.h"
+#include "tools/cli_args.h"
 
 namespace {
 
@@ -44,19 +46,10 @@ const char* kUsage =
     std::exit(2);
 }
 
-int64_t parse_int(const std::string& flag, const std::string& v) {
-    char* end = nullptr;
-    long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0' || x < 0) usage_error(flag + " needs a non-negative integer, got '" + v + "'");
-    return int64_t(x);
-}
-
-double parse_double(const std::string& flag, const std::string& v) {
-    char* end = nullptr;
-    double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end != '\0' || !(x > 0)) usage_error(flag + " needs a positive number, got '" + v + "'");
-    return x;
-}
+// Upper bounds of the sizes: far above anything this demonstration trains, low
+// enough that the products of sizes cannot overflow and a typo ("--steps
+// 99999999999999999999") is refused instead of saturating or wrapping.
+constexpr int64_t kMaxSteps = 1000000000, kMaxSize = 65536, kMaxLayers = 1024, kMaxBatch = 1 << 20;
 
 // Printable form of sampled bytes: newlines kept, other control bytes escaped.
 std::string printable(const std::string& s) {
@@ -86,33 +79,43 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) usage_error(a + " needs a value");
             return argv[++i];
         };
-        if (a == "--text") text_path = value();
-        else if (a == "--steps") cfg.steps = parse_int(a, value());
-        else if (a == "--context") cfg.context = parse_int(a, value());
-        else if (a == "--width") cfg.width = parse_int(a, value());
-        else if (a == "--layers") cfg.layers = parse_int(a, value());
-        else if (a == "--heads") cfg.heads = parse_int(a, value());
-        else if (a == "--batch") cfg.batch = parse_int(a, value());
-        else if (a == "--lr") cfg.lr = parse_double(a, value());
-        else if (a == "--warmup") cfg.warmup = parse_int(a, value());
-        else if (a == "--seed") cfg.seed = uint64_t(parse_int(a, value()));
-        else if (a == "--exact-gelu") cfg.gelu_new = false;
-        else if (a == "--every") every = parse_int(a, value());
-        else if (a == "--sample") sample_n = parse_int(a, value());
-        else if (a == "--prompt") prompt = value(), prompt_given = true;
-        else if (a == "--top-k") top_k = parse_int(a, value());
-        else if (a == "--temperature") temperature = parse_double(a, value());
-        else if (a == "--save") save_path = value();
-        else if (a == "--resume") resume_path = value();
-        else if (a == "-h" || a == "--help") {
-            std::cout << kUsage;
-            return 0;
-        } else usage_error("unknown argument '" + a + "'");
+        try {
+            if (a == "--text") text_path = value();
+            else if (a == "--steps") cfg.steps = cli::parse_int(a, value(), 1, kMaxSteps);
+            else if (a == "--context") cfg.context = cli::parse_int(a, value(), 1, kMaxSize);
+            else if (a == "--width") cfg.width = cli::parse_int(a, value(), 1, kMaxSize);
+            else if (a == "--layers") cfg.layers = cli::parse_int(a, value(), 1, kMaxLayers);
+            else if (a == "--heads") cfg.heads = cli::parse_int(a, value(), 1, kMaxSize);
+            else if (a == "--batch") cfg.batch = cli::parse_int(a, value(), 1, kMaxBatch);
+            else if (a == "--lr") cfg.lr = cli::parse_double(a, value(), 0, INFINITY, true);
+            else if (a == "--warmup") cfg.warmup = cli::parse_int(a, value(), 0, kMaxSteps);
+            else if (a == "--seed") cfg.seed = cli::parse_u64(a, value());
+            else if (a == "--exact-gelu") cfg.gelu_new = false;
+            else if (a == "--every") every = cli::parse_int(a, value(), 0, kMaxSteps);
+            else if (a == "--sample") sample_n = cli::parse_int(a, value(), 0, kMaxBatch);
+            else if (a == "--prompt") prompt = value(), prompt_given = true;
+            else if (a == "--top-k") top_k = cli::parse_int(a, value(), 0, 256);  // 256 byte values
+            else if (a == "--temperature") temperature = cli::parse_double(a, value(), 0, INFINITY, true);
+            else if (a == "--save") save_path = value();
+            else if (a == "--resume") resume_path = value();
+            else if (a == "-h" || a == "--help") {
+                std::cout << kUsage;
+                return 0;
+            } else usage_error("unknown argument '" + a + "'");
+        } catch (const eng::Error& e) {
+            usage_error(e.what());
+        }
     }
     if (text_path.empty()) usage_error("--text FILE is required");
-    if (cfg.steps <= 0 || cfg.context <= 0 || cfg.width <= 0 || cfg.layers <= 0 || cfg.heads <= 0 || cfg.batch <= 0)
-        usage_error("--steps, --context, --width, --layers, --heads and --batch must be positive");
-    if (cfg.width % cfg.heads != 0) usage_error("--width must be a multiple of --heads");
+    if (cfg.width % cfg.heads != 0)
+        usage_error("--width " + std::to_string(cfg.width) + " must be a multiple of --heads " +
+                    std::to_string(cfg.heads));
+    if (cfg.warmup > cfg.steps) {
+        // Longer than the run: the learning rate would never reach --lr.
+        std::fprintf(stderr, "train_gpt: note: --warmup %lld is longer than --steps %lld; using warmup %lld\n",
+                     (long long)cfg.warmup, (long long)cfg.steps, (long long)cfg.steps);
+        cfg.warmup = cfg.steps;
+    }
     if (every <= 0) every = std::max<int64_t>(1, cfg.steps / 20);
 
     try {
@@ -167,8 +170,8 @@ int main(int argc, char** argv) {
                         top_k > 0 ? (", top-k " + std::to_string(top_k)).c_str() : "", printable(prompt).c_str(),
                         printable(s).c_str());
         }
-    } catch (const eng::Error& e) {
-        std::cerr << "train_gpt: " << e.what() << "\n";
+    } catch (const std::exception& e) {  // eng::Error, and std::bad_alloc for sizes that do not fit
+        std::cerr << cli::error_line("train_gpt", e) << "\n";
         return 1;
     }
     return 0;

@@ -429,6 +429,27 @@ TEST_CASE("prepare: integer-factor area downscale averages code blocks, rounding
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("prepare: the temporary is private to the call; another writer's '.part' file is left alone") {
+    // Two writers of one output (duplicate names, or two prepare runs on one
+    // --out) shared "<path>.part" and overwrote or renamed away each other's file.
+    std::string dir = temp_dir("part");
+    const std::string path = dir + "/x_resized.png";
+    write_file(path + ".part", {'o', 't', 'h', 'e', 'r'});
+    mama::PrepareOptions o;
+    o.format = "png";
+    mama::Image img(3, 2, 0.5f);
+    mama::save_prepared(path, img, o);
+    CHECK(mama::load_image(path).width == 3);
+    REQUIRE(std::filesystem::exists(path + ".part"));
+    std::ifstream other(path + ".part", std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(other)), std::istreambuf_iterator<char>());
+    CHECK(text == "other");
+    size_t files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
+    CHECK(files == 2);  // the output and the other writer's file: no temporary of ours is left
+    std::filesystem::remove_all(dir);
+}
+
 // The real computed radiograph in Debian's python3-pydicom 2.3.1 (an Agfa CR of the
 // cervical spine, 16x16, 12 bits stored, MONOCHROME1). Fetch it with:
 //   apt-get download python3-pydicom && dpkg-deb -x python3-pydicom_*.deb DIR

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <unistd.h>
@@ -135,6 +136,35 @@ TEST_CASE("image: missing, truncated and garbage files are errors naming the fil
     std::string msg = error_of([&] { mama::load_image(junk); });
     CHECK(msg.find(junk) != std::string::npos);
     std::remove(junk.c_str());
+}
+
+TEST_CASE("image: a folder is refused by name") {
+    // A folder used to fail with libstdc++'s "basic_filebuf::underflow error".
+    const std::string dir = tmp_path("a_folder");
+    std::filesystem::create_directories(dir);
+    std::string msg = error_of([&] { mama::load_image(dir); });
+    INFO(msg);
+    CHECK(msg.find(dir) != std::string::npos);
+    CHECK(msg.find("is a folder") != std::string::npos);
+    CHECK(msg.find("HINT") != std::string::npos);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("image: a PNG cut inside its header gives a reason") {
+    // Cut at 30 bytes (inside IHDR), stb fails without a reason: "cannot decode 'x': " was all.
+    const std::string png = tmp_path("cut30.png");
+    mama::save_png8(png, ramp(40, 30, 256));
+    const std::string bytes = read_bytes(png);
+    write_bytes(png, bytes.substr(0, 30));
+    const std::string msg = error_of([&] { mama::load_image(png); });
+    INFO(msg);
+    const std::string head = "cannot decode '" + png + "': ";
+    REQUIRE(msg.find(head) != std::string::npos);
+    const std::string reason = msg.substr(msg.find(head) + head.size());
+    CHECK(reason.size() > 3);
+    CHECK(reason[0] != ' ');
+    CHECK(reason.find("HINT") != std::string::npos);
+    std::remove(png.c_str());
 }
 
 TEST_CASE("image: resize_area matches the box-filter hand computation") {

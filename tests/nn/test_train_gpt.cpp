@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 
 #include "nn/text_lm.h"
 #include "tests/testing.h"
@@ -99,4 +101,24 @@ TEST_CASE("train_gpt: a saved trainer resumes bit-exactly; sizes that do not mat
     CHECK_THROWS_CONTAINING(mismatch.load(path), path);
     std::remove(path.c_str());
     CHECK_THROWS_CONTAINING(TextLMTrainer(c, ByteCorpus::from_string("short")), "needs at least 18");
+}
+
+TEST_CASE("train_gpt: a folder given as the text is refused by name") {
+    // It used to escape as std::ios_base::failure ("basic_filebuf::underflow
+    // error") and abort build/train_gpt with "terminate called".
+    const std::string dir = "/tmp/mama_test_train_gpt_dir_" + std::to_string(::getpid());
+    std::filesystem::create_directories(dir);
+    std::string msg;
+    try {
+        ByteCorpus::from_file(dir);
+    } catch (const eng::Error& e) {
+        msg = e.what();
+    } catch (const std::exception& e) {
+        msg = std::string("not an eng::Error: ") + e.what();
+    }
+    INFO(msg);
+    CHECK(msg.find("is a folder") != std::string::npos);
+    CHECK(msg.find(dir) != std::string::npos);
+    CHECK(msg.find("HINT") != std::string::npos);
+    std::filesystem::remove_all(dir);
 }
