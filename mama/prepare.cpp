@@ -113,10 +113,15 @@ void save_prepared(const std::string& path, const Image& image, const PrepareOpt
     // the collection) must not write into the same ".part" file.
     static std::atomic<unsigned long> counter{0};
     const std::string part = path + ".part" + std::to_string(long(::getpid())) + "_" + std::to_string(++counter);
-    if (options.format == "jpg")
-        save_jpeg(part, image, options.jpeg_quality);
-    else
-        save_png8(part, image);
+    try {
+        if (options.format == "jpg")
+            save_jpeg(part, image, options.jpeg_quality);
+        else
+            save_png8(part, image);
+    } catch (...) {
+        fs::remove(part, ec);  // (a full disk, say): no orphan temporary
+        throw;
+    }
     fs::rename(part, target, ec);
     if (ec) {
         std::string why = ec.message();

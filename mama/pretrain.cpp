@@ -143,19 +143,18 @@ double metric_of(const ValResult& v, const std::string& name) {
 }
 
 // Every rank must train with rank 0's tokenizer (a rank whose out_dir is not
-// shared could hold an earlier run's).  The fingerprint's 16-bit pieces are
-// averaged over the ranks: a mean of equal small integers is exact, so a rank
-// whose pieces differ from the mean holds another tokenizer; at least one rank
-// does whenever they are not all equal, and its error ends every rank.
+// shared could hold an earlier run's).  Rank 0 sends its fingerprint in four
+// 16-bit pieces (exact in f32); a rank holding another one stops with an
+// error, which ends every rank.
 void check_same_tokenizer(DataParallel& dp, const std::string& fingerprint) {
     if (!dp.distributed()) return;
     const uint64_t bits = std::stoull(fingerprint, nullptr, 16);
-    double piece[4], mean[4];
-    for (int i = 0; i < 4; ++i) piece[i] = mean[i] = double((bits >> (16 * i)) & 0xffffu);
-    dp.mean({&mean[0], &mean[1], &mean[2], &mean[3]});
-    for (int i = 0; i < 4; ++i)
-        ENG_CHECK(piece[i] == mean[i], "pretrain: this rank's tokenizer (", fingerprint, ") is not every rank's. ",
-                  "HINT: put train.out_dir on a shared file system, or remove the stale ", "OUT/tokenizer/ folders");
+    std::vector<float> mine(4);
+    for (int i = 0; i < 4; ++i) mine[size_t(i)] = float((bits >> (16 * i)) & 0xffffu);
+    Tensor t = from_vector(mine, {4}).to(dp.comm().device());  // NCCL sends GPU tensors
+    dp.comm().broadcast(t, 0);
+    ENG_CHECK(t.to_vector() == mine, "pretrain: this rank's tokenizer (", fingerprint, ") is not rank 0's. ",
+              "HINT: put train.out_dir on a shared file system, or remove the stale OUT/tokenizer/ folders");
 }
 
 std::string fmt(double v, int prec = 4) {
@@ -181,7 +180,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     if (dp.main()) {
         // Left by a run killed mid-write (checkpoints here, tokenizer files below).
         const int stale = nn::remove_stale_temporaries(t.out_dir) + nn::remove_stale_temporaries(t.out_dir + "/tokenizer");
-        if (stale > 0) std::cerr << "== removed " << stale << " unfinished checkpoint file(s) of a killed run\n";
+        if (stale > 0) std::cerr << "== removed " << stale << " unfinished file(s) of a killed run\n";
     }
     // A resumed run checks its settings first, before the data and the model are built.
     const int64_t global_batch = t.micro_batch * t.accumulate * dp.world();
@@ -376,10 +375,16 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
                       << ") lr " << fmt(lr, 3) << " " << fmt(ips, 3) << " img/s " << fmt(peak_rss_mib(), 4)
                       << " MiB eta " << int(eta) << "s   " << std::flush;
         }
-        bool validate_now = valid_loader && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
+        // Whether this is a validation step is decided alike on every rank
+        // (from the split, which every rank has), since it decides whether
+        // the collective of the weights check below runs; only rank 0 has the
+        // validation loader and validates.
+        const bool val_step =
+            valid_ds.size() >= 2 && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
+        const bool validate_now = val_step && valid_loader;
         const bool stop_now = stop && !last_step;  // a stop at the end is just the end
         bool checkpoint_now =
-            validate_now || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step || stop_now;
+            val_step || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step || stop_now;
         // Before a checkpoint, every rank checks its weights and buffers (the
         // BatchNorm running statistics differ between ranks): if any rank's are
         // no longer finite, all stop together, keeping the previous checkpoint.

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
         }
     }
     if (o.checkpoint.empty()) return usage("--checkpoint is required");
-    if (o.min_lr > o.lr) {
+    if (o.mode != "zeroshot" && o.min_lr > o.lr) {  // (zero-shot trains nothing)
         std::ostringstream msg;
         msg << "--min-lr " << o.min_lr << (min_lr_given ? "" : " (the default)") << " is above --lr " << o.lr
             << ": the schedule decays from --lr down to --min-lr. HINT: give a --min-lr of at most " << o.lr;

@@ -115,7 +115,10 @@ inline Collected collect(const std::string& in_text, const std::string& out_text
     std::map<fs::path, size_t> by_file;
     for (size_t i = 0; i < r.jobs.size(); ++i) {
         std::error_code e2;
-        const fs::path c = fs::canonical(r.jobs[i].input, e2);
+        // The folder resolved, the file name kept: two names that link to one
+        // blob (a content-addressed store) are two inputs; one directory
+        // entry reached through two folder paths is one.
+        const fs::path c = fs::canonical(r.jobs[i].input.parent_path(), e2) / r.jobs[i].input.filename();
         if (e2) continue;
         auto [slot, fresh] = by_file.emplace(c, i);
         if (fresh) continue;

@@ -227,7 +227,7 @@ TEST_CASE("pretrain: --resume refuses changed settings that alter the run, unles
     // A bigger global batch (micro_batch x accumulate x ranks) is refused too.
     auto bigger = testing::tiny_run_config(a.path.string(), 2, {{"train.accumulate", "3"}});
     CHECK_THROWS_CONTAINING(run_pretrain(bigger, resume), "the global batch");
-    // The workers, the logging and the length of the run may change.
+    // The workers, the logging and the length of the run may change (as may where the data is).
     auto moved = testing::tiny_run_config(a.path.string(), 2, {{"train.workers", "1"}, {"train.log_every", "5"}});
     CHECK(run_pretrain(moved, resume) == 0);
     PretrainOptions forced = resume;

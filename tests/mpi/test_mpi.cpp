@@ -41,6 +41,7 @@
 #include "autograd/ops.h"
 #include "mama/objectives.h"
 #include "mama/pretrain.h"
+#include "mama/pretrain_guards.h"
 #include "nn/grad_overlap.h"
 #include "nn/json.h"
 #include "nn/linear.h"
@@ -410,6 +411,20 @@ TEST_CASE("mpi: pretraining on the ranks equals one process on the same global b
         REQUIRE(mama::run_pretrain(cfg(on.path, true), quiet) == 0);
         REQUIRE(mama::run_pretrain(cfg(off.path, false), quiet) == 0);
         if (c.is_main()) compare_checkpoints(on.path / "last.safetensors", off.path / "last.safetensors", lr, 2);
+        c.barrier();
+    }
+    SUBCASE("validation and checkpoint steps before the last (rank 0 validates, every rank checks its weights)") {
+        // The weights check before a checkpoint is a collective: every rank must
+        // agree that a step is a validation step although only rank 0 has the
+        // validation loader (a rank-0-only decision hung or mismatched the
+        // next collective).  A stop request on one rank stops every rank.
+        SharedDir dir("valsteps"), stopped("stopped");
+        REQUIRE(mama::run_pretrain(tiny(dir.path.string(), {{"train.val_every", "1"}, {"train.checkpoint_every", "0"}}),
+                                   quiet) == 0);
+        if (c.is_main()) mama::StopOnSignal::request();  // as if rank 0 alone got Ctrl-C
+        CHECK(mama::run_pretrain(tiny(stopped.path.string(), {}), quiet) == 130);
+        if (c.is_main())
+            CHECK(nn::SafeTensorsFile::open((stopped.path / "last.safetensors").string()).metadata().at("step") == "1");
         c.barrier();
     }
     SUBCASE("gathered negatives (CLIP only): W ranks x micro-batch 4 == one process x micro-batch 4W") {

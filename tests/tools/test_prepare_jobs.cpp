@@ -109,6 +109,23 @@ TEST_CASE("prepare jobs: a symlink loop is not followed and a linked file is con
     CHECK(outside->output == out / "outside" / "y_resized.png");
 }
 
+TEST_CASE("prepare jobs: two file names linking to one stored file are two inputs (a content-addressed tree)") {
+    // git-annex, DVC or a download cache store identical files once and link
+    // each name to the blob: every name must still get its output.
+    testing::TempDir t("prepare_jobs");
+    const fs::path in = t.path / "in", out = t.path / "out";
+    touch(in / "store" / "blob.dcm");
+    fs::create_directories(in / "names");
+    fs::create_symlink("../store/blob.dcm", in / "names" / "a.dcm");
+    fs::create_symlink("../store/blob.dcm", in / "names" / "b.dcm");
+    auto c = prepare_jobs::collect(in.string(), out.string(), "png", false);
+    REQUIRE(c.jobs.size() == 3);
+    CHECK(converted(c) == 3);
+    const auto* b = find(c, in / "names" / "b.dcm");
+    REQUIRE(b);
+    CHECK(b->output == out / "names" / "b_resized.png");
+}
+
 TEST_CASE("prepare jobs: a single file and a missing input") {
     testing::TempDir t("prepare_jobs");
     touch(t.path / "one.dcm");
