@@ -180,7 +180,12 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
         po.finetune = o.mode == "finetune";
         po.steps = o.steps;
         po.warmup = o.warmup >= 0 ? o.warmup : std::max<int64_t>(1, std::min<int64_t>(100, (o.steps * 100 + 7999) / 8000));
-        if (po.warmup >= po.steps) po.warmup = po.steps - 1;
+        if (po.warmup >= po.steps) {  // the schedule needs a warmup shorter than the run
+            if (o.warmup >= 0)
+                std::cerr << "evaluate: note: --warmup " << o.warmup << " is not shorter than --steps " << o.steps
+                          << "; using warmup " << po.steps - 1 << "\n";
+            po.warmup = po.steps - 1;
+        }
         po.batch = o.batch;
         po.lr = o.lr, po.min_lr = o.min_lr, po.momentum = o.momentum, po.weight_decay = o.weight_decay;
         po.workers = o.workers;

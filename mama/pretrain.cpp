@@ -348,14 +348,18 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         // A finite loss can still leave inf or NaN gradients (an overflow in the
         // backward); AdamW would write them into the weights and the next
         // checkpoint.  The gradients are the ranks' mean: every rank decides alike.
-        if (!gradients_finite(model.trainable_parameters())) {
+        // With clipping on, the norm it computes anyway says it (a non-finite
+        // norm leaves the gradients unscaled); else one sum per gradient.
+        const bool finite_gradients =
+            t.clip_grad > 0 ? std::isfinite(nn::clip_grad_norm(model.trainable_parameters(), float(t.clip_grad)))
+                            : gradients_finite(model.trainable_parameters());
+        if (!finite_gradients) {
             if (dp.main())
                 std::cerr << "\nerror: the gradients became non-finite at step " << step << " (loss " << total
                           << "); training stopped before the update. The last good checkpoint is " << last_path
                           << ".\nHINT: lower train.lr or set train.clip_grad\n";
             return 3;
         }
-        if (t.clip_grad > 0) nn::clip_grad_norm(model.trainable_parameters(), float(t.clip_grad));
         optimizer.step();
         optimizer.zero_grad();
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -149,6 +149,12 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
     std::map<std::string, Tensor*> mine;
     for (auto& [name, t] : named_parameters()) mine[name] = t;
     for (auto& [name, t] : named_buffers()) mine[name] = t;
+    // Integers where weights belong: a mislabelled or foreign tensor, which a
+    // conversion would turn into plausible-looking numbers.  (The other way is
+    // fine: a counter saved as a float.)
+    auto integers_into_floats = [](const Tensor& src, const Tensor& slot) {
+        return src.dtype() == DType::i32 && slot.dtype() != DType::i32;
+    };
     for (auto& [name, slot] : mine) {
         auto it = state.find(name);
         if (it == state.end()) {
@@ -156,10 +162,7 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
         } else if (it->second.shape() != slot->shape()) {
             report.mismatched.push_back(name + ": file " + shape_str(it->second.shape()) + " vs module " +
                                         shape_str(slot->shape()));
-        } else if (it->second.dtype() == DType::i32 && slot->dtype() != DType::i32) {
-            // Integers where weights belong: a mislabelled or foreign tensor,
-            // which a conversion would turn into plausible-looking numbers.
-            // (The other way is fine: a counter saved as a float.)
+        } else if (integers_into_floats(it->second, *slot)) {
             report.mismatched.push_back(name + ": file holds integers (i32), module " + dtype_name(slot->dtype()));
         }
     }
@@ -172,7 +175,7 @@ LoadReport Module::load_state_dict(const std::map<std::string, Tensor>& state, b
     for (auto& [name, slot] : mine) {
         auto it = state.find(name);
         if (it == state.end() || it->second.shape() != slot->shape()) continue;
-        if (it->second.dtype() == DType::i32 && slot->dtype() != DType::i32) continue;
+        if (integers_into_floats(it->second, *slot)) continue;
         Tensor src = it->second.to(Device::CPU).to(slot->dtype()).to(slot->device());
         slot->detach().copy_(src);
     }

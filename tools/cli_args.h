@@ -72,7 +72,7 @@ inline int64_t parse_int(const std::string& flag, const std::string& text, int64
     const long long v = std::strtoll(text.c_str(), nullptr, 10);
     const bool overflow = errno == ERANGE;
     if (overflow || v < lo || v > hi) {
-        std::string problem = overflow || v > hi ? "is too large" : "is too small";
+        std::string problem = v > hi || (overflow && text[0] != '-') ? "is too large" : "is too small";
         if (lo >= 0 && text[0] == '-') problem = "is negative";
         detail::refuse(flag, text + " " + problem, allowed, why);
     }
@@ -101,6 +101,8 @@ inline double parse_double(const std::string& flag, const std::string& text, dou
     const char first = text[0];
     if (!(first == '-' || first == '+' || first == '.' || (first >= '0' && first <= '9')))
         detail::refuse(flag, "'" + text + "' is not a number", allowed);
+    if (text.find_first_of("xX") != std::string::npos)  // strtod reads hex floats; parse_int refuses them too
+        detail::refuse(flag, "'" + text + "' is not a decimal number", allowed);
     char* end = nullptr;
     const double v = std::strtod(text.c_str(), &end);
     if (end == text.c_str()) detail::refuse(flag, "'" + text + "' is not a number", allowed);

@@ -37,7 +37,7 @@ static int usage(const char* msg) {
 
 int main(int argc, char** argv) {
     mama::EvaluateOptions o;
-    bool warmup_given = false, min_lr_given = false;
+    bool min_lr_given = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         try {
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
             else if (a == "--softmax") o.softmax = value();
             else if (a == "--pooling") o.pooling = value();
             else if (a == "--steps") o.steps = cli::parse_int(a, value(), 1, kMaxSteps);
-            else if (a == "--warmup") o.warmup = cli::parse_int(a, value(), 0, kMaxSteps), warmup_given = true;
+            else if (a == "--warmup") o.warmup = cli::parse_int(a, value(), 0, kMaxSteps);
             else if (a == "--batch") o.batch = cli::parse_int(a, value(), 1, kMaxBatch);
             else if (a == "--lr") o.lr = cli::parse_double(a, value(), 0, INFINITY, true);
             else if (a == "--min-lr") o.min_lr = cli::parse_double(a, value(), 0, INFINITY), min_lr_given = true;
@@ -82,12 +82,6 @@ int main(int argc, char** argv) {
         msg << "--min-lr " << o.min_lr << (min_lr_given ? "" : " (the default)") << " is above --lr " << o.lr
             << ": the schedule decays from --lr down to --min-lr. HINT: give a --min-lr of at most " << o.lr;
         return usage(msg.str().c_str());
-    }
-    if (warmup_given && o.warmup >= o.steps) {
-        // The probe's schedule needs a warmup shorter than the run.
-        std::cerr << "evaluate: note: --warmup " << o.warmup << " is not shorter than --steps " << o.steps
-                  << "; using warmup " << o.steps - 1 << "\n";
-        o.warmup = o.steps - 1;
     }
     try {
         mama::run_evaluate(o);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "nn/text_lm.h"
+#include "tests/temp_dir.h"
 #include "tests/testing.h"
 
 using namespace eng;
@@ -106,8 +107,8 @@ TEST_CASE("train_gpt: a saved trainer resumes bit-exactly; sizes that do not mat
 TEST_CASE("train_gpt: a folder given as the text is refused by name") {
     // It used to escape as std::ios_base::failure ("basic_filebuf::underflow
     // error") and abort build/train_gpt with "terminate called".
-    const std::string dir = "/tmp/mama_test_train_gpt_dir_" + std::to_string(::getpid());
-    std::filesystem::create_directories(dir);
+    testing::TempDir folder("train_gpt_text");
+    const std::string dir = folder.str();
     std::string msg;
     try {
         ByteCorpus::from_file(dir);
@@ -120,5 +121,4 @@ TEST_CASE("train_gpt: a folder given as the text is refused by name") {
     CHECK(msg.find("is a folder") != std::string::npos);
     CHECK(msg.find(dir) != std::string::npos);
     CHECK(msg.find("HINT") != std::string::npos);
-    std::filesystem::remove_all(dir);
 }

@@ -50,6 +50,7 @@ TEST_CASE("cli_args: out-of-range and negative values are refused, not wrapped o
     CHECK(has(error_of([] { cli::parse_int("--steps", "1000001", 1, 1000000); }), "is too large"));
     CHECK(has(error_of([] { cli::parse_int("--steps", "0", 1, 10); }), "0 is too small"));
     CHECK(has(error_of([] { cli::parse_int("--steps", "-2", 1, 10); }), "-2 is negative"));
+    CHECK(has(error_of([] { cli::parse_int("--shift", "-99999999999999999999", -5, 5); }), "is too small"));
     CHECK(has(error_of([] { cli::parse_u64("--seed", "-1"); }), "--seed: -1 is negative"));
     CHECK(has(error_of([] { cli::parse_u64("--seed", "18446744073709551616"); }), "is too large"));
     const std::string threads = error_of([] { cli::parse_threads("--threads", "999999"); });
@@ -66,7 +67,7 @@ TEST_CASE("cli_args: floats must be finite, whole and in range") {
     CHECK(has(error_of([] { cli::parse_double("--lr", "-1", 0, INFINITY, true); }), "--lr: -1 is out of range"));
     CHECK(has(error_of([] { cli::parse_double("--lr", "0", 0, INFINITY, true); }), "a number > 0"));
     CHECK(has(error_of([] { cli::parse_double("--momentum", "1.5", 0, 1); }), "a number >= 0 and <= 1"));
-    for (const char* bad : {"nan", "inf", "-inf", "1e999", "1e-3x", "abc", "", " 1", "1 "}) {
+    for (const char* bad : {"nan", "inf", "-inf", "1e999", "1e-3x", "abc", "", " 1", "1 ", "0x10", "0x1p-3"}) {
         const std::string msg = error_of([&] { cli::parse_double("--lr", bad, 0, INFINITY, true); });
         INFO("'", std::string(bad), "' -> ", msg);
         CHECK(has(msg, "--lr"));
