@@ -349,7 +349,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         // backward); AdamW would write them into the weights and the next
         // checkpoint.  The gradients are the ranks' mean: every rank decides alike.
         // With clipping on, the norm it computes anyway says it (a non-finite
-        // norm leaves the gradients unscaled); else one sum per gradient.
+        // norm leaves the gradients unscaled); else the same norm alone.
         const bool finite_gradients =
             t.clip_grad > 0 ? std::isfinite(nn::clip_grad_norm(model.trainable_parameters(), float(t.clip_grad)))
                             : gradients_finite(model.trainable_parameters());

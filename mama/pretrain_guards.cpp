@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 
+#include "nn/optim.h"
 #include "tensor/kernels.h"
 
 namespace mama {
@@ -51,13 +52,7 @@ bool finite_sum(const Tensor& t) {
 
 }  // namespace
 
-bool gradients_finite(const std::vector<Tensor*>& params) {
-    for (Tensor* p : params) {
-        const Tensor g = p->grad();
-        if (g.defined() && !finite_sum(g)) return false;
-    }
-    return true;
-}
+bool gradients_finite(const std::vector<Tensor*>& params) { return std::isfinite(nn::grad_norm(params)); }
 
 std::string first_non_finite(nn::Module& model) {
     for (auto& [name, t] : model.named_parameters())

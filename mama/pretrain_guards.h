@@ -10,9 +10,9 @@
 
 namespace mama {
 
-// Whether every defined gradient of `params` is finite.  (A sum is NaN or
-// inf exactly when an element is, or when the sum overflows: gradients that
-// large are no better.)
+// Whether every defined gradient of `params` is finite: whether their joint
+// L2 norm is (nn::grad_norm; inf also when the norm overflows float, and
+// gradients that large are no better).
 bool gradients_finite(const std::vector<eng::Tensor*>& params);
 
 // The name of the first parameter or buffer (f32 or bf16) of `model` holding a

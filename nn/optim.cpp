@@ -202,14 +202,22 @@ void SGD::load_state_dict(const std::map<std::string, Tensor>& s) {
 
 // ---- clipping -----------------------------------------------------------------------
 
-float clip_grad_norm(const std::vector<Tensor*>& params, float max_norm) {
+float grad_norm(const std::vector<Tensor*>& params) {
+    std::vector<Tensor> grads;
+    for (Tensor* p : params)
+        if (p->grad().defined()) grads.push_back(p->grad());
+    if (grads.empty()) return 0.0f;
+    // Each gradient's norm goes into one slot of a vector on the gradients'
+    // device, which then crosses to the host once.
+    Tensor norms = empty({int64_t(grads.size())}, TensorOptions{DType::f32, grads[0].device()});
+    for (size_t i = 0; i < grads.size(); ++i) norms.as_strided({}, {}, int64_t(i)).copy_(kernels::l2_norm(grads[i]));
     double sq = 0;
-    for (Tensor* p : params) {
-        Tensor g = p->grad();
-        if (!g.defined()) continue;
-        for (float x : g.to_vector()) sq += double(x) * x;  // to_vector copies a GPU tensor to the host
-    }
-    float norm = float(std::sqrt(sq));
+    for (float n : norms.to_vector()) sq += double(n) * n;  // ‖(‖g₁‖, ‖g₂‖, …)‖ = ‖(g₁, g₂, …)‖
+    return float(std::sqrt(sq));
+}
+
+float clip_grad_norm(const std::vector<Tensor*>& params, float max_norm) {
+    const float norm = grad_norm(params);
     if (!std::isfinite(norm)) return norm;
     float factor = max_norm / (norm + 1e-6f);
     if (factor >= 1.0f) return norm;

@@ -64,6 +64,12 @@ private:
     std::vector<std::vector<Tensor>> buf_;
 };
 
+// The L2 norm of all the parameters' gradients together (those without one
+// skipped): each gradient's norm on its own device, then the norm of those in
+// double on the host, with one transfer in all (a GPU is synchronised once,
+// not once per parameter).  Non-finite when any gradient element is.
+float grad_norm(const std::vector<Tensor*>& params);
+
 // Scales all gradients so that their global L2 norm is at most max_norm (as
 // torch.nn.utils.clip_grad_norm_, factor max_norm / (norm + 1e-6)); returns the
 // norm before clipping.  A non-finite norm is returned without scaling.

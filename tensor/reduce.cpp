@@ -1,4 +1,5 @@
-// reduce.cpp: reductions over any set of dims (sum, mean, max, min, logsumexp, var).
+// reduce.cpp: reductions over any set of dims (sum, mean, max, min, logsumexp, var),
+// and the L2 norm of a whole tensor.
 //
 // Every reduction is turned into the same shape of problem: the reduced dims
 // are permuted to the end and packed, giving a [rows, len] matrix, and each row
@@ -89,6 +90,15 @@ Tensor reduce(Reduce op, const Tensor& x, std::vector<int64_t> dims_in, bool kee
     }
     cpu::reduce_rows(op, out.data<float>(), pi, packed.data<float>(), rows, len, correction);
     return out;
+}
+
+Tensor l2_norm(const Tensor& x) {
+    const Tensor xf = x.dtype() == DType::f32 ? x : x.to(DType::f32);
+    if (x.is_cuda()) return unary(Unary::Sqrt, reduce(Reduce::Sum, binary(Binary::Mul, xf, xf), {}, false));
+    const Tensor packed = xf.contiguous();
+    // The square root in double before rounding: a float sum of squares would
+    // overflow for norms above about 1.8e19, the norm itself only above 3.4e38.
+    return scalar_tensor(float(std::sqrt(cpu::sum_of_squares(packed.data<float>(), packed.numel()))));
 }
 
 }  // namespace eng::kernels

@@ -42,6 +42,13 @@ static double chunk_sqdev(const float* __restrict x, int64_t n, double mean) {
     return s;
 }
 
+static double chunk_sumsq(const float* __restrict x, int64_t n) {
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += double(x[i]) * double(x[i]);
+    return s;
+}
+
 // Σ exp(x - m) (exp in float from vecmath.h, summed in double).
 static double chunk_sumexp(const float* __restrict x, int64_t n, float m) {
     double s = 0;
@@ -138,6 +145,10 @@ void reduce_rows(Reduce op, float* out, int32_t* index, const float* x, int64_t 
 #pragma omp parallel for schedule(static) if (big)
     for (int64_t r = 0; r < rows; ++r)
         out[r] = reduce_one(op, x + r * len, len, correction, index ? index + r : nullptr, false);
+}
+
+double sum_of_squares(const float* x, int64_t n) {
+    return chunked(n, n >= kParallelMin, [&](int64_t i0, int64_t len) { return chunk_sumsq(x + i0, len); });
 }
 
 // Column sums: tasks are (block of kRows rows) × (block of kCols columns);

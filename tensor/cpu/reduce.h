@@ -12,6 +12,10 @@ namespace eng::cpu {
 void reduce_rows(kernels::Reduce op, float* out, int32_t* index, const float* x, int64_t rows, int64_t len,
                  int64_t correction);
 
+// Σ x[i]² over n packed elements, in double, split into chunks over the cores
+// (the same additions for any thread count).
+double sum_of_squares(const float* x, int64_t n);
+
 // out[j] = scale · Σ_i x[i·cols + j], i < rows (x packed [rows, cols]): a sum
 // over leading dims (bias gradients) without transposing x first.  With y
 // (packed like x), the sum of the products x·y instead, without forming them:

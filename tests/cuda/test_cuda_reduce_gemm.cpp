@@ -7,7 +7,9 @@
 // bf16 copies): exact-input products accumulated in f32, so 1e-4 relative
 // against an f32 GEMM of the bf16-rounded inputs.
 // Skipped without a GPU.
+#include "nn/optim.h"
 #include "tensor/cpu/gemm.h"
+#include "tensor/kernels.h"
 #include "tests/cuda/cuda_testing.h"
 
 using namespace eng;
@@ -54,6 +56,29 @@ TEST_CASE("cuda reduce: logsumexp of a row holding NaN is NaN, as on the CPU (sh
         CHECK(cpu[3] == -INFINITY);
         CHECK(gpu[3] == -INFINITY);
     }
+}
+
+TEST_CASE("cuda reduce: l2_norm and grad_norm as on the CPU, one value per gradient crossing once") {
+    SKIP_WITHOUT_CUDA();
+    Tensor x = randn({300, 1001}, 24), small = randn({7}, 25);
+    for (const Tensor& t : {x, small, transpose(x, 0, 1)}) {
+        const Tensor gpu = eng::kernels::l2_norm(t.to(Device::CUDA));
+        CHECK(gpu.is_cuda());
+        CHECK(gpu.item() == doctest::Approx(eng::kernels::l2_norm(t).item()).epsilon(1e-5));
+    }
+    std::vector<Tensor> cpu_params = {eng::zeros({300, 1001}), eng::zeros({7})}, gpu_params;
+    cpu_params[0].set_grad(x);
+    cpu_params[1].set_grad(small);
+    for (const Tensor& p : cpu_params) {
+        gpu_params.push_back(p.to(Device::CUDA));
+        gpu_params.back().set_grad(p.grad().to(Device::CUDA));
+    }
+    const float cpu_norm = eng::nn::grad_norm({&cpu_params[0], &cpu_params[1]});
+    CHECK(eng::nn::grad_norm({&gpu_params[0], &gpu_params[1]}) == doctest::Approx(cpu_norm).epsilon(1e-5));
+    std::vector<float> v = small.to_vector();
+    v[3] = NAN;
+    gpu_params[1].set_grad(eng::from_vector(v, {7}).to(Device::CUDA));
+    CHECK(std::isnan(eng::nn::grad_norm({&gpu_params[0], &gpu_params[1]})));
 }
 
 TEST_CASE("cuda reduce: max and min with indices (ties and NaN as on the CPU)") {

@@ -153,6 +153,34 @@ TEST_CASE("optim: clip_grad_norm scales to the maximum norm and reports the orig
     CHECK(a.grad().to_vector()[0] == doctest::Approx(0.6f).epsilon(1e-5));  // unchanged below the limit
 }
 
+TEST_CASE("optim: grad_norm is the norm of all gradients together, skipping parameters without one") {
+    Generator g(3);
+    std::vector<Tensor> ps = {zeros({300, 70}), zeros({5}), zeros({4097}), zeros({2, 3})};
+    std::vector<Tensor*> pp;
+    double sq = 0;
+    for (size_t i = 0; i < ps.size(); ++i) {
+        ps[i].set_requires_grad(true);
+        pp.push_back(&ps[i]);
+        if (i == 1) continue;  // no gradient: skipped
+        Tensor gr = randn(ps[i].shape(), &g);
+        for (float v : gr.to_vector()) sq += double(v) * v;
+        ps[i].set_grad(gr);
+    }
+    CHECK(grad_norm(pp) == doctest::Approx(std::sqrt(sq)).epsilon(1e-6));
+    CHECK(grad_norm({&ps[1]}) == 0.0f);
+    CHECK(clip_grad_norm(pp, 1e9f) == grad_norm(pp));
+    std::vector<float> v = ps[2].grad().to_vector();
+    v[4096] = NAN;
+    ps[2].set_grad(from_vector(v, {4097}));
+    CHECK(std::isnan(grad_norm(pp)));
+    const std::vector<float> before = ps[0].grad().to_vector();
+    CHECK(std::isnan(clip_grad_norm(pp, 1.0f)));
+    CHECK(ps[0].grad().to_vector() == before);  // a non-finite norm scales nothing
+    v[4096] = INFINITY;
+    ps[2].set_grad(from_vector(v, {4097}));
+    CHECK(std::isinf(grad_norm(pp)));
+}
+
 TEST_CASE("schedule: cosine with warmup equals the reference formula at its landmarks") {
     Schedule s;
     s.max_lr = 4e-5;

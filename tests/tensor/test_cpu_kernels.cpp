@@ -240,6 +240,37 @@ TEST_CASE("cpu kernels: reductions match double sums and do not depend on the th
     }
 }
 
+TEST_CASE("cpu kernels: l2_norm matches a double loop, for any thread count, and keeps inf and NaN") {
+    Generator g(15);
+    for (int64_t n : kSizes) {
+        Tensor x = randn({n}, &g);
+        double sq = 0;
+        for (float v : x.to_vector()) sq += double(v) * v;
+        INFO("n=", n);
+        const Tensor norm = kernels::l2_norm(x);
+        CHECK(norm.dim() == 0);
+        CHECK(norm.item() == float(std::sqrt(sq)));  // double sums agree to far below a float's rounding
+    }
+    // A strided view and a bf16 tensor give the norm of their values.
+    Tensor m = randn({40, 300}, &g), mt = transpose(m, 0, 1);
+    CHECK(kernels::l2_norm(mt).item() == kernels::l2_norm(m).item());
+    Tensor b = m.to(DType::bf16);
+    double sqb = 0;
+    for (float v : b.to_vector()) sqb += double(v) * v;
+    CHECK(kernels::l2_norm(b).item() == float(std::sqrt(sqb)));
+    // Finite values whose squares overflow float still have a finite norm.
+    CHECK(kernels::l2_norm(full({1000}, 1e30f)).item() == doctest::Approx(1e30 * std::sqrt(1000.0)).epsilon(1e-6));
+    Tensor big = randn({1 << 20}, &g);
+    check_thread_independent([&] { return kernels::l2_norm(big).to_vector(); }, false);
+    for (float bad : {INFINITY, -INFINITY, NAN}) {
+        std::vector<float> v = big.to_vector();
+        v[777777] = bad;
+        const float norm = kernels::l2_norm(from_vector(v, {int64_t(v.size())})).item();
+        CHECK(!std::isfinite(norm));
+        CHECK(std::isnan(norm) == std::isnan(bad));
+    }
+}
+
 TEST_CASE("cpu kernels: max/min take the first extreme, NaN wins") {
     float nan = std::nanf("");
     Tensor x = from_vector({1, 5, 2, 5, -3, -3}, {6});
