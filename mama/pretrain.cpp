@@ -240,7 +240,12 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     manual_seed(t.seed);
     Generator init_gen(t.seed);
     MamaModel model(mc, tok.vocab_size(), &init_gen);
-    model.load_pretrained(t.init_dinov2, t.init_text);
+    // A checkpoint holds every weight, frozen ones included, so a resumed run
+    // does not read the init files again (they may have moved; BioMedLM's are
+    // gigabytes): the checkpoint overwrites the whole model below.
+    if (!opt.resume) model.load_pretrained(t.init_dinov2, t.init_text);
+    else if (dp.main() && (!t.init_dinov2.empty() || !t.init_text.empty()))
+        std::cerr << "== resume: every weight comes from " << last_path << "; train.init_* are not read again\n";
     model.to(device);  // before the optimiser, whose state follows the parameters' device
     nn::AdamW optimizer({nn::ParamGroup{model.parameters(), float(t.lr), float(t.weight_decay)}});
     nn::Schedule sched{nn::Schedule::parse_kind(t.schedule), t.lr, t.min_lr, t.warmup, t.steps};

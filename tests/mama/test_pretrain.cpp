@@ -11,6 +11,7 @@
 
 #include "autograd/ops.h"
 #include "mama/pretrain.h"
+#include "nn/gpt2.h"
 #include "nn/layers.h"
 #include "nn/linear.h"
 #include "mama/pretrain_guards.h"
@@ -66,6 +67,43 @@ TEST_CASE("pretrain: 2N steps equal N steps + resume + N steps, bit for bit") {
         }
     CHECK(steps == 4);
     CHECK(fs::exists(a.path / "tokenizer" / "vocab.json"));
+}
+
+TEST_CASE("pretrain: a run started from an init file resumes exactly after that file is gone") {
+    TempDir a("full"), b("resumed"), init("init");
+    const std::string init_path = (init.path / "text.safetensors").string();
+    auto config = [&](const std::string& out, int64_t steps) {
+        return testing::tiny_run_config(out, steps, {{"model.text.vocab", "256"},
+                                                     {"train.init_text", "\"" + init_path + "\""}});
+    };
+    {  // the "pretrained" text tower: a GPT-2 of the config's shape with its own random weights
+        Generator g(99);
+        nn::GPT2Model gpt(config(a.path.string(), 4).model.text, &g);
+        std::vector<std::pair<std::string, Tensor>> named;
+        for (auto& [k, v] : gpt.state_dict()) named.emplace_back(k, v);
+        nn::save_safetensors(init_path, named);
+    }
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    REQUIRE(run_pretrain(config(a.path.string(), 4), quiet) == 0);
+    REQUIRE(run_pretrain(config(b.path.string(), 2), quiet) == 0);
+    fs::remove(init_path);
+    PretrainOptions resume = quiet;
+    resume.resume = true;
+    REQUIRE(run_pretrain(config(b.path.string(), 4), resume) == 0);
+    auto full = nn::load_safetensors((a.path / "last.safetensors").string());
+    auto res = nn::load_safetensors((b.path / "last.safetensors").string());
+    int compared = 0;
+    for (auto& [k, v] : full) {
+        if (k.rfind("model.", 0) != 0) continue;
+        REQUIRE_MESSAGE(res.count(k), k);
+        CHECK_MESSAGE(v.to_vector() == res.at(k).to_vector(), k);
+        ++compared;
+    }
+    CHECK(compared > 50);
+    // A new run does need the file, and says which one is missing.
+    TempDir c("new");
+    CHECK_THROWS_CONTAINING(run_pretrain(config(c.path.string(), 2), quiet), "text.safetensors");
 }
 
 TEST_CASE("pretrain: train.device cuda without a usable GPU is a clear error") {
