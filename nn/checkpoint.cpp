@@ -6,6 +6,7 @@
 // every 64-bit value exactly.
 #include "nn/checkpoint.h"
 
+#include "nn/checksum.h"
 #include "nn/json.h"
 #include "nn/safetensors.h"
 
@@ -46,20 +47,39 @@ const std::string& meta(const std::map<std::string, std::string>& m, const std::
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
+// The "checksums" metadata entry: a JSON object of each tensor's checksum64 of
+// its bytes as stored (dtype and layout of the file), computed from the CPU
+// copies that are about to be written.
+std::string checksums_of(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+    std::vector<uint64_t> sums(tensors.size());
+#pragma omp parallel for schedule(dynamic)
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const Tensor& t = tensors[i].second;
+        sums[i] = checksum64(t.raw_data(), size_t(t.numel()) * dtype_size(t.dtype()));
+    }
+    json::Value o = json::Value::object();
+    for (size_t i = 0; i < tensors.size(); ++i) o.set(tensors[i].first, checksum_hex(sums[i]));
+    return json::dump(o);
+}
+
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, Module& model, const Optimizer* opt, const TrainingState& state,
                      const NamedGenerators& rngs, const std::string& config_json) {
     ENG_CHECK(state.step >= 0, "save_checkpoint('", path, "'): negative step ", state.step);
+    // CPU packed copies (the tensors as they are, when already so), which the
+    // checksums read and save_safetensors then writes without another copy.
     std::vector<std::pair<std::string, Tensor>> tensors;
-    for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model." + name, t);
+    for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model." + name, t.to(Device::CPU).contiguous());
     std::map<std::string, std::string> md;
     md["format"] = kFormat;
     md["step"] = std::to_string(state.step);
     if (opt) {
-        for (auto& [key, t] : opt->state_dict()) tensors.emplace_back("optim." + key, t);
+        for (auto& [key, t] : opt->state_dict()) tensors.emplace_back("optim." + key, t.to(Device::CPU).contiguous());
         md["optim.type"] = optimizer_type(*opt);
     }
+    md["checksums"] = checksums_of(tensors);
     for (const auto& [name, g] : rngs) {
         ENG_CHECK(g != nullptr && !name.empty(), "save_checkpoint('", path, "'): generator '", name,
                   "' is null or unnamed");
@@ -77,6 +97,30 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer* op
     save_safetensors(path, tensors, md);
 }
 
+void verify_checksums(const SafeTensorsFile& file) {
+    const std::string& path = file.path();
+    const auto it = file.metadata().find("checksums");
+    if (it == file.metadata().end()) return;
+    const json::Value sums = json::parse(it->second, "load_checkpoint('" + path + "'): checksums");
+    ENG_CHECK(sums.is_object(), "load_checkpoint('", path, "'): the checksums entry is not a JSON object");
+    const std::vector<std::string> names = file.names();
+    ENG_CHECK(sums.as_object().size() == names.size(), "load_checkpoint('", path, "'): the file records ",
+              sums.as_object().size(), " checksums for ", names.size(),
+              " tensors. HINT: the file was altered after it was written; use another checkpoint");
+    std::vector<std::string> bad(names.size());
+#pragma omp parallel for schedule(dynamic)
+    for (size_t i = 0; i < names.size(); ++i) {
+        const json::Value* want = sums.find(names[i]);
+        const uint64_t got = checksum64(file.raw(names[i]), size_t(file.info(names[i]).nbytes));
+        if (!want || !want->is_string() || want->as_string() != checksum_hex(got)) bad[i] = names[i];
+    }
+    for (const std::string& name : bad)
+        ENG_CHECK(name.empty(), "load_checkpoint('", path, "'): tensor '", name,
+                  "' does not match the checksum recorded when the file was written: the file is damaged (a disk "
+                  "or copy error). HINT: use another checkpoint (last.safetensors or best.safetensors) or an "
+                  "earlier copy of this one");
+}
+
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer* opt, const NamedGenerators& rngs,
                               std::string* config_json) {
     SafeTensorsFile file = SafeTensorsFile::open(path);
@@ -87,6 +131,7 @@ TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer*
               "')");
 
     // ---- validate everything before touching the model ----
+    verify_checksums(file);
     TrainingState state;
     state.step = int64_t(parse_u64(meta(md, "step", path, not_ckpt), "step", path));
     std::vector<GeneratorState> rng_states;

@@ -12,6 +12,10 @@
 //             "rng.<name>.offset"   no float or JSON number rounding)
 //             "extra.<key>"       caller's values (data-loader position, epoch, ...)
 //             "config"            the run's config as JSON text (validated on save)
+//             "checksums"         JSON object: each tensor's checksum64 (nn/checksum.h)
+//                                 of its stored bytes, as 16 hex digits; loading
+//                                 refuses a tensor that does not match (a file
+//                                 damaged after it was written)
 // The write goes through save_safetensors: a temporary file in the same folder,
 // fsync, rename.  An error or a crash mid-write leaves the previous checkpoint
 // at `path` untouched.
@@ -24,6 +28,7 @@
 
 #include "nn/module.h"
 #include "nn/optim.h"
+#include "nn/safetensors.h"
 #include "tensor/random.h"
 
 namespace eng::nn {
@@ -53,5 +58,11 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer* op
 // been loaded).  Errors name the file and what is missing or wrong.
 TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer* opt,
                               const NamedGenerators& rngs = {}, std::string* config_json = nullptr);
+
+// Compares every tensor of a checkpoint file with the checksum recorded when it
+// was written, throwing for the first that differs (load_checkpoint does this
+// before anything else).  Files without a "checksums" entry (written before
+// there were any, or not checkpoints) pass unchecked.
+void verify_checksums(const SafeTensorsFile& file);
 
 }  // namespace eng::nn

@@ -1,6 +1,7 @@
 // inspect.cpp: build/inspect FILE lists the tensors of a safetensors file (or a
 // sharded checkpoint: its model.safetensors.index.json or its folder) with
-// dtype, shape and min/max/mean, then the metadata.
+// dtype, shape and min/max/mean, then the metadata; a training checkpoint's
+// recorded checksums are verified (exit code 1 when a tensor is damaged).
 //
 //   build/inspect model.safetensors
 //   build/inspect checkpoints/biomedlm/            (folder with an index)
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "nn/checkpoint.h"
 #include "nn/safetensors.h"
 
 namespace {
@@ -90,7 +92,24 @@ int run(const std::string& path, bool with_stats) {
                 (unsigned long long)total_bytes);
     if (!set.metadata().empty()) {
         std::printf("metadata:\n");
-        for (const auto& [k, v] : set.metadata()) std::printf("  %s: %s\n", k.c_str(), v.c_str());
+        for (const auto& [k, v] : set.metadata())
+            if (k != "checksums") std::printf("  %s: %s\n", k.c_str(), v.c_str());
+    }
+    // A checkpoint's checksums (nn/checkpoint.h): checked with the statistics,
+    // which read all the data anyway.
+    if (set.metadata().count("checksums") && !set.sharded()) {
+        if (!with_stats) {
+            std::printf("checksums: recorded (not checked with --no-stats)\n");
+            return 0;
+        }
+        try {
+            eng::nn::verify_checksums(set.files()[0]);
+        } catch (const std::exception& e) {
+            std::printf("checksums: MISMATCH\n");
+            std::fprintf(stderr, "error: %s\n", e.what());
+            return 1;
+        }
+        std::printf("checksums: all %zu tensors match\n", names.size());
     }
     return 0;
 }

@@ -3,7 +3,7 @@
 // so the RNG restore matters); 64-bit RNG states round-trip exactly; a write
 // that fails midway (file-size limit hit inside the real write) or before
 // writing leaves the previous checkpoint intact; load errors name the file and
-// what is missing.
+// what is missing; a tensor damaged on disk is found by its checksum.
 #include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@
 #include "autograd/ops.h"
 #include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
+#include "nn/checksum.h"
 #include "nn/gpt2.h"
 #include "nn/safetensors.h"
 #include "nn/schedule.h"
@@ -351,4 +352,82 @@ TEST_CASE("checkpoint: load errors name the file and what is missing or wrong") 
     CHECK_THROWS_CONTAINING(load_checkpoint(path, other, nullptr), "no 'format'");
     CHECK_THROWS_CONTAINING(save_checkpoint(path, lin, nullptr, TrainingState{}, {}, "{\"a\": }"), "config");
     (void)w;
+}
+
+TEST_CASE("checksum64: any one changed byte, and the length, change it; it reads only its range") {
+    Generator g(4);
+    std::vector<float> v = uniform({37}, -1.0f, 1.0f, &g).to_vector();  // 148 bytes: 4 blocks of 32, then 20
+    std::string bytes(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+    const uint64_t base = checksum64(bytes.data(), bytes.size());
+    CHECK(checksum64(bytes.data(), bytes.size()) == base);
+    std::string copy = bytes + "tail that is not part of the range";  // only the range counts
+    CHECK(checksum64(copy.data(), bytes.size()) == base);
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        for (unsigned char flip : {0x01, 0x80}) {
+            std::string changed = bytes;
+            changed[i] = char(changed[i] ^ flip);
+            CHECK_MESSAGE(checksum64(changed.data(), changed.size()) != base, "byte ", i, " bit ", int(flip));
+        }
+    }
+    // Equal prefixes of other lengths, and swapped words, differ.
+    for (size_t n : {size_t(0), size_t(1), size_t(8), size_t(31), size_t(32), size_t(147)})
+        CHECK_MESSAGE(checksum64(bytes.data(), n) != base, "length ", n);
+    std::string zeros8(8, '\0'), zeros9(9, '\0');
+    CHECK(checksum64(zeros8.data(), 8) != checksum64(zeros9.data(), 9));  // padding does not hide a zero byte
+    std::string swapped = bytes;
+    std::swap_ranges(swapped.begin(), swapped.begin() + 8, swapped.begin() + 8);
+    CHECK(checksum64(swapped.data(), swapped.size()) != base);
+    CHECK(checksum_hex(0x0123456789abcdefull) == "0123456789abcdef");
+}
+
+TEST_CASE("checkpoint: a tensor damaged on disk is found by its checksum and named; older files still load") {
+    TempDir dir;
+    const std::string path = dir.path + "/run.ckpt";
+    Run a(3);
+    a.train_step();
+    a.save(path);
+    Run b(4);
+    b.load(path);  // intact: loads
+    CHECK(same_parameters(a, b));
+    {
+        SafeTensorsFile file = SafeTensorsFile::open(path);
+        CHECK(file.metadata().count("checksums"));
+        verify_checksums(file);  // does not throw
+    }
+    // One bit flipped in the middle of one tensor's bytes, the rest of the file as written.
+    const std::string victim = "model.transformer.h.1.mlp.c_fc.weight";
+    uint64_t at = 0;
+    {
+        SafeTensorsFile file = SafeTensorsFile::open(path);
+        const TensorInfo& ti = file.info(victim);
+        at = ti.offset + ti.nbytes / 2;
+    }
+    std::string bytes = read_bytes(path);
+    bytes[size_t(at)] = char(bytes[size_t(at)] ^ 0x04);
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    const std::vector<float> before = b.model->parameters()[0]->to_vector();
+    CHECK_THROWS_CONTAINING(b.load(path), "tensor '" + victim + "' does not match the checksum");
+    CHECK_THROWS_CONTAINING(b.load(path), path);
+    CHECK(b.model->parameters()[0]->to_vector() == before);  // nothing was loaded
+    CHECK_THROWS_CONTAINING(verify_checksums(SafeTensorsFile::open(path)), victim);
+
+    // A file written before checksums were recorded (the same tensors and
+    // metadata without the entry) loads unchecked.
+    a.save(path);
+    std::map<std::string, std::string> md;
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    {
+        SafeTensorsFile file = SafeTensorsFile::open(path);
+        md = file.metadata();
+        for (const std::string& n : file.names()) tensors.emplace_back(n, file.load(n));
+    }
+    md.erase("checksums");
+    save_safetensors(path, tensors, md);
+    Run c(5);
+    c.load(path);
+    CHECK(same_parameters(a, c));
+    // A checksum list that no longer covers every tensor is refused too.
+    md["checksums"] = R"({"model.transformer.wte.weight": "0000000000000000"})";
+    save_safetensors(path, tensors, md);
+    CHECK_THROWS_CONTAINING(c.load(path), "records 1 checksums for");
 }
