@@ -66,9 +66,10 @@ LoadedRun load_run(const std::string& checkpoint, const std::string& config_path
 void tokenize_texts(const BpeTokenizer& tok, const std::vector<std::string>& texts, int max_len, eng::Tensor& ids,
                     eng::Tensor& mask);
 // Normalised text embeddings [N, E] of model texts ("<|startoftext|>...").
-// pooling: "first_pad" (zero-shot, §5.5) or "mean" (training).
+// pooling: "first_pad" (zero-shot, §5.5) or "mean" (training).  Texts are
+// padded or cut to max_len tokens (0 = the run's train.max_len).
 eng::Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& model_texts, const std::string& pooling,
-                        int64_t batch = 32, bool progress = false);
+                        int64_t batch = 32, bool progress = false, int max_len = 0);
 // Image files through §3.2 and the eval transform §3.4: f32 [N, 3, S, S].
 eng::Tensor load_eval_images(const std::vector<std::string>& paths, int image_size);
 // Normalised image embeddings [N, E] of image files (eval transform).

@@ -124,7 +124,7 @@ static void progress_line(bool on, const char* what, int64_t done, int64_t total
 }
 
 Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& texts, const std::string& pooling, int64_t batch,
-                   bool progress) {
+                   bool progress, int max_len) {
     ENG_CHECK(batch >= 1, "embed_texts: batch must be positive, got ", batch);
     NoGradGuard ng;
     run.model->eval();
@@ -134,7 +134,7 @@ Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& texts, const 
     for (int64_t i = 0; i < n; i += batch) {
         std::vector<std::string> chunk(texts.begin() + i, texts.begin() + std::min(n, i + batch));
         Tensor ids, mask;
-        tokenize_texts(run.tokenizer, chunk, int(run.config.train.max_len), ids, mask);
+        tokenize_texts(run.tokenizer, chunk, max_len > 0 ? max_len : int(run.config.train.max_len), ids, mask);
         std::vector<float> e =
             run.model->encode_texts(run.on_device(ids), run.on_device(mask), run.special.pad, pooling).to_vector();
         out.insert(out.end(), e.begin(), e.end());

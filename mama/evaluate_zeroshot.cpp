@@ -43,20 +43,26 @@ std::vector<float> zeroshot_logits(LoadedRun& run, EvalTask task, const LoaderDa
             rows.push_back(it.first->second);
         }
     }
-    // A prompt that fills max_len has no pad position: first-pad pooling then
-    // reads Z[0], the BOS state, which is the same for every class (§5.5).
-    const int64_t T = run.config.train.max_len;
+    // Prompts have train.max_len tokens, or fewer where the dataset says so
+    // (RSNA's are cut at 72, §1.8).  A prompt that fills them has no pad
+    // position: first-pad pooling then reads Z[0], the BOS state, which is the
+    // same for every class (§5.5), as in the reference.
+    const bool own_length = test.prompt_max_len > 0 && test.prompt_max_len < run.config.train.max_len;
+    const int64_t T = own_length ? test.prompt_max_len : run.config.train.max_len;
     int64_t cut = 0;
     for (const std::string& s : unique) cut += int64_t(run.tokenizer.encode(s).size()) >= T;
     if (cut > 0)
         std::cerr << "warning: zero-shot: " << cut << " of " << unique.size() << " distinct prompts have " << T
-                  << " tokens or more (train.max_len), so they are truncated"
+                  << " tokens or more (" << (own_length ? "the prompt length of " + test.name : "train.max_len")
+                  << "), so they are truncated"
                   << (pooling == "first_pad" ? " and first-pad pooling reads their BOS state, identical for every class" : "")
-                  << ". HINT: pretrain with a larger train.max_len (and model.text.positions) or a larger tokenizer vocabulary\n";
+                  << (own_length ? " (as in the reference)\n"
+                                 : ". HINT: pretrain with a larger train.max_len (and model.text.positions) or a "
+                                   "larger tokenizer vocabulary\n");
     if (progress)
         std::cerr << "== zero-shot: " << N << " test images, " << K << " classes, " << unique.size()
                   << " distinct prompts (" << pooling << " pooling)\n";
-    std::vector<float> U = embed_texts(run, unique, pooling, eval_batch, progress).to_vector();
+    std::vector<float> U = embed_texts(run, unique, pooling, eval_batch, progress, int(T)).to_vector();
 
     // ---- the image embeddings, through the loader's eval path ----
     LoaderOptions lo;

@@ -32,7 +32,7 @@ BatchLoader::BatchLoader(LoaderDataset dataset, const BpeTokenizer* tokenizer, c
     ENG_CHECK(opt_.partner_prob >= 0 && opt_.partner_prob <= 1, "BatchLoader: partner_prob must be in [0, 1], got ",
               opt_.partner_prob);
     opt_.transform_options.size = opt_.image_size;
-    if (opt_.source_size == 0) opt_.source_size = opt_.image_size;
+    if (opt_.source_size == 0) opt_.source_size = data_.source_size > 0 ? data_.source_size : opt_.image_size;
     masked_ = opt_.captions == CaptionMode::Masked ||
               (opt_.captions == CaptionMode::Auto && opt_.transform == LoaderTransform::Train);
     text_ = opt_.captions != CaptionMode::None && !data_.reports.empty();

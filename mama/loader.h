@@ -66,6 +66,10 @@ struct LoaderDataset {
     std::vector<std::vector<int64_t>> partners;   // §1.6 same-exam partners as ITEM positions (empty: none)
     std::vector<ReportFields> reports;            // caption fields per item; empty = no captions
     CaptionOptions caption_options;
+    // The dataset's own quirks (0 = none): the letterbox size of §3.2 when the
+    // loader is not given one, and the token length of its zero-shot prompts.
+    int source_size = 0;       // RSNA: 1024, whatever the image size (§1.8)
+    int prompt_max_len = 0;    // RSNA: 72 (§1.8); 0 = train.max_len
     int64_t size() const { return int64_t(paths.size()); }
 };
 
@@ -77,7 +81,8 @@ LoaderDataset embed_dataset(const EmbedData& data, Split split, EmbedTask task);
 // The same for an explicit list of record indices (e.g. embed_test_subset()).
 LoaderDataset embed_dataset(const EmbedData& data, const std::vector<int64_t>& records, EmbedTask task,
                             const std::string& name = "EMBED subset");
-// RSNA items of a split (binary cancer label, no captions, no partners).
+// RSNA items of a split (binary cancer label, no captions, no partners), with
+// the reference's quirks: a 1024 letterbox and 72-token prompts (§1.8).
 LoaderDataset rsna_dataset(const RsnaData& data, Split split);
 
 enum class LoaderTransform { Train, Eval };              // §3.3 or §3.4
@@ -86,7 +91,7 @@ enum class CaptionMode { Auto, Masked, Unmasked, None };  // Auto: masked with T
 struct LoaderOptions {
     int batch_size = 36;          // per rank
     int image_size = 518;         // S of the output images (sets transform.size)
-    int source_size = 0;          // letterbox size of §3.2; 0 = image_size (RSNA's quirk: 1024)
+    int source_size = 0;          // letterbox size of §3.2; 0 = the dataset's (RSNA: 1024), else image_size
     int max_len = 144;            // T: captions padded / truncated to this many tokens
     LoaderTransform transform = LoaderTransform::Train;
     TransformOptions transform_options;  // augmentation parameters (size is overridden)

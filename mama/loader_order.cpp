@@ -58,6 +58,12 @@ LoaderDataset rsna_dataset(const RsnaData& data, Split split) {
         ds.records.push_back(r);
     }
     ds.partners.resize(ds.paths.size());
+    // The reference's RSNA dataset ignores --img_size: its images are
+    // letterboxed to its default 1024 before the transform (which then
+    // crops and resizes to the model's size), and its prompts are cut at 72
+    // tokens (§1.8).
+    ds.source_size = 1024;
+    ds.prompt_max_len = 72;
     return ds;
 }
 

@@ -154,6 +154,45 @@ TEST_CASE("loader: shapes, dtypes and contents match the transforms and the toke
     for (int64_t i = 0; i < n; ++i) CHECK(dd.labels[size_t(i)] == f.data.records[size_t(dd.records[size_t(i)])].density);
 }
 
+TEST_CASE("loader: RSNA images are letterboxed at 1024 before the transform, whatever the image size (§1.8)") {
+    // RSNA records over the synthetic images: the dataset carries the quirk.
+    Fixture& f = fx();
+    mama::RsnaData rd;
+    for (int i = 0; i < 3; ++i) {
+        mama::RsnaRecord r;
+        r.image_path = f.data.records[size_t(i)].image_path;
+        r.patient = std::to_string(i);
+        r.cancer = i % 2;
+        r.split = mama::Split::Test;
+        rd.records.push_back(r);
+        rd.patients[int(mama::Split::Test)].push_back(r.patient);
+    }
+    mama::LoaderDataset ds = mama::rsna_dataset(rd, mama::Split::Test);
+    CHECK(ds.source_size == 1024);
+    CHECK(ds.prompt_max_len == 72);
+    LoaderOptions o = base_options(3, 0);
+    o.transform = mama::LoaderTransform::Eval;
+    o.captions = mama::CaptionMode::None;
+    o.shuffle = false;
+    BatchLoader l(ds, nullptr, o);
+    std::vector<Batch> batches = epoch_batches(l);
+    REQUIRE(batches.size() == 1);
+    mama::TransformOptions topt;
+    topt.size = kS;
+    int differs = 0;
+    for (int64_t j = 0; j < 3; ++j) {
+        const std::string& path = ds.paths[size_t(j)];
+        CHECK(row(batches[0].images, j) == mama::eval_transform(mama::load_source(path, 1024), topt));
+        differs += row(batches[0].images, j) != mama::eval_transform(mama::load_source(path, kS), topt);
+    }
+    CHECK(differs == 3);  // the letterbox size shows in the result
+    // An explicit source_size still wins over the dataset's.
+    o.source_size = kS;
+    BatchLoader explicit_size(ds, nullptr, o);
+    CHECK(row(epoch_batches(explicit_size)[0].images, 0) ==
+          mama::eval_transform(mama::load_source(ds.paths[0], kS), topt));
+}
+
 TEST_CASE("loader: the same seed gives bit-identical batches with 0, 1 and 3 workers") {
     Fixture& f = fx();
     mama::LoaderDataset ds = mama::embed_dataset(f.data, mama::Split::Train, mama::EmbedTask::Birads);
