@@ -107,7 +107,9 @@ struct ValResult {
     int64_t batches = 0;
 };
 
-ValResult validate(MamaModel& model, BatchLoader& loader, const MamaSpecialIds& ids, int64_t step, int64_t max_batches) {
+// global_step: the number of updates done (the late losses count from it).
+ValResult validate(MamaModel& model, BatchLoader& loader, const MamaSpecialIds& ids, int64_t global_step,
+                   int64_t max_batches) {
     NoGradGuard ng;
     model.eval();
     loader.set_epoch(0);  // the same validation batches every time
@@ -117,7 +119,7 @@ ValResult validate(MamaModel& model, BatchLoader& loader, const MamaSpecialIds& 
         if (b.size() < 2) break;
         // The same loss as training at this step (the reference's val_loss), in eval
         // mode as Lightning validates: no dropout, BatchNorm with running statistics.
-        MamaLosses l = model.forward(to_model_batch(b, ids, model.logit_scale.device()), step);
+        MamaLosses l = model.forward(to_model_batch(b, ids, model.logit_scale.device()), global_step);
         r.loss += l.total.item();
         Tensor S = matmul(l.image_emb, transpose(l.text_emb, 0, 1));
         Tensor St = transpose(S, 0, 1).contiguous();
@@ -279,6 +281,11 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
                   << "\n== data parallel: " << dp.summary(t) << "\n== device: "
                   << (device == Device::CUDA ? cuda::device_summary() : std::string("cpu")) << ", " << precision
                   << (bf16_true() ? " (every stored value rounded to bf16)\n" : " matmuls\n");
+    if (dp.main() && !opt.resume)  // a paper-sized run without its pretrained towers is rarely what was meant
+        std::cerr << "== init: image tower "
+                  << (t.init_dinov2.empty() ? std::string("random (no train.init_dinov2)") : "from " + t.init_dinov2)
+                  << ", text tower "
+                  << (t.init_text.empty() ? std::string("random (no train.init_text)") : "from " + t.init_text) << "\n";
 
     std::ofstream log;  // rank 0 only
     if (dp.main()) {
@@ -416,7 +423,9 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         }
         if (validate_now) {
             DataParallel::LocalOnly alone(model);
-            ValResult v = validate(model, *valid_loader, special, step, t.val_batches);
+            // Lightning validates after the update, at global_step = step + 1:
+            // the validation of the step before late_start already has all terms.
+            ValResult v = validate(model, *valid_loader, special, step + 1, t.val_batches);
             std::cerr << "\n== validation at step " << step + 1 << ": loss " << fmt(v.loss) << ", i2t top1/5 "
                       << fmt(v.i2t1, 3) << "/" << fmt(v.i2t5, 3) << ", t2i top1/5 " << fmt(v.t2i1, 3) << "/"
                       << fmt(v.t2i5, 3) << " (" << v.batches << " batches)\n";

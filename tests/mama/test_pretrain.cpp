@@ -106,6 +106,33 @@ TEST_CASE("pretrain: a run started from an init file resumes exactly after that 
     CHECK_THROWS_CONTAINING(run_pretrain(config(c.path.string(), 2), quiet), "text.safetensors");
 }
 
+TEST_CASE("pretrain: validation after the step before late_start counts the late losses, as Lightning's") {
+    // Lightning validates after the update, at global_step = step + 1.  Two
+    // runs whose first two steps are identical (both before their late start)
+    // validate after step 2: with late_start 2 that validation has all nine
+    // cross-entropy terms, with late_start 3 only CLIP's two.
+    auto val_loss = [](const fs::path& log) {
+        std::ifstream in(log);
+        std::string line;
+        while (std::getline(in, line)) {
+            const size_t at = line.find("\"val_loss\":");
+            if (at != std::string::npos) return std::stod(line.substr(at + 11));
+        }
+        return -1.0;
+    };
+    TempDir a("late2"), b("late3");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    REQUIRE(run_pretrain(testing::tiny_run_config(a.path.string(), 2, {{"model.late_start", "2"}}), quiet) == 0);
+    REQUIRE(run_pretrain(testing::tiny_run_config(b.path.string(), 2, {{"model.late_start", "3"}}), quiet) == 0);
+    const std::vector<double> la = testing::logged_losses(a.path / "log.jsonl"), lb = testing::logged_losses(b.path / "log.jsonl");
+    REQUIRE(la.size() == 2);
+    CHECK(la == lb);  // the same training
+    const double with_late = val_loss(a.path / "log.jsonl"), clip_only = val_loss(b.path / "log.jsonl");
+    REQUIRE(clip_only > 0);
+    CHECK(with_late > clip_only + 1.0);  // seven more cross-entropy terms, each about ln(batch) or more
+}
+
 TEST_CASE("pretrain: train.device cuda without a usable GPU is a clear error") {
     if (cuda::is_available()) return;  // tests/cuda/test_cuda_mama.cpp trains there
     TempDir out("nogpu");
