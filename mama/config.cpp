@@ -43,7 +43,7 @@ public:
         typed(key, [&](const Value& x) { out = x.as_bool(); });
     }
     void read(const std::string& key, std::string& out) {
-        typed(key, [&](const Value& x) { out = x.as_string(); });
+        typed(key, [&](const Value& x) { out = x.as_string(); }, true);
     }
     void finish() {
         if (!v_) return;
@@ -53,17 +53,24 @@ public:
 
 private:
     // The json error alone ("expected a number, got a string") does not say
-    // which of the many keys was wrong: prefix it with section.key.
-    // Returns whether the key is present.
+    // which of the many keys was wrong, nor what it held: the message names
+    // section.key and its value.  Returns whether the key is present.
     template <typename Convert>
-    bool typed(const std::string& key, Convert convert) {
+    bool typed(const std::string& key, Convert convert, bool wants_text = false) {
         const Value* x = get(key);
         if (!x) return false;
         try {
             convert(*x);
         } catch (const eng::Error& e) {
-            ENG_FAIL("config: ", name_, ".", key, ": ", e.what(),
-                     ". HINT: give it a value of the type mama/configs/paper.json uses");
+            const std::string what = name_ + "." + key;
+            const std::string value = x->is_string() ? "the text " + eng::json::dump(*x) : eng::json::dump(*x);
+            std::string message = e.what();
+            message = message.substr(0, message.find("  ["));  // the json error without its source location
+            if (wants_text && (x->is_number() || x->is_bool() || x->is_null()))  // e.g. --train.out_dir 2024
+                ENG_FAIL("config: ", what, ": ", message, " (", value, "). HINT: a text that reads as a number, ",
+                         "true, false or null must be quoted as JSON, e.g. --", what, " '\"", eng::json::dump(*x), "\"'");
+            ENG_FAIL("config: ", what, ": ", message, " (", value,
+                     "). HINT: give it a value of the type mama/configs/paper.json uses");
         }
         return true;
     }

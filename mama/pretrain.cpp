@@ -271,6 +271,9 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         }
         if (dp.main()) std::cerr << "== resumed from " << last_path << " at step " << start << "\n";
     }
+    if (dp.main() && opt.stop_at > 0 && (opt.stop_at <= start || opt.stop_at >= t.steps))
+        std::cerr << "== note: --stop-at " << opt.stop_at << " is not between step " << start << " and the last step "
+                  << t.steps << ": the run goes on to the end\n";
     // Pure bf16 (tensor/precision.h): no f32 master weights, also when a run
     // saved by another precision is resumed in this one.
     if (bf16_true()) model.round_to_bf16();
@@ -398,7 +401,9 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         const bool val_step =
             valid_ds.size() >= 2 && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
         const bool validate_now = val_step && valid_loader;
-        const bool stop_now = stop && !last_step;  // a stop at the end is just the end
+        // A stop at the end is just the end.  stop_at is the same on every rank.
+        const bool pause_now = opt.stop_at > 0 && step + 1 == opt.stop_at && !last_step;
+        const bool stop_now = (stop || pause_now) && !last_step;
         bool checkpoint_now =
             val_step || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step || stop_now;
         // Before a checkpoint, every rank checks its weights and buffers (the
@@ -418,7 +423,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
             }
         }
         if (!dp.main()) {
-            if (stop_now) return 130;
+            if (stop_now) return stop ? 130 : 0;
             continue;  // the other ranks go on to the next step's collectives
         }
         if (validate_now) {
@@ -442,9 +447,10 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         }
         if (checkpoint_now) save(last_path, step + 1);
         if (stop_now) {
-            std::cerr << "\n== stopped by a signal after step " << step + 1 << " of " << t.steps << ": checkpoint "
-                      << last_path << "; continue with --resume\n";
-            return 130;
+            std::cerr << "\n== " << (stop ? "stopped by a signal" : "paused as asked (--stop-at)") << " after step "
+                      << step + 1 << " of " << t.steps << ": checkpoint " << last_path
+                      << "; continue with --resume\n";
+            return stop ? 130 : 0;
         }
     }
     if (dp.main())

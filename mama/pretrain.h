@@ -15,6 +15,10 @@ struct PretrainOptions {
     // Resume even when settings that change the computation differ from the
     // checkpoint's (mama/pretrain_resume.h lists which may differ anyway).
     bool allow_config_change = false;
+    // Pause after this step (1-based count of updates; 0 = run to the end):
+    // save OUT/last.safetensors and return 0, for runs done in chunks (a job
+    // time limit); --resume continues exactly, with the same settings.
+    int64_t stop_at = 0;
     // The ranks to train with; null = nn::make_communicator() (MPI under mpirun,
     // else one process).  Tests pass a SingleProcess to run alone under mpirun.
     std::shared_ptr<eng::nn::Communicator> comm;

@@ -26,15 +26,15 @@ void flatten(const Value& v, const std::string& prefix, std::map<std::string, st
 }
 
 // Settings that may differ on resume: where things are, how the run reports,
-// and the two deliberate changes (see the header).
+// and the deliberate changes of device and precision (see the header).
 bool change_allowed(const std::string& key) {
-    // (The init and tokenizer files are read again, but the checkpoint then
-    // replaces every weight, and the tokenizer's fingerprint is checked; the
-    // activation checkpointing of the towers trades memory for time only.)
+    // (The init files are not read on resume, the tokenizer's fingerprint is
+    // checked; the activation checkpointing of the towers trades memory for
+    // time only.)
     static const std::set<std::string> allowed = {
         "comment",           "description",         "train.out_dir",         "train.data_dir",
         "train.workers",     "train.log_every",     "train.val_every",       "train.val_batches",
-        "train.checkpoint_every", "train.device",   "train.steps",           "train.precision",
+        "train.checkpoint_every", "train.device",   "train.precision",
         "train.init_dinov2", "train.init_text",     "train.tokenizer_vocab", "train.tokenizer_merges",
         "train.tokenizer_json", "train.overlap_gradients", "model.vit.checkpoint_every",
         "model.text.checkpoint_every"};
@@ -57,6 +57,10 @@ std::vector<ConfigChange> resume_config_changes(const std::string& saved_config,
     std::set<std::string> keys;
     for (const auto& kv : before) keys.insert(kv.first);
     for (const auto& kv : after) keys.insert(kv.first);
+    // The number of steps is the length of a cosine or linear schedule: another
+    // one bends the learning rate of every remaining step.
+    auto schedule = after.find("train.schedule");
+    const bool steps_free = schedule != after.end() && schedule->second == "\"constant\"";
     std::vector<ConfigChange> changes;
     for (const std::string& k : keys) {
         auto b = before.find(k), a = after.find(k);
@@ -65,7 +69,9 @@ std::vector<ConfigChange> resume_config_changes(const std::string& saved_config,
         // accumulate may follow the number of ranks (the global batch kept);
         // micro_batch may not: it sets each rank's negatives and BatchNorm batch.
         if (saved != current)
-            changes.push_back({k, saved, current, change_allowed(k) || (k == "train.accumulate" && batch_kept)});
+            changes.push_back({k, saved, current,
+                               change_allowed(k) || (k == "train.accumulate" && batch_kept) ||
+                                   (k == "train.steps" && steps_free)});
     }
     return changes;
 }
@@ -79,7 +85,9 @@ void check_resume_config(const std::map<std::string, std::string>& metadata, con
     const std::vector<ConfigChange> changes = resume_config_changes(it->second, now, batch_kept);
     std::string refused;
     for (const ConfigChange& c : changes)
-        if (!c.allowed) refused += "\n  " + c.key + ": " + c.saved + " in the checkpoint, " + c.now + " now";
+        if (!c.allowed)
+            refused += "\n  " + c.key + ": " + c.saved + " in the checkpoint, " + c.now + " now" +
+                       (c.key == "train.steps" ? " (the length of the learning-rate schedule)" : "");
     if (!batch_kept)
         refused += "\n  (the global batch micro_batch x accumulate x ranks is " + std::to_string(global_batch) +
                    ", the checkpoint's " + saved_batch->second + ")";

@@ -24,9 +24,11 @@ struct ConfigChange {
 // The settings that differ between the checkpoint's config and `now`
 // (flattened to "section.key").  Allowed changes are those that do not alter
 // what is computed: file locations, workers, the logging, validation and
-// checkpoint cadence, activation checkpointing, the device, comments; two
-// that change it deliberately and are reported: train.steps (extending a
-// run; the schedule follows the new length) and train.precision; and, when
+// checkpoint cadence, activation checkpointing, comments; two that change
+// the rounding deliberately and are reported: train.device and
+// train.precision; train.steps only with a constant schedule (else it is the
+// length of the learning-rate curve, and the remaining steps would follow
+// another one: extending a run is a change to allow on purpose); and, when
 // `batch_kept` (the global batch micro_batch × accumulate × ranks is the
 // saved one), train.accumulate, which is how the number of ranks changes.
 std::vector<ConfigChange> resume_config_changes(const std::string& saved_config, const eng::json::Value& now,

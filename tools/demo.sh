@@ -7,7 +7,8 @@
 #   sh tools/demo.sh [BUILD_DIR]      (make demo passes its build directory)
 #
 # Environment overrides: DEMO_DATA (data/synth), DEMO_RUN (runs/cpu-small, or
-# runs/cpu-small-PRECISION for another precision, so runs never mix),
+# runs/cpu-small-PRECISION for another precision and runs/cpu-small-STEPSsteps
+# for DEMO_STEPS, so runs of other settings never mix),
 # DEMO_PATIENTS (150), DEMO_STEPS (the preset's steps), DEMO_PROBE_STEPS (200),
 # DEMO_PRECISION (auto: fp32 matmuls on the CPU; bf16 is faster on AMD Zen 4/5,
 # about 9 % slower on Intel's AVX512-BF16 cores).
@@ -17,7 +18,10 @@ DATA=${DEMO_DATA:-data/synth}
 PATIENTS=${DEMO_PATIENTS:-150}
 PROBE_STEPS=${DEMO_PROBE_STEPS:-200}
 PRECISION=${DEMO_PRECISION:-auto}
-if [ "$PRECISION" = auto ]; then RUN=${DEMO_RUN:-runs/cpu-small}; else RUN=${DEMO_RUN:-runs/cpu-small-$PRECISION}; fi
+RUN_NAME=runs/cpu-small
+if [ "$PRECISION" != auto ]; then RUN_NAME="$RUN_NAME-$PRECISION"; fi
+if [ -n "${DEMO_STEPS:-}" ]; then RUN_NAME="$RUN_NAME-${DEMO_STEPS}steps"; fi
+RUN=${DEMO_RUN:-$RUN_NAME}
 START=$(date +%s)
 
 elapsed() { echo "$(( $(date +%s) - START )) s"; }

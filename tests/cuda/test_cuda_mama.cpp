@@ -195,7 +195,9 @@ TEST_CASE("cuda mama: pretrain on the GPU resumes from a checkpoint as the unint
         return testing::tiny_run_config(out, steps, {{"train.device", "\"cuda\""}, {"train.precision", "\"fp32\""}});
     };
     REQUIRE(run_pretrain(gpu_config(a.path.string(), 4), quiet) == 0);
-    REQUIRE(run_pretrain(gpu_config(b.path.string(), 2), quiet) == 0);
+    PretrainOptions paused = quiet;
+    paused.stop_at = 2;  // a chunk of the 4-step run
+    REQUIRE(run_pretrain(gpu_config(b.path.string(), 4), paused) == 0);
     PretrainOptions resume = quiet;
     resume.resume = true;
     REQUIRE(run_pretrain(gpu_config(b.path.string(), 4), resume) == 0);

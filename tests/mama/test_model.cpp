@@ -233,4 +233,10 @@ TEST_CASE("mama config: a value of the wrong type names its section.key") {
     CHECK_MESSAGE(msg.find("model.symmetric_local: json: expected a bool") != std::string::npos, msg);
     msg = config_error("train.lr", "true");
     CHECK_MESSAGE(msg.find("train.lr: json:") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("(true)") != std::string::npos, msg);  // the value given
+    // A path that reads as a number or a bool: the hint shows the JSON quoting.
+    msg = config_error("train.out_dir", "2024");
+    CHECK_MESSAGE(msg.find("train.out_dir: json: expected a string, got a number (2024)") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("--train.out_dir '\"2024\"'") != std::string::npos, msg);
+    CHECK(load_run_config("mama/configs/tiny.json", {{"train.out_dir", "\"2024\""}}).train.out_dir == "2024");
 }

@@ -34,6 +34,14 @@ using testing::TempDir;
 
 RunConfig tiny(const std::string& out, int64_t steps) { return testing::tiny_run_config(out, steps); }
 
+// Quiet options that pause the run after `step` (a chunk of a longer run).
+PretrainOptions paused_at(int64_t step) {
+    PretrainOptions o;
+    o.quiet = true;
+    o.stop_at = step;
+    return o;
+}
+
 // Checks that two runs' last checkpoints hold bit-identical model tensors (and
 // optimiser state when asked); returns how many tensors were compared.
 int compare_last_checkpoints(const fs::path& a, const fs::path& b, bool with_optimizer) {
@@ -57,7 +65,8 @@ TEST_CASE("pretrain: 2N steps equal N steps + resume + N steps, bit for bit") {
     PretrainOptions quiet;
     quiet.quiet = true;
     REQUIRE(run_pretrain(tiny(a.path.string(), 4), quiet) == 0);
-    REQUIRE(run_pretrain(tiny(b.path.string(), 2), quiet) == 0);
+    REQUIRE(run_pretrain(tiny(b.path.string(), 4), paused_at(2)) == 0);  // --stop-at 2: a chunk, exit 0
+    CHECK(nn::SafeTensorsFile::open((b.path / "last.safetensors").string()).metadata().at("step") == "2");
     PretrainOptions resume = quiet;
     resume.resume = true;
     REQUIRE(run_pretrain(tiny(b.path.string(), 4), resume) == 0);
@@ -92,7 +101,7 @@ TEST_CASE("pretrain: a run started from an init file resumes exactly after that 
     PretrainOptions quiet;
     quiet.quiet = true;
     REQUIRE(run_pretrain(config(a.path.string(), 4), quiet) == 0);
-    REQUIRE(run_pretrain(config(b.path.string(), 2), quiet) == 0);
+    REQUIRE(run_pretrain(config(b.path.string(), 4), paused_at(2)) == 0);
     fs::remove(init_path);
     PretrainOptions resume = quiet;
     resume.resume = true;
@@ -185,7 +194,7 @@ TEST_CASE("pretrain: train.precision bf16-true keeps every weight and state a bf
     REQUIRE(run_pretrain(tiny(a.path.string(), 4), quiet) == 0);
     int status = run_pretrain(pure(b.path.string(), 4), quiet);
     const bool was_on = bf16_true();
-    if (status == 0) status = run_pretrain(pure(c.path.string(), 2), quiet);
+    if (status == 0) status = run_pretrain(pure(c.path.string(), 4), paused_at(2));
     PretrainOptions resume = quiet;
     resume.resume = true;
     if (status == 0) status = run_pretrain(pure(c.path.string(), 4), resume);
@@ -289,8 +298,11 @@ TEST_CASE("pretrain: --resume refuses changed settings that alter the run, unles
     // A bigger global batch (micro_batch x accumulate x ranks) is refused too.
     auto bigger = testing::tiny_run_config(a.path.string(), 2, {{"train.accumulate", "3"}});
     CHECK_THROWS_CONTAINING(run_pretrain(bigger, resume), "the global batch");
-    // The workers, the logging and the length of the run may change (as may where the data is).
-    auto moved = testing::tiny_run_config(a.path.string(), 2, {{"train.workers", "1"}, {"train.log_every", "5"}});
+    // The length of a cosine schedule is refused too: it bends the learning rate of the remaining steps.
+    CHECK_THROWS_CONTAINING(run_pretrain(tiny(a.path.string(), 2), resume),
+                            "train.steps: 1 in the checkpoint, 2 now (the length of the learning-rate schedule)");
+    // The workers and the logging may change (as may where the data is).
+    auto moved = testing::tiny_run_config(a.path.string(), 1, {{"train.workers", "1"}, {"train.log_every", "5"}});
     CHECK(run_pretrain(moved, resume) == 0);
     PretrainOptions forced = resume;
     forced.allow_config_change = true;
@@ -306,7 +318,17 @@ TEST_CASE("pretrain: --resume refuses changed settings that alter the run, unles
     CHECK(changes[1].key == "train.lr");
     CHECK_FALSE(changes[1].allowed);
     CHECK(changes[2].key == "train.steps");
-    CHECK(changes[2].allowed);
+    CHECK_FALSE(changes[2].allowed);  // the cosine schedule's length
+    // With a constant learning rate the number of steps is just where the run ends.
+    const auto constant = resume_config_changes(
+        nn::SafeTensorsFile::open((a.path / "last.safetensors").string()).metadata().at("config"),
+        testing::tiny_run_config(a.path.string(), 9, {{"train.lr", "0.5"}, {"train.schedule", "\"constant\""}}).json,
+        true);
+    REQUIRE(constant.size() == 2);  // schedule (refused: it changes the rates), steps
+    CHECK(constant[0].key == "train.schedule");
+    CHECK_FALSE(constant[0].allowed);
+    CHECK(constant[1].key == "train.steps");
+    CHECK(constant[1].allowed);
 }
 
 TEST_CASE("pretrain: a resumed run logs each step once, and refuses a tokenizer that changed") {
@@ -318,7 +340,7 @@ TEST_CASE("pretrain: a resumed run logs each step once, and refuses a tokenizer 
     // runs step 3 again and must replace that line, not add a second one.
     REQUIRE(run_pretrain(testing::tiny_run_config(a.path.string(), 3), quiet) == 0);
     TempDir b("log2");
-    REQUIRE(run_pretrain(testing::tiny_run_config(b.path.string(), 2), quiet) == 0);
+    REQUIRE(run_pretrain(testing::tiny_run_config(b.path.string(), 3), paused_at(2)) == 0);
     {
         std::ofstream extra(b.path / "log.jsonl", std::ios::app);
         extra << "{\"step\":2,\"loss\":1.0}\n";  // a step logged after the checkpoint, then the run died
@@ -342,7 +364,7 @@ TEST_CASE("pretrain: a resumed run logs each step once, and refuses a tokenizer 
         std::ofstream out(merges, std::ios::trunc);
         out << text.substr(0, text.find('\n', text.size() / 2) + 1);
     }
-    CHECK_THROWS_CONTAINING(run_pretrain(testing::tiny_run_config(b.path.string(), 4), resume),
+    CHECK_THROWS_CONTAINING(run_pretrain(testing::tiny_run_config(b.path.string(), 3), resume),
                             "the tokenizer differs");
 }
 
