@@ -111,6 +111,22 @@ DEPS_OK   := $(BUILD)/.deps-ok
 # Keep the programs' object files (make would delete them as intermediates).
 .SECONDARY:
 
+# Every object depends on a file holding the compile settings, rewritten only
+# when they change (e.g. CUDA=0 after a CUDA build in the same folder, or
+# another GPU_ARCH): then the whole folder is rebuilt instead of mixing objects
+# of both.  A folder built before this file existed gets one dated 1970, so its
+# objects are trusted once.
+BUILD_SETTINGS := $(CXX) $(CXXFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
+SETTINGS := $(BUILD)/.settings
+$(SETTINGS): FORCE
+	@mkdir -p $(BUILD)
+	@if [ ! -f $@ ]; then printf '%s\n' '$(BUILD_SETTINGS)' > $@ && touch -d @0 $@; \
+	 elif [ "$$(cat $@)" != '$(BUILD_SETTINGS)' ]; then \
+	   echo "== the build settings differ from those $(BUILD)/ was built with: rebuilding it"; \
+	   printf '%s\n' '$(BUILD_SETTINGS)' > $@; fi
+.PHONY: FORCE
+FORCE:
+
 .PHONY: all test deps clean banner demo
 all: banner $(LIB) $(PROGRAMS)
 
@@ -128,7 +144,7 @@ $(DEPS_OK):
 deps:
 	@sh tools/check_deps.sh
 
-$(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_OK)
+$(BUILD)/obj/%.cpp.o: %.cpp $(SETTINGS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
@@ -136,7 +152,7 @@ $(BUILD)/obj/%.cpp.o: %.cpp | $(DEPS_OK)
 # bf16-true AdamW of tensor/optim_bf16_true.h is written as plain scalar code).
 $(BUILD)/obj/tensor/cpu/optim.cpp.o: CXXFLAGS += -fno-math-errno
 
-$(BUILD)/obj/%.cu.o: %.cu | $(DEPS_OK)
+$(BUILD)/obj/%.cu.o: %.cu $(SETTINGS) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
