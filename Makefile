@@ -186,7 +186,7 @@ test-mpi:
 endif
 
 # The main job: synthetic data -> pretraining (cpu-small) -> zero-shot and linear
-# probing for density.  About 2 minutes on 2 cores; see tools/demo.sh.
+# probing for density.  70-85 s on 2 cores once built (README); see tools/demo.sh.
 demo: all
 	@sh tools/demo.sh $(BUILD)
 

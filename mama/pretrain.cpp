@@ -176,6 +176,16 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     DataParallel dp = options.comm ? DataParallel(options.comm) : DataParallel(device);
     PretrainOptions opt = options;
     if (!dp.main()) opt.quiet = true;
+    // The data folder first: without it the first error would be a table that
+    // cannot be opened, and an empty out_dir would be left behind.
+    {
+        std::error_code ec;
+        const fs::file_status st = fs::status(t.data_dir, ec);
+        ENG_CHECK(fs::is_directory(st), "pretrain: train.data_dir '", t.data_dir, "' ",
+                  fs::exists(st) ? "is not a folder" : "does not exist",
+                  ". HINT: make synthetic data with build/synth --patients 150 --seed 1 --size 256 --out ", t.data_dir,
+                  " (what make demo uses), or pass --train.data_dir pointing at an EMBED-layout folder (tables/, images/)");
+    }
     fs::create_directories(t.out_dir);
     std::string last_path = t.out_dir + "/last.safetensors", best_path = t.out_dir + "/best.safetensors";
     std::string log_path = t.out_dir + "/log.jsonl";

@@ -107,7 +107,8 @@ RsnaData load_rsna(const RsnaOptions& o) {
         data.records = std::move(kept);
         if (data.missing_image > 0 && o.warnings)
             std::cerr << "warning: RSNA: " << data.missing_image << " image file(s) not found, skipped (first: "
-                      << data.missing_examples[0] << "). HINT: check RsnaOptions::image_dir / image_suffix\n";
+                      << data.missing_examples[0] << "). HINT: build/prepare writes the images; --rsna-image-dir and --rsna-suffix of build/evaluate "
+                         "(RsnaOptions::image_dir / image_suffix) select another layout\n";
     }
     return data;
 }

@@ -5,8 +5,9 @@
 // Layout: DIR/train.csv (patient_id, image_id, laterality, view, cancer, ...);
 // images at IMAGE_DIR/<patient_id>/<image_id><suffix>, by default
 // DIR/RSNA_MAMMO_1080_JPG/<patient_id>/<image_id>_resized.jpg as the reference
-// prepares them (use image_dir = DIR/train_images and suffix ".dcm" for the raw
-// Kaggle files, or whatever build/prepare wrote).
+// prepares them; `build/prepare --in DIR/train_images --out DIR/RSNA_MAMMO_1080_JPG`
+// writes that from Kaggle's DICOM files, which the image reader cannot open
+// themselves (image_dir / image_suffix select another prepared layout).
 //
 // Split: the reference's split CSVs are not published and its rule is not in
 // the code, so we choose one: patient level, seeded, 80% train / 20% test,

@@ -10,7 +10,8 @@
 //                               peak memory, optional PyTorch comparison (bench_step.h;
 //                               --device cuda: bench_step_gpu.h)
 //   bench gpu                   GPU GEMM and fused attention vs their rooflines (bench_gpu.h)
-//   bench openblas-core         the kernel set OpenBLAS picks here (bench_openblas.h)
+//   bench openblas-core         the kernel set OpenBLAS picks here (bench_openblas.h;
+//     [--name-only]             --name-only: just its name)
 //
 // OpenBLAS is loaded with dlopen at run time, for comparison only: it is never
 // a build or link dependency, and `bench gemm` still reports our numbers when
@@ -247,7 +248,7 @@ int bench_step(int argc, char** argv) {
         else if (a == "--precision" && has)
             o.precision = argv[++i];
         else if (a == "--attention" && has)
-            o.attention = argv[++i];
+            o.attention = argv[++i], o.attention_given = true;
         else if (a == "--profile")
             o.profile = true;
         else
@@ -256,6 +257,18 @@ int bench_step(int argc, char** argv) {
                      "[--attention gemm|fused|flash] [--profile]");
     }
     ENG_CHECK(o.device == "cpu" || o.device == "cuda", "bench step: --device must be cpu or cuda, got '", o.device, "'");
+    ENG_CHECK(o.attention == "gemm" || o.attention == "fused" || o.attention == "flash",
+              "bench step: --attention must be gemm, fused or flash, got '", o.attention, "'");
+    // The attention choice is the GPU's: the CPU has one kernel (tiled, online
+    // softmax).  The GPU default is harmless there and gets a note; another
+    // choice would be silently ignored, so it is refused.
+    if (o.device == "cpu" && o.attention_given) {
+        ENG_CHECK(o.attention == "gemm", "bench step: --attention ", o.attention, " chooses a CUDA attention kernel "
+                  "and applies only with --device cuda; the CPU has one attention kernel (tiled, with online softmax). "
+                  "HINT: add --device cuda, or leave --attention out on the CPU");
+        std::printf("note: --attention gemm (the GPU's default) has no effect on the CPU, whose attention has one "
+                    "kernel (tiled, with online softmax)\n");
+    }
     ENG_CHECK(!(o.profile && o.device == "cuda"), "bench step: --profile times the CPU's ops; on the GPU the ops return "
               "before their kernels finish. HINT: ENG_CUDA_PROFILE=1 build/bench step --device cuda");
     return o.device == "cuda" ? bench::run_step_gpu(o) : bench::run_step(o);
@@ -271,11 +284,12 @@ void usage() {
         "  step --config FILE       full MaMA training steps (forward, backward, AdamW)\n"
         "     [--steps N] [--warmup W] [--threads N] [--torch-ms X] [--compare-torch]\n"
         "     [--device cpu|cuda] [--precision auto|fp32|tf32|bf16|bf16-true] [--attention gemm|fused|flash]\n"
-        "     (auto: bf16 GEMMs on the GPU, fp32 on the CPU; GPU: the cuBLAS attention by default;\n"
+        "     (auto: bf16 GEMMs on the GPU, fp32 on the CPU; --attention: the GPU's kernel, cuBLAS gemm by default;\n"
         "     ENG_CUDA_PROFILE=1: per-kernel times; CPU bf16 needs AVX512-BF16)\n"
         "     [--profile]            CPU: time per op and phase over the timed steps\n"
         "  gpu [--reps N]           GPU GEMM (fp32/tf32/bf16) and fused attention vs their rooflines\n"
-        "  openblas-core            the kernel set OpenBLAS picks on this CPU (used by the comparisons)\n");
+        "  openblas-core            the kernel set OpenBLAS picks on this CPU (OPENBLAS_CORETYPE overrides it)\n"
+        "     [--name-only]          print only its name\n");
 }
 
 }  // namespace
@@ -290,7 +304,12 @@ int main(int argc, char** argv) {
         if (cmd == "gemm") return bench_gemm(argc - 2, argv + 2);
         if (cmd == "op") return bench_op(argc - 2, argv + 2);
         if (cmd == "step") return bench_step(argc - 2, argv + 2);
-        if (cmd == "openblas-core") return bench::print_openblas_core();
+        if (cmd == "openblas-core") {
+            const bool name_only = argc == 3 && !std::strcmp(argv[2], "--name-only");
+            ENG_CHECK(argc == 2 || name_only, "bench openblas-core: unknown option '", argv[2],
+                      "'. HINT: bench openblas-core [--name-only]");
+            return bench::print_openblas_core(name_only);
+        }
         if (cmd == "gpu") {
             int reps = 10;
             for (int i = 2; i < argc; ++i)

@@ -52,17 +52,9 @@ struct OpenBlas {
     std::string core() const { return corename ? corename() : "unknown"; }
 };
 
-// `bench openblas-core`: prints the core OpenBLAS picks in this process
-// ("none" when it cannot be loaded).
-inline int print_openblas_core() {
-    OpenBlas blas(0);
-    std::printf("%s\n", blas.sgemm ? blas.core().c_str() : "none");
-    return 0;
-}
-
 // The core OpenBLAS picks on its own, asked of a child process (a loaded
 // OpenBLAS keeps its choice, so this process cannot ask itself first): this
-// program run as `bench openblas-core` with OPENBLAS_CORETYPE and
+// program run as `bench openblas-core --name-only` with OPENBLAS_CORETYPE and
 // OPENBLAS_L2_SIZE removed from its environment and one OpenBLAS thread.
 // fork + execve, no shell: between the two the child only makes
 // async-signal-safe calls, as a process with threads must.
@@ -76,8 +68,8 @@ inline std::string openblas_own_core() {
     std::vector<char*> envp;
     for (std::string& e : env_strings) envp.push_back(e.data());
     envp.push_back(nullptr);
-    char arg0[] = "bench", arg1[] = "openblas-core";
-    char* argv[] = {arg0, arg1, nullptr};
+    char arg0[] = "bench", arg1[] = "openblas-core", arg2[] = "--name-only";
+    char* argv[] = {arg0, arg1, arg2, nullptr};
     int fd[2];
     if (pipe(fd) != 0) return "unknown";
     const pid_t pid = fork();
@@ -145,5 +137,37 @@ struct OpenBlasChoice {
                     own.c_str(), core.c_str(), core == "SkylakeX" ? "AVX-512" : "AVX2");
     }
 };
+
+// `bench openblas-core`: says which kernel set OpenBLAS uses in this process,
+// whether that is its own choice or OPENBLAS_CORETYPE's, and whether bench's
+// comparisons replace it.  `name_only` (`bench openblas-core --name-only`, what
+// openblas_own_core asks its child): the bare core name, or "none" when
+// OpenBLAS cannot be loaded.
+inline int print_openblas_core(bool name_only = false) {
+    OpenBlas blas(0);
+    if (name_only) {
+        std::printf("%s\n", blas.sgemm ? blas.core().c_str() : "none");
+        return 0;
+    }
+    if (!blas.sgemm) {
+        std::printf("OpenBLAS: not found (%s); bench gemm then reports our figures alone\n",
+                    blas.error.c_str());
+        return 0;
+    }
+    const std::string core = blas.core();
+    const char* forced = std::getenv("OPENBLAS_CORETYPE");
+    if (forced && *forced) {
+        std::printf("OpenBLAS kernel set in this process: %s, as OPENBLAS_CORETYPE=%s asks; OpenBLAS's own choice "
+                    "on this CPU: %s\n", core.c_str(), forced, openblas_own_core().c_str());
+        return 0;
+    }
+    std::printf("OpenBLAS kernel set chosen for this CPU: %s (OpenBLAS's own choice; the environment variable "
+                "OPENBLAS_CORETYPE overrides it)\n", core.c_str());
+    const std::string better = best_openblas_core(core);
+    if (!better.empty())
+        std::printf("note: that set does not use this CPU's %s instructions: bench's comparisons with OpenBLAS and "
+                    "PyTorch set OPENBLAS_CORETYPE=%s\n", better == "SkylakeX" ? "AVX-512" : "AVX2", better.c_str());
+    return 0;
+}
 
 }  // namespace bench

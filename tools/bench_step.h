@@ -47,7 +47,9 @@ struct StepOptions {
     std::string torch_script = "tools/reference/bench_step_torch.py";
     std::string device = "cpu";      // or "cuda" (tools/bench_step_gpu.h)
     std::string precision = "auto";  // auto (GPU bf16, CPU fp32) | fp32 | tf32 (GPU) | bf16 | bf16-true
-    std::string attention = "gemm";  // GPU attention kernel: gemm | fused
+    std::string attention = "gemm";  // GPU attention kernel: gemm | fused | flash (--device cuda only;
+                                     // the CPU has one kernel, tiled with online softmax)
+    bool attention_given = false;    // --attention was on the command line
     bool profile = false;            // CPU: the op table of autograd/profile.h over the timed steps
 };
 

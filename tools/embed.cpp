@@ -9,9 +9,10 @@
 #include "mama/evaluate.h"
 #include "tools/cli_args.h"
 
+// Help (msg null) goes to stdout with status 0; a usage error to stderr with 2.
 static int usage(const char* msg) {
     if (msg) std::cerr << "error: " << msg << "\n";
-    std::cerr <<
+    (msg ? std::cerr : std::cout) <<
         "usage: build/embed --checkpoint CKPT [--config C] [--images FILE_OR_LIST ...] [--texts FILE] --out E.safetensors\n"
         "  --images   image files, or .txt/.lst files with one image path per line (eval transform)\n"
         "  --texts    one text per line; '.' and ';' become separators and bos/eos are added unless --raw-text\n"
@@ -20,7 +21,7 @@ static int usage(const char* msg) {
         "  [--batch 16] [--quiet] [--device cpu|cuda] [--precision auto|fp32|tf32|bf16|bf16-true]\n"
         "Writes image_embeddings [N, E] and text_embeddings [M, E] (rows of norm 1); the metadata keys images and\n"
         "texts list the inputs in row order.\n";
-    return 2;
+    return msg ? 2 : 0;
 }
 
 int main(int argc, char** argv) {
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         try {
+            if (a == "-h") return usage(nullptr);
             if (a.rfind("--", 0) != 0) {
                 if (!in_images) return usage(("unexpected argument " + a).c_str());
                 o.images.push_back(a);
@@ -50,7 +52,7 @@ int main(int argc, char** argv) {
             else if (a == "--device") o.device = value();
             else if (a == "--precision") o.precision = value();
             else if (a == "--quiet") o.progress = false;
-            else if (a == "--help" || a == "-h") return usage(nullptr);
+            else if (a == "--help") return usage(nullptr);
             else return usage(("unknown argument " + a).c_str());
         } catch (const std::exception& e) {
             return usage(e.what());

@@ -18,21 +18,29 @@
 // loaders' int conversions.
 static constexpr int64_t kMaxSteps = 1000000000, kMaxBatch = 1 << 20, kMaxExamples = 1000;
 
+// Help (msg null) goes to stdout with status 0; a usage error to stderr with 2.
 static int usage(const char* msg) {
     if (msg) std::cerr << "error: " << msg << "\n";
-    std::cerr <<
-        "usage: build/evaluate --checkpoint RUN/last.safetensors --task birads|density|rsna --mode zeroshot|linear|finetune\n"
+    (msg ? std::cerr : std::cout) <<
+        "usage: build/evaluate --checkpoint RUN/last.safetensors [--task T] [--mode M] [options]\n"
+        "  [--task T]            birads (7 classes), density (4) or rsna (2; needs --data); default density\n"
+        "  [--mode M]            zeroshot, linear (frozen ViT, new linear head) or finetune (the ViT too); default zeroshot\n"
         "  [--config C]          config (default: the one stored in the checkpoint)\n"
-        "  [--data DIR]          dataset folder (EMBED: default train.data_dir of the config; RSNA: required)\n"
+        "  [--data DIR]          dataset folder (EMBED: default train.data_dir of the config; RSNA: required,\n"
+        "                        DIR/train.csv and DIR/RSNA_MAMMO_1080_JPG/<patient_id>/<image_id>_resized.jpg)\n"
         "  [--out DIR]           outputs (default RUN/eval-TASK-MODE)\n"
         "  zero-shot:  [--softmax double|single] (double = the reference's softmax(softmax(s)))  [--pooling first_pad|mean]\n"
         "  linear / finetune:  [--steps 8000] [--warmup W (default 100 scaled by steps/8000)] [--batch 72]\n"
         "              [--lr 5e-4] [--min-lr 1e-5] [--momentum 0.9] [--weight-decay 1e-3]\n"
-        "  RSNA files: [--rsna-image-dir DIR] [--rsna-suffix _resized.jpg]\n"
-        "  [--eval-batch 32] [--max-test N] [--examples 4] [--workers N (0..1024; default one per core)]\n"
-        "  [--seed 42] [--quiet]\n"
+        "  RSNA files: [--rsna-image-dir D (default DIR/RSNA_MAMMO_1080_JPG)] [--rsna-suffix _resized.jpg]:\n"
+        "              images at D/<patient_id>/<image_id><suffix>; the Kaggle DICOMs are read only after\n"
+        "              build/prepare --in DIR/train_images --out DIR/RSNA_MAMMO_1080_JPG (the default layout)\n"
+        "  [--eval-batch 32]     test images (and prompts) per forward\n"
+        "  [--max-test N]        only a seeded random N of the test images (a quick look)\n"
+        "  [--examples 4]        test images shown with their heat map in the report (OUT/examples/)\n"
+        "  [--workers N (0..1024; default one per core)] [--seed 42] [--quiet]\n"
         "  [--device cpu|cuda] [--precision auto|fp32|tf32|bf16|bf16-true (default: the run's train.precision)]\n";
-    return 2;
+    return msg ? 2 : 0;
 }
 
 int main(int argc, char** argv) {

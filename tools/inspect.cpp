@@ -17,8 +17,9 @@
 
 namespace {
 
-void usage() {
-    std::fprintf(stderr,
+// Help goes to stdout (asked for); after a usage error, to stderr.
+void usage(FILE* to = stderr) {
+    std::fprintf(to,
                  "usage: inspect [--no-stats] FILE\n"
                  "  FILE: a .safetensors file, a model.safetensors.index.json, or a folder holding one\n"
                  "  --no-stats: list names, dtypes and shapes only (reads just the headers)\n");
@@ -123,7 +124,7 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--no-stats")) {
             with_stats = false;
         } else if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
-            usage();
+            usage(stdout);
             return 0;
         } else if (path.empty()) {
             path = argv[i];

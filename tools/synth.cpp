@@ -14,8 +14,9 @@
 
 namespace {
 
-void usage() {
-    std::fprintf(stderr,
+// Help goes to stdout (asked for); after a usage error, to stderr.
+void usage(FILE* to = stderr) {
+    std::fprintf(to,
                  "usage: synth --patients N --out DIR --seed S [--size 512] [--threads T]\n"
                  "             [--prefix /mnt/NAS2/mammo/anon_dicom/] [--contact-exams 4]\n"
                  "Writes DIR/tables/ (the four EMBED tables), DIR/images/<empi>/<acc>/<uid>.png\n"
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
         for (int i = 1; i < argc; ++i) {
             const std::string a = argv[i];
             if (a == "-h" || a == "--help") {
-                usage();
+                usage(stdout);
                 return 0;
             }
             ENG_CHECK(i + 1 < argc, "synth: ", a, " needs a value (see --help)");
