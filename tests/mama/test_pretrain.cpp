@@ -139,6 +139,18 @@ TEST_CASE("pretrain: validation after the step before late_start counts the late
     CHECK(with_late > clip_only + 1.0);  // seven more cross-entropy terms, each about ln(batch) or more
 }
 
+TEST_CASE("pretrain: a missing train.data_dir is refused before anything is written") {
+    TempDir root("nodata");
+    const fs::path out = root.path / "run";
+    RunConfig c = testing::tiny_run_config(out.string(), 2,
+                                           {{"train.data_dir", "\"" + (root.path / "absent").string() + "\""}});
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    CHECK_THROWS_CONTAINING(run_pretrain(c, quiet), "train.data_dir '" + (root.path / "absent").string() +
+                                                        "' does not exist. HINT: make synthetic data with build/synth");
+    CHECK_FALSE(fs::exists(out));
+}
+
 TEST_CASE("pretrain: train.device cuda without a usable GPU is a clear error") {
     if (cuda::is_available()) return;  // tests/cuda/test_cuda_mama.cpp trains there
     TempDir out("nogpu");
