@@ -115,8 +115,10 @@ DEPS_OK   := $(BUILD)/.deps-ok
 # when they change (e.g. CUDA=0 after a CUDA build in the same folder, or
 # another GPU_ARCH): then the whole folder is rebuilt instead of mixing objects
 # of both.  A folder built before this file existed gets one dated 1970, so its
-# objects are trusted once.
-BUILD_SETTINGS := $(CXX) $(CXXFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
+# objects are trusted once.  (The rule always runs, so `make -q` and `make -n`
+# report every object as out of date.)  Link flags follow the compile flags
+# (-DENG_CUDA, -DENG_MPI, -DENG_NCCL), so they are not part of it.
+BUILD_SETTINGS := $(CXX) $(CXXFLAGS)$(if $(filter 1,$(CUDA)), | $(NVCC) $(NVCCFLAGS))
 SETTINGS := $(BUILD)/.settings
 $(SETTINGS): FORCE
 	@mkdir -p $(BUILD)

@@ -30,10 +30,8 @@ std::string fmt(double v, int prec = 4) {
 
 // Keeps the listed items of a dataset (in the given order).
 LoaderDataset subset(const LoaderDataset& d, const std::vector<int64_t>& keep) {
-    LoaderDataset s;
-    s.name = d.name;
-    s.num_classes = d.num_classes;
-    s.caption_options = d.caption_options;
+    LoaderDataset s = d;  // every dataset-wide setting (RSNA's letterbox and prompt length, ...)
+    s.paths.clear(), s.labels.clear(), s.records.clear(), s.reports.clear();
     for (int64_t i : keep) {
         s.paths.push_back(d.paths[size_t(i)]);
         s.labels.push_back(d.labels[size_t(i)]);
@@ -95,13 +93,15 @@ std::vector<HeatmapExample> heatmap_examples(LoadedRun& run, EvalTask task, cons
             std::string caption = task == EvalTask::Rsna ? rsna_prompts(test.caption_options)[size_t(test.labels[size_t(i)])]
                                                          : cached_caption(test.reports[size_t(i)], test.caption_options);
             int j = label_sentence(task, caption_sentences(caption));
-            Image seen = eval_augment(load_source(test.paths[size_t(i)], S, to.faithful_uint8), to);
+            // As the model saw it: through the dataset's letterbox (RSNA: 1024) and prompt length.
+            const int source = test.source_size > 0 ? test.source_size : S;
+            Image seen = eval_augment(load_source(test.paths[size_t(i)], source, to.faithful_uint8), to);
             std::string png = out_dir + "/examples/example_" + std::to_string(ex.size()) + ".png";
             save_png8(png, seen);
             HeatmapExample h;
             h.image_path = png;
-            h.grid = local_similarity_map(run, load_eval_images({test.paths[size_t(i)]}, S), caption, j, &h.grid_h,
-                                          &h.grid_w, &h.sentence);
+            h.grid = local_similarity_map(run, load_eval_images({test.paths[size_t(i)]}, S, source), caption, j,
+                                          &h.grid_h, &h.grid_w, &h.sentence, test.prompt_max_len);
             const auto& p = r.probs[size_t(i)];
             int pred = int(std::max_element(p.begin(), p.end()) - p.begin());
             h.title = fs::path(test.paths[size_t(i)]).filename().string() + ": label " + r.class_names[size_t(r.labels[size_t(i)])] +

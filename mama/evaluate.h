@@ -71,7 +71,8 @@ void tokenize_texts(const BpeTokenizer& tok, const std::vector<std::string>& tex
 eng::Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& model_texts, const std::string& pooling,
                         int64_t batch = 32, bool progress = false, int max_len = 0);
 // Image files through §3.2 and the eval transform §3.4: f32 [N, 3, S, S].
-eng::Tensor load_eval_images(const std::vector<std::string>& paths, int image_size);
+// source_size: the letterbox of §3.2 (0 = image_size; RSNA's is 1024).
+eng::Tensor load_eval_images(const std::vector<std::string>& paths, int image_size, int source_size = 0);
 // Normalised image embeddings [N, E] of image files (eval transform).
 eng::Tensor embed_images(LoadedRun& run, const std::vector<std::string>& paths, int64_t batch = 16,
                          bool progress = false);
@@ -101,9 +102,11 @@ std::vector<float> zeroshot_logits(LoadedRun& run, EvalTask task, const LoaderDa
 // The per-patch cosine similarity between image_local(patch tokens) and
 // text_local(sentence feature) of sentence `sentence` (0-based, the j-th
 // separator of `model_text`) for one image tensor [1, 3, S, S]: grid_h x grid_w
-// values, row-major.  The sentence's text is stored in *sentence_text.
+// values, row-major.  The sentence's text is stored in *sentence_text.  The
+// text is cut at max_len tokens (0 = the run's train.max_len; RSNA's prompts: 72).
 std::vector<float> local_similarity_map(LoadedRun& run, const eng::Tensor& image, const std::string& model_text,
-                                        int sentence, int* grid_h, int* grid_w, std::string* sentence_text = nullptr);
+                                        int sentence, int* grid_h, int* grid_w, std::string* sentence_text = nullptr,
+                                        int max_len = 0);
 // The sentences of a model text (the pieces before each separator, special
 // tokens removed, trimmed).
 std::vector<std::string> caption_sentences(const std::string& model_text);

@@ -143,7 +143,8 @@ Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& texts, const 
     return from_vector(out, {n, E});
 }
 
-Tensor load_eval_images(const std::vector<std::string>& paths, int image_size) {
+Tensor load_eval_images(const std::vector<std::string>& paths, int image_size, int source_size) {
+    if (source_size <= 0) source_size = image_size;
     TransformOptions o;
     o.size = image_size;
     int64_t n = int64_t(paths.size()), plane = 3 * int64_t(image_size) * image_size;
@@ -153,7 +154,7 @@ Tensor load_eval_images(const std::vector<std::string>& paths, int image_size) {
 #pragma omp parallel for schedule(dynamic)
     for (int64_t i = 0; i < n; ++i) {
         try {
-            std::vector<float> v = eval_transform(load_source(paths[size_t(i)], image_size, o.faithful_uint8), o);
+            std::vector<float> v = eval_transform(load_source(paths[size_t(i)], source_size, o.faithful_uint8), o);
             std::copy(v.begin(), v.end(), dst + i * plane);
         } catch (const std::exception& e) {
             errors[size_t(i)] = e.what();

@@ -124,7 +124,7 @@ std::vector<std::string> caption_sentences(const std::string& model_text) {
 }
 
 std::vector<float> local_similarity_map(LoadedRun& run, const Tensor& image, const std::string& model_text, int sentence,
-                                        int* grid_h, int* grid_w, std::string* sentence_text) {
+                                        int* grid_h, int* grid_w, std::string* sentence_text, int max_len) {
     ENG_CHECK(image.dim() == 4 && image.size(0) == 1, "local_similarity_map: one image [1, 3, S, S] expected, got ",
               shape_str(image.shape()));
     NoGradGuard ng;
@@ -132,14 +132,14 @@ std::vector<float> local_similarity_map(LoadedRun& run, const Tensor& image, con
     m.eval();
     // Sentence features: the text states at the separator tokens (§5.5), through
     // φ_t (eval mode: BatchNorm with its running statistics), normalised.
+    const int T = max_len > 0 ? std::min(max_len, int(run.config.train.max_len)) : int(run.config.train.max_len);
     Tensor ids, mask;
-    tokenize_texts(run.tokenizer, {model_text}, int(run.config.train.max_len), ids, mask);
+    tokenize_texts(run.tokenizer, {model_text}, T, ids, mask);
     std::vector<int32_t> v = ids.to_ivector();
     std::vector<int32_t> sep_rows;
     for (size_t t = 0; t < v.size(); ++t)
         if (v[t] == run.special.sep) sep_rows.push_back(int32_t(t));
-    ENG_CHECK(!sep_rows.empty(), "local_similarity_map: the text has no separator token within ",
-              run.config.train.max_len, " tokens");
+    ENG_CHECK(!sep_rows.empty(), "local_similarity_map: the text has no separator token within ", T, " tokens");
     int j = std::min<int>(std::max(sentence, 0), int(sep_rows.size()) - 1);
     Tensor Z = m.text.forward(run.on_device(ids), run.on_device(mask));  // [1, T, Dt]
     Tensor s = index_select(reshape(Z, {Z.size(1), Z.size(2)}), 0, from_ivector({sep_rows[size_t(j)]}, {1}, Z.device()));

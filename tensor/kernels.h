@@ -56,8 +56,10 @@ Tensor reduce(Reduce op, const Tensor& x, std::vector<int64_t> dims, bool keepdi
               int64_t correction = 1);
 // √(Σ x²) over all elements, as a 0-d f32 tensor on x's device (f32 or bf16
 // input).  On the CPU the squares are summed in double, in a fixed order for
-// any thread count; on the GPU it is reduce(Sum) of x·x.  Non-finite when any
-// element is (what gradient clipping and the NaN guard of training ask).
+// any thread count; on the GPU it is reduce(Sum) of x·x in f32, so there a
+// norm above about 1.8e19 reads as inf (on the CPU only above 3.4e38).
+// Non-finite when any element is (what gradient clipping and the NaN guard of
+// training ask).
 Tensor l2_norm(const Tensor& x);
 // Normalises a dims list (wraps negatives, sorts, rejects repeats); empty = all.
 std::vector<int64_t> reduce_dims(const Shape& shape, const std::vector<int64_t>& dims, const char* op);

@@ -223,6 +223,46 @@ TEST_CASE("evaluate: zero-shot density writes parseable outputs and the referenc
     CHECK(std::fabs(s[0] - s[3]) > 1e-6);
 }
 
+TEST_CASE("evaluate: an RSNA --max-test subset keeps RSNA's 1024 letterbox and prompt length") {
+    // An RSNA folder from the fixture's synthetic images: 20 patients of one image each.
+    TempDir rsna("rsna"), full_out("rsna_full"), sub_out("rsna_sub");
+    EmbedOptions eo;
+    eo.data_dir = fixture().data.path.string();
+    eo.warnings = false;
+    EmbedData data = load_embed(eo);
+    REQUIRE(data.records.size() >= 20);
+    std::string csv = "patient_id,image_id,laterality,view,cancer\n";
+    for (int i = 0; i < 20; ++i) {
+        const std::string patient = std::to_string(100 + i), image = std::to_string(i);
+        fs::create_directories(rsna.path / "RSNA_MAMMO_1080_JPG" / patient);
+        fs::copy_file(data.records[size_t(i)].image_path,
+                      rsna.path / "RSNA_MAMMO_1080_JPG" / patient / (image + "_resized.jpg"));  // stb reads by content
+        csv += patient + "," + image + ",L,CC," + std::to_string(i % 2) + "\n";
+    }
+    std::ofstream(rsna.path / "train.csv") << csv;
+    EvaluateOptions o = base_options("zeroshot", full_out.path.string());
+    o.task = "rsna";
+    o.data_dir = rsna.path.string();
+    o.examples = 0;
+    EvaluateOutcome full = run_evaluate(o);
+    const size_t n = full.result.paths.size();
+    REQUIRE(n >= 3);
+    o.max_test = int64_t(n) - 1;
+    o.out_dir = sub_out.path.string();
+    EvaluateOutcome sub = run_evaluate(o);
+    REQUIRE(sub.result.paths.size() == n - 1);
+    // Every kept image scores as in the whole set (it was read and prompted alike).
+    for (size_t i = 0; i < n - 1; ++i) {
+        const size_t j = size_t(std::find(full.result.paths.begin(), full.result.paths.end(), sub.result.paths[i]) -
+                                full.result.paths.begin());
+        REQUIRE(j < n);
+        for (int c = 0; c < 2; ++c) {
+            const float a = sub.logits[i * 2 + size_t(c)], b = full.logits[j * 2 + size_t(c)];
+            CHECK_MESSAGE(std::fabs(a - b) <= 1e-5f * (1.0f + std::fabs(b)), sub.result.paths[i], " class ", c);
+        }
+    }
+}
+
 TEST_CASE("evaluate: linear probing trains the head only; fine-tuning trains the tower but not its final norm") {
     TempDir lin("linear"), ft("finetune");
     EvaluateOptions o = base_options("linear", lin.path.string());

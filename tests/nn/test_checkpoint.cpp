@@ -405,10 +405,16 @@ TEST_CASE("checkpoint: a tensor damaged on disk is found by its checksum and nam
     std::string bytes = read_bytes(path);
     bytes[size_t(at)] = char(bytes[size_t(at)] ^ 0x04);
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-    const std::vector<float> before = b.model->parameters()[0]->to_vector();
-    CHECK_THROWS_CONTAINING(b.load(path), "tensor '" + victim + "' does not match the checksum");
-    CHECK_THROWS_CONTAINING(b.load(path), path);
-    CHECK(b.model->parameters()[0]->to_vector() == before);  // nothing was loaded
+    // Checked before anything is loaded: a run that never loaded the file keeps its own weights and step.
+    Run fresh(6);
+    fresh.train_step();
+    CHECK_FALSE(same_parameters(fresh, a));
+    std::vector<std::vector<float>> weights;
+    for (Tensor* p : fresh.model->parameters()) weights.push_back(p->to_vector());
+    CHECK_THROWS_CONTAINING(fresh.load(path), "tensor '" + victim + "' does not match the checksum");
+    CHECK_THROWS_CONTAINING(fresh.load(path), path);
+    for (size_t i = 0; i < weights.size(); ++i) CHECK(fresh.model->parameters()[i]->to_vector() == weights[i]);
+    CHECK(fresh.step == 1);
     CHECK_THROWS_CONTAINING(verify_checksums(SafeTensorsFile::open(path)), victim);
 
     // A file written before checksums were recorded (the same tensors and
