@@ -240,6 +240,20 @@ inline const std::vector<OpEntry>& op_registry() {
              c.update = [params, opt] { opt->step(); };
              return c;
          }},
+        {"grad_norm", "joint L2 norm of 20.97M gradients (clipping, NaN guard)", [](int64_t) {
+             OpCase c;
+             auto params = std::make_shared<std::vector<Tensor>>();
+             for (int i = 0; i < 40; ++i) {
+                 params->push_back(leaf(rnd({512, 1024}, uint64_t(i))));
+                 params->back().set_grad(rnd({512, 1024}, uint64_t(100 + i)));
+             }
+             auto ptrs = std::make_shared<std::vector<Tensor*>>();
+             for (auto& t : *params) ptrs->push_back(&t);
+             c.shape = "40 x " + dims({512, 1024});
+             c.fwd_work = 40.0 * 512 * 1024 * F4;  // read each gradient once
+             c.update = [params, ptrs] { (void)eng::nn::grad_norm(*ptrs); };
+             return c;
+         }},
     };
     return ops;
 }
