@@ -5,7 +5,8 @@
 // gradients and weights, and a clean stop on Ctrl-C or SIGTERM (the step in
 // progress is finished and saved; mama/pretrain_guards.h).  A resumed run
 // checks its settings, tokenizer and log against the checkpoint
-// (mama/pretrain_resume.h).
+// (mama/pretrain_resume.h); validation is in mama/pretrain_validate.h, the
+// reference-check mode in mama/pretrain_check.cpp.
 // Under mpirun it trains data-parallel (mama/pretrain_dist.h): the sharded
 // loader, the gradient averaging and the gathered negatives come from there;
 // only rank 0 writes the log, the progress, the checkpoints and validates.
@@ -27,6 +28,7 @@
 #include "mama/pretrain_dist.h"
 #include "mama/pretrain_guards.h"
 #include "mama/pretrain_resume.h"
+#include "mama/pretrain_validate.h"
 #include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
 #include "nn/grad_overlap.h"
@@ -74,75 +76,6 @@ BpeTokenizer make_run_tokenizer(const TrainConfig& t, const EmbedData& data, boo
 }
 
 namespace {
-
-MamaBatch to_model_batch(const Batch& b, const MamaSpecialIds& ids, Device device) {
-    MamaBatch m;
-    auto put = [&](const Tensor& t) { return t.defined() ? t.to(device) : t; };
-    m.images = put(b.images);
-    m.partner_images = put(b.partner_images);
-    m.input_ids = put(b.input_ids);
-    m.attention_mask = put(b.attention_mask);
-    m.sep_token_id = ids.sep;
-    m.pad_token_id = ids.pad;
-    return m;
-}
-
-// Fraction of rows whose matching column (the diagonal) is among the k best.
-double topk_diagonal(const Tensor& S, int64_t k) {
-    int64_t n = S.size(0);
-    std::vector<float> s = S.to_vector();
-    int64_t hits = 0;
-    for (int64_t r = 0; r < n; ++r) {
-        float d = s[size_t(r * n + r)];
-        int64_t better = 0;
-        for (int64_t c = 0; c < n; ++c)
-            if (s[size_t(r * n + c)] > d) ++better;
-        if (better < k) ++hits;
-    }
-    return double(hits) / double(n);
-}
-
-struct ValResult {
-    double loss = 0, i2t1 = 0, i2t5 = 0, t2i1 = 0, t2i5 = 0;
-    int64_t batches = 0;
-};
-
-// global_step: the number of updates done (the late losses count from it).
-ValResult validate(MamaModel& model, BatchLoader& loader, const MamaSpecialIds& ids, int64_t global_step,
-                   int64_t max_batches) {
-    NoGradGuard ng;
-    model.eval();
-    loader.set_epoch(0);  // the same validation batches every time
-    ValResult r;
-    Batch b;
-    while (r.batches < max_batches && loader.next_in_epoch(b)) {
-        if (b.size() < 2) break;
-        // The same loss as training at this step (the reference's val_loss), in eval
-        // mode as Lightning validates: no dropout, BatchNorm with running statistics.
-        MamaLosses l = model.forward(to_model_batch(b, ids, model.logit_scale.device()), global_step);
-        r.loss += l.total.item();
-        Tensor S = matmul(l.image_emb, transpose(l.text_emb, 0, 1));
-        Tensor St = transpose(S, 0, 1).contiguous();
-        r.i2t1 += topk_diagonal(S, 1), r.i2t5 += topk_diagonal(S, 5);
-        r.t2i1 += topk_diagonal(St, 1), r.t2i5 += topk_diagonal(St, 5);
-        ++r.batches;
-    }
-    if (r.batches) {
-        double n = double(r.batches);
-        r.loss /= n, r.i2t1 /= n, r.i2t5 /= n, r.t2i1 /= n, r.t2i5 /= n;
-    }
-    model.train();
-    return r;
-}
-
-double metric_of(const ValResult& v, const std::string& name) {
-    if (name == "val_loss") return -v.loss;  // larger is better for every metric here
-    if (name == "val_i2t_top1") return v.i2t1;
-    if (name == "val_i2t_top5") return v.i2t5;
-    if (name == "val_t2i_top1") return v.t2i1;
-    if (name == "val_t2i_top5") return v.t2i5;
-    ENG_FAIL("train.best_metric '", name, "' is in best_metric_names() (mama/config.h) but metric_of has no value for it");
-}
 
 // Every rank must train with rank 0's tokenizer (a rank whose out_dir is not
 // shared could hold an earlier run's).  Rank 0 sends its fingerprint in four
@@ -465,60 +398,6 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     }
     if (dp.main())
         std::cerr << "\n== done: " << t.steps << " steps; checkpoints in " << t.out_dir << ", log " << log_path << "\n";
-    return 0;
-}
-
-int run_reference_check(const RunConfig& rc, const std::string& init, const std::string& batch_file,
-                        const std::string& dump) {
-    auto batch = nn::load_safetensors(batch_file);
-    for (const char* k : {"images", "partner_images", "input_ids", "attention_mask", "sep_token_id", "pad_token_id", "step"})
-        ENG_CHECK(batch.count(k), "--check-batch ", batch_file, ": missing tensor '", k, "'");
-    auto weights = nn::load_safetensors(init, DType::f32);
-    // Every dropout off; the vocabulary is the file's.
-    MamaConfig mc = rc.model;
-    mc.lora_dropout = 0.0f;
-    mc.text.embd_pdrop = mc.text.attn_pdrop = mc.text.resid_pdrop = 0.0f;
-    auto wte = weights.find("text.transformer.wte.weight");
-    ENG_CHECK(wte != weights.end(), "--init ", init, ": no text.transformer.wte.weight");
-    mc.text.vocab = wte->second.size(0);
-    MamaModel model(mc, wte->second.size(0));
-    // Buffers arrive as f32; num_batches_tracked is i32 in the model.
-    std::map<std::string, Tensor> state;
-    for (auto& [k, v] : weights) state[k] = v;
-    nn::LoadReport r = model.load_state_dict(state, false);
-    std::vector<std::string> missing;
-    for (auto& m : r.missing)
-        if (m.find("num_batches_tracked") == std::string::npos) missing.push_back(m);
-    r.missing = missing;
-    ENG_CHECK(r.ok(), "--init ", init, " does not match the model of the config:\n", r.str());
-    int64_t step = int64_t(batch.at("step").to(DType::f32).item());
-    model.train();
-    model.apply_schedule(step);
-    MamaBatch mb;
-    mb.images = batch.at("images").to(DType::f32);
-    mb.partner_images = batch.at("partner_images").to(DType::f32);
-    mb.input_ids = batch.at("input_ids").to(DType::i32);
-    mb.attention_mask = batch.at("attention_mask").to(DType::i32);
-    mb.sep_token_id = int32_t(batch.at("sep_token_id").to(DType::f32).item());
-    mb.pad_token_id = int32_t(batch.at("pad_token_id").to(DType::f32).item());
-    MamaLosses l = model.forward(mb, step);
-    backward(l.total);
-    std::vector<std::pair<std::string, Tensor>> out;
-    auto add_loss = [&](const char* name, const Tensor& v) {
-        out.emplace_back(name, v.defined() ? raw_reshape(v.detach(), {}) : zeros({}));
-    };
-    add_loss("loss.total", l.total);
-    add_loss("loss.clip", l.clip);
-    add_loss("loss.mv", l.mv);
-    add_loss("loss.partner_clip", l.partner_clip);
-    add_loss("loss.sla", l.sla);
-    out.emplace_back("emb.image", l.image_emb.detach());
-    out.emplace_back("emb.text", l.text_emb.detach());
-    for (auto& [name, p] : model.named_parameters())
-        if (p->requires_grad())
-            out.emplace_back("grad." + name, p->grad().defined() ? p->grad() : zeros(p->shape()));
-    nn::save_safetensors(dump, out, {{"step", std::to_string(step)}});
-    std::cerr << "== reference check: loss " << l.total.item() << " written to " << dump << "\n";
     return 0;
 }
 
