@@ -75,7 +75,8 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::pair<s
 RunConfig run_config_from_json(const eng::json::Value& json);
 
 // The names train.best_metric accepts: the validation numbers pretraining
-// records (the one list; pretrain.cpp maps each name to its value).
+// records (the one list; metric_of in mama/pretrain_validate.h maps each name
+// to its value).
 const std::vector<std::string>& best_metric_names();
 // Throws eng::Error naming the choices unless `name` is one of them.
 void check_best_metric(const std::string& name);

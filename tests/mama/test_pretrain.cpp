@@ -16,6 +16,7 @@
 #include "nn/linear.h"
 #include "mama/pretrain_guards.h"
 #include "mama/pretrain_resume.h"
+#include "mama/pretrain_validate.h"
 #include "nn/safetensors.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cuda_backend.h"
@@ -419,6 +420,26 @@ TEST_CASE("pretrain: weights blown up by an absurd learning rate stop the run; n
         for (float x : v.to(DType::f32).to_vector()) bad += !std::isfinite(x);
         CHECK_MESSAGE(bad == 0, k << " holds " << bad << " non-finite values");
     }
+}
+
+TEST_CASE("pretrain validation: top-k retrieval of the diagonal, and metrics oriented larger-is-better") {
+    // Row 0: its match is the best; row 1: second best; row 2: third (of 3);
+    // a tie with the diagonal does not push it down.
+    const Tensor S = from_vector({0.9f, 0.1f, 0.2f,    //
+                                  0.8f, 0.5f, 0.1f,    //
+                                  0.7f, 0.6f, 0.1f},   //
+                                 {3, 3});
+    CHECK(topk_diagonal(S, 1) == doctest::Approx(1.0 / 3.0));
+    CHECK(topk_diagonal(S, 2) == doctest::Approx(2.0 / 3.0));
+    CHECK(topk_diagonal(S, 3) == 1.0);
+    CHECK(topk_diagonal(from_vector({0.5f, 0.5f, 0.5f, 0.5f}, {2, 2}), 1) == 1.0);
+    ValResult v;
+    v.loss = 2.5, v.i2t1 = 0.25, v.i2t5 = 0.75, v.t2i1 = 0.125, v.t2i5 = 0.5;
+    CHECK(metric_of(v, "val_loss") == -2.5);  // a lower loss is better
+    CHECK(metric_of(v, "val_i2t_top1") == 0.25);
+    CHECK(metric_of(v, "val_i2t_top5") == 0.75);
+    CHECK(metric_of(v, "val_t2i_top1") == 0.125);
+    CHECK(metric_of(v, "val_t2i_top5") == 0.5);
 }
 
 TEST_CASE("pretrain: every train.best_metric name has a value (the config's list and the loop's agree)") {
