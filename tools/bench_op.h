@@ -93,6 +93,21 @@ inline OpCase attention(int64_t B, int64_t H, int64_t T, int64_t d, bool causal)
     return c;
 }
 
+// 40 parameters of 512 × 1024 (20.97M) with random gradients, as the
+// optimiser-side ops see a model; the pointers stay valid while the set lives.
+struct ParamSet {
+    std::vector<eng::Tensor> params;
+    std::vector<eng::Tensor*> ptrs;
+};
+inline std::shared_ptr<ParamSet> param_set() {
+    auto s = std::make_shared<ParamSet>();
+    for (int i = 0; i < 40; ++i) {
+        s->params.push_back(leaf(rnd({512, 1024}, uint64_t(i))));
+        s->params.back().set_grad(rnd({512, 1024}, uint64_t(100 + i)));
+    }
+    for (auto& t : s->params) s->ptrs.push_back(&t);
+    return s;
+}
 }  // namespace op_detail
 
 // The ops and their bench-cpu shapes: B samples, 261 ViT tokens (CLS, 4
@@ -227,31 +242,19 @@ inline const std::vector<OpEntry>& op_registry() {
          }},
         {"adamw", "AdamW update of 20.97M parameters (40 × 512Ki), weight decay 0.1", [](int64_t) {
              OpCase c;
-             auto params = std::make_shared<std::vector<Tensor>>();
-             for (int i = 0; i < 40; ++i) {
-                 params->push_back(leaf(rnd({512, 1024}, uint64_t(i))));
-                 params->back().set_grad(rnd({512, 1024}, uint64_t(100 + i)));
-             }
-             std::vector<Tensor*> ptrs;
-             for (auto& t : *params) ptrs.push_back(&t);
-             auto opt = std::make_shared<eng::nn::AdamW>(std::vector<eng::nn::ParamGroup>{{ptrs, 1e-4f, 0.1f}});
+             auto set = param_set();
+             auto opt = std::make_shared<eng::nn::AdamW>(std::vector<eng::nn::ParamGroup>{{set->ptrs, 1e-4f, 0.1f}});
              c.shape = "40 x " + dims({512, 1024});
              c.fwd_work = 7.0 * 40 * 512 * 1024 * F4;  // read p, g, m, v; write p, m, v
-             c.update = [params, opt] { opt->step(); };
+             c.update = [set, opt] { opt->step(); };
              return c;
          }},
         {"grad_norm", "joint L2 norm of 20.97M gradients (clipping, NaN guard)", [](int64_t) {
              OpCase c;
-             auto params = std::make_shared<std::vector<Tensor>>();
-             for (int i = 0; i < 40; ++i) {
-                 params->push_back(leaf(rnd({512, 1024}, uint64_t(i))));
-                 params->back().set_grad(rnd({512, 1024}, uint64_t(100 + i)));
-             }
-             auto ptrs = std::make_shared<std::vector<Tensor*>>();
-             for (auto& t : *params) ptrs->push_back(&t);
+             auto set = param_set();
              c.shape = "40 x " + dims({512, 1024});
              c.fwd_work = 40.0 * 512 * 1024 * F4;  // read each gradient once
-             c.update = [params, ptrs] { (void)eng::nn::grad_norm(*ptrs); };
+             c.update = [set] { (void)eng::nn::grad_norm(set->ptrs); };
              return c;
          }},
     };
