@@ -13,10 +13,20 @@ namespace {
 // Sub-streams of one sample's key (see loader.h).
 constexpr uint64_t kCaptionStream = 0, kAnchorStream = 1, kPartnerStream = 2;
 
+// The sample order of a dataset, its errors naming the dataset (a loader of
+// the validation split and one of the training split fail alike otherwise).
+SampleOrder order_of(const LoaderDataset& d, const LoaderOptions& o) {
+    try {
+        return SampleOrder(d.labels, o);
+    } catch (const eng::Error& e) {
+        ENG_FAIL("dataset '", d.name, "' (", d.size(), " items): ", e.what());
+    }
+}
+
 }  // namespace
 
 BatchLoader::BatchLoader(LoaderDataset dataset, const BpeTokenizer* tokenizer, const LoaderOptions& options)
-    : data_(std::move(dataset)), tok_(tokenizer), opt_(options), order_(data_.labels, options) {
+    : data_(std::move(dataset)), tok_(tokenizer), opt_(options), order_(order_of(data_, options)) {
     const size_t n = data_.paths.size();
     ENG_CHECK(data_.labels.size() == n && data_.records.size() == n && data_.partners.size() == n &&
                   (data_.reports.empty() || data_.reports.size() == n),

@@ -170,12 +170,19 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     lo.with_partners = true;
     lo.num_workers = int(t.workers > 0 ? t.workers : -1);
     lo.seed = t.seed;
-    LoaderOptions vo = lo;  // validation: rank 0 alone, the whole split
+    LoaderOptions vo = lo;  // validation: rank 0 alone, the split in micro-batches
     dp.shard(lo);
     BatchLoader train_loader(train_ds, &tok, lo);
     vo.transform = LoaderTransform::Eval;
     vo.shuffle = false;
     vo.seed = t.seed + 1;
+    // As the reference, validation drops the split's last partial batch
+    // (drop_last); a split smaller than one micro-batch is validated as one
+    // partial batch rather than refused.
+    vo.drop_last = valid_ds.size() >= t.micro_batch;
+    if (dp.main() && valid_ds.size() >= 2 && !vo.drop_last)
+        std::cerr << "== note: the validation split has " << valid_ds.size() << " images, fewer than train.micro_batch "
+                  << t.micro_batch << ": validating on them as one batch\n";
     std::unique_ptr<BatchLoader> valid_loader;
     if (valid_ds.size() >= 2 && dp.main()) valid_loader = std::make_unique<BatchLoader>(valid_ds, &tok, vo);
 

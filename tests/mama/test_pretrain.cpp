@@ -140,6 +140,29 @@ TEST_CASE("pretrain: validation after the step before late_start counts the late
     CHECK(with_late > clip_only + 1.0);  // seven more cross-entropy terms, each about ln(batch) or more
 }
 
+TEST_CASE("pretrain: a validation split smaller than one micro-batch is validated as one batch") {
+    EmbedOptions eo;
+    eo.data_dir = testing::tiny_dataset_dir();
+    eo.warnings = false;
+    const EmbedData data = load_embed(eo);
+    const int64_t train = embed_dataset(data, Split::Train, EmbedTask::Birads).size();
+    const int64_t valid = embed_dataset(data, Split::Valid, EmbedTask::Birads).size();
+    REQUIRE(valid >= 2);
+    REQUIRE(valid + 1 <= train);
+    TempDir a("smallval");
+    PretrainOptions quiet;
+    quiet.quiet = true;
+    REQUIRE(run_pretrain(testing::tiny_run_config(a.path.string(), 1, {{"train.micro_batch", std::to_string(valid + 1)},
+                                                                       {"train.accumulate", "1"}}),
+                         quiet) == 0);
+    std::ifstream in(a.path / "log.jsonl");
+    std::string line;
+    int validations = 0;
+    while (std::getline(in, line)) validations += line.find("\"val_loss\":") != std::string::npos;
+    CHECK(validations == 1);
+    CHECK(fs::exists(a.path / "best.safetensors"));
+}
+
 TEST_CASE("pretrain: a missing train.data_dir is refused before anything is written") {
     TempDir root("nodata");
     const fs::path out = root.path / "run";
