@@ -352,7 +352,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
             valid_ds.size() >= 2 && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
         const bool validate_now = val_step && valid_loader;
         // A stop at the end is just the end.  stop_at is the same on every rank.
-        const bool pause_now = opt.stop_at > 0 && step + 1 == opt.stop_at && !last_step;
+        const bool pause_now = opt.stop_at > 0 && step + 1 == opt.stop_at;
         const bool stop_now = (stop || pause_now) && !last_step;
         bool checkpoint_now =
             val_step || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step || stop_now;

@@ -62,7 +62,6 @@ std::string checksums_of(const std::vector<std::pair<std::string, Tensor>>& tens
     return json::dump(o);
 }
 
-
 }  // namespace
 
 void save_checkpoint(const std::string& path, Module& model, const Optimizer* opt, const TrainingState& state,
