@@ -98,6 +98,177 @@ std::string fmt(double v, int prec = 4) {
     return os.str();
 }
 
+
+// Before anything is written: without the data folder the first error would be
+// a table that cannot be opened, and an empty out_dir would be left behind.
+void check_data_dir(const TrainConfig& t) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(t.data_dir, ec);
+    ENG_CHECK(fs::is_directory(st), "pretrain: train.data_dir '", t.data_dir, "' ",
+              fs::exists(st) ? "is not a folder" : "does not exist",
+              ". HINT: make synthetic data with build/synth --patients 150 --seed 1 --size 256 --out ", t.data_dir,
+              " (what make demo uses), or pass --train.data_dir pointing at an EMBED-layout folder (tables/, images/)");
+}
+
+// The training loader's options (this rank's shard is set by DataParallel::shard).
+LoaderOptions train_loader_options(const TrainConfig& t) {
+    LoaderOptions lo;
+    lo.batch_size = int(t.micro_batch);
+    lo.image_size = int(t.image_size);
+    lo.max_len = int(t.max_len);
+    lo.with_partners = true;
+    lo.num_workers = int(t.workers > 0 ? t.workers : -1);
+    lo.seed = t.seed;
+    return lo;
+}
+
+// Validation runs on rank 0 alone, over the split in micro-batches, in order,
+// without augmentation.  As the reference, it drops the split's last partial
+// batch (drop_last); a split smaller than one micro-batch is validated as one
+// partial batch rather than refused.
+std::unique_ptr<BatchLoader> make_valid_loader(const TrainConfig& t, const LoaderDataset& valid_ds,
+                                               const BpeTokenizer& tok, bool main_rank) {
+    LoaderOptions vo = train_loader_options(t);
+    vo.transform = LoaderTransform::Eval;
+    vo.shuffle = false;
+    vo.seed = t.seed + 1;
+    vo.drop_last = valid_ds.size() >= t.micro_batch;
+    if (main_rank && valid_ds.size() >= 2 && !vo.drop_last)
+        std::cerr << "== note: the validation split has " << valid_ds.size() << " images, fewer than train.micro_batch "
+                  << t.micro_batch << ": validating on them as one batch\n";
+    if (valid_ds.size() < 2 || !main_rank) return nullptr;
+    return std::make_unique<BatchLoader>(valid_ds, &tok, vo);
+}
+
+// The loss terms of one optimiser step: means over its micro-batches and the
+// ranks; inactive terms are 0.
+struct StepLosses {
+    double total = 0, clip = 0, mv = 0, partner = 0, sla = 0;
+};
+
+// The forward and backward passes of one optimiser step over train.accumulate
+// micro-batches, leaving in every trainable parameter's .grad the mean of the
+// micro-batch gradients, averaged over the ranks.  `stop` says whether any
+// rank was asked to stop (Ctrl-C, SIGTERM); `images` counts the global batch.
+StepLosses accumulate_gradients(MamaModel& model, BatchLoader& loader, DataParallel& dp, const TrainConfig& t,
+                                const MamaSpecialIds& special, Device device, int64_t step, bool& stop,
+                                int64_t& images) {
+    // The terms stay on the device until the last backward has been queued:
+    // reading one (item()) would make the host wait for the GPU mid-step.
+    std::vector<Tensor> terms;  // total, clip, mv, partner_clip, sla per micro-batch (mv.. undefined when inactive)
+    std::unique_ptr<nn::OverlappedGradientAverager> averager;  // buckets started during the last backward
+    for (int64_t a = 0; a < t.accumulate; ++a) {
+        Batch b = loader.next();
+        std::unique_ptr<autograd::LeafGradHook> hook;
+        if (a + 1 == t.accumulate && dp.distributed() && t.overlap_gradients) {
+            averager = std::make_unique<nn::OverlappedGradientAverager>(dp.comm(), model.trainable_parameters());
+            hook = averager->hook();
+        }
+        MamaLosses l = model.forward(to_model_batch(b, special, device), step);
+        // The applied gradient is the mean of the micro-batch gradients.
+        backward(mul(l.total, 1.0f / float(t.accumulate)));
+        hook.reset();
+        for (const Tensor* x : {&l.total, &l.clip, &l.mv, &l.partner_clip, &l.sla})
+            terms.push_back(x->defined() ? x->detach() : Tensor());
+        images += b.size() * dp.world();
+    }
+    StepLosses s;
+    const double n = double(t.accumulate);
+    for (size_t i = 0; i < terms.size(); i += 5) {
+        s.total += terms[i].item() / n;
+        s.clip += terms[i + 1].item() / n;
+        if (terms[i + 2].defined())
+            s.mv += terms[i + 2].item() / n, s.partner += terms[i + 3].item() / n, s.sla += terms[i + 4].item() / n;
+    }
+    if (averager) averager->finish();  // the mean of the ranks' gradients
+    // The losses of the whole global batch, and whether any rank was asked to stop.
+    double stop_asked = StopOnSignal::requested() ? 1.0 : 0.0;
+    dp.mean({&s.total, &s.clip, &s.mv, &s.partner, &s.sla, &stop_asked});
+    stop = stop_asked > 0.0;
+    if (!averager && std::isfinite(s.total)) dp.reduce_gradients(model);  // the mean of the ranks' gradients
+    return s;
+}
+
+// One line of log.jsonl per optimiser step (0-based step).
+void log_step(std::ostream& log, int64_t step, float lr, const StepLosses& l, double images_per_s) {
+    log << "{\"step\":" << step << ",\"lr\":" << lr << ",\"loss\":" << l.total << ",\"loss_clip\":" << l.clip
+        << ",\"loss_mv\":" << l.mv << ",\"loss_partner_clip\":" << l.partner << ",\"loss_sla\":" << l.sla
+        << ",\"images_per_s\":" << images_per_s << ",\"rss_mib\":" << peak_rss_mib() << "}\n";
+}
+
+// The progress line, redrawn in place: a bar, the losses, speed, memory, ETA.
+void print_progress(int64_t step, int64_t start, int64_t steps, float lr, const StepLosses& l, double secs,
+                    double images_per_s) {
+    const int64_t done = step + 1 - start, left = steps - step - 1;
+    const double eta = secs / double(done) * double(left);
+    const int width = 24, filled = int(double(step + 1) / double(steps) * width);
+    std::cerr << "\r[" << std::string(size_t(filled), '#') << std::string(size_t(width - filled), '.') << "] "
+              << step + 1 << "/" << steps << " loss " << fmt(l.total) << " (clip " << fmt(l.clip)
+              << (l.mv != 0 ? ", mv " + fmt(l.mv) + ", partner " + fmt(l.partner) + ", sla " + fmt(l.sla) : "")
+              << ") lr " << fmt(lr, 3) << " " << fmt(images_per_s, 3) << " img/s " << fmt(peak_rss_mib(), 4)
+              << " MiB eta " << int(eta) << "s   " << std::flush;
+}
+
+// Before a checkpoint every rank checks its weights and buffers (the
+// BatchNorm running statistics differ between ranks); if any rank's are no
+// longer finite, all stop together, keeping the previous checkpoints.
+bool weights_finite_on_every_rank(MamaModel& model, DataParallel& dp, int64_t step, const std::string& out_dir) {
+    const std::string bad = first_non_finite(model);
+    double any_bad = bad.empty() ? 0.0 : 1.0;
+    dp.mean({&any_bad});
+    if (any_bad == 0.0) return true;
+    if (dp.main())
+        std::cerr << "\nerror: after step " << step << " the weights or buffers hold non-finite values ("
+                  << (bad.empty() ? std::string("on another rank") : "first in " + bad)
+                  << "); training stopped without overwriting the checkpoints in " << out_dir
+                  << ".\nHINT: lower train.lr or set train.clip_grad\n";
+    return false;
+}
+
+// Restores a run from its last checkpoint: every weight, the optimiser, the
+// generators and the loader's position; returns the next step, and the best
+// validation metric so far in `best`.
+int64_t restore_run(const std::string& last_path, MamaModel& model, nn::AdamW& optimizer,
+                    const nn::NamedGenerators& rngs, BatchLoader& train_loader, const DataParallel& dp, double& best) {
+    nn::TrainingState st = nn::load_checkpoint(last_path, model, &optimizer, rngs);
+    ENG_CHECK(st.extra.count("loader"), "--resume: ", last_path, " has no extra.loader (the data position). ",
+              "HINT: it is not a checkpoint of build/pretrain; start without --resume");
+    train_loader.set_position(dp.adapt_position(LoaderPosition::parse(st.extra.at("loader")), train_loader));
+    if (st.extra.count("best")) {
+        try {
+            best = std::stod(st.extra.at("best"));
+        } catch (const std::exception&) {
+            ENG_FAIL("--resume: ", last_path, ": extra.best '", st.extra.at("best"), "' is not a number");
+        }
+    }
+    return st.step;
+}
+
+// What is about to train, on what, and (for a new run) where the towers start from.
+void print_run_summary(MamaModel& model, const DataParallel& dp, const TrainConfig& t, Device device,
+                       const std::string& precision, bool new_run) {
+    std::cerr << "== model: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
+              << " trainable now; " << t.steps << " steps; late losses from step "
+              << model.config.schedule.late_start_step << "\n== data parallel: " << dp.summary(t)
+              << "\n== device: " << (device == Device::CUDA ? cuda::device_summary() : std::string("cpu")) << ", "
+              << precision << (bf16_true() ? " (every stored value rounded to bf16)\n" : " matmuls\n");
+    if (new_run)  // a paper-sized run without its pretrained towers is rarely what was meant
+        std::cerr << "== init: image tower "
+                  << (t.init_dinov2.empty() ? std::string("random (no train.init_dinov2)") : "from " + t.init_dinov2)
+                  << ", text tower "
+                  << (t.init_text.empty() ? std::string("random (no train.init_text)") : "from " + t.init_text) << "\n";
+}
+
+// A validation's line on the terminal and in log.jsonl.
+void report_validation(std::ostream& log, int64_t step, const ValResult& v) {
+    std::cerr << "\n== validation at step " << step + 1 << ": loss " << fmt(v.loss) << ", i2t top1/5 " << fmt(v.i2t1, 3)
+              << "/" << fmt(v.i2t5, 3) << ", t2i top1/5 " << fmt(v.t2i1, 3) << "/" << fmt(v.t2i5, 3) << " ("
+              << v.batches << " batches)\n";
+    log << "{\"step\":" << step << ",\"val_loss\":" << v.loss << ",\"val_i2t_top1\":" << v.i2t1
+        << ",\"val_i2t_top5\":" << v.i2t5 << ",\"val_t2i_top1\":" << v.t2i1 << ",\"val_t2i_top5\":" << v.t2i5
+        << "}\n";
+}
+
 }  // namespace
 
 int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
@@ -109,16 +280,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     DataParallel dp = options.comm ? DataParallel(options.comm) : DataParallel(device);
     PretrainOptions opt = options;
     if (!dp.main()) opt.quiet = true;
-    // The data folder first: without it the first error would be a table that
-    // cannot be opened, and an empty out_dir would be left behind.
-    {
-        std::error_code ec;
-        const fs::file_status st = fs::status(t.data_dir, ec);
-        ENG_CHECK(fs::is_directory(st), "pretrain: train.data_dir '", t.data_dir, "' ",
-                  fs::exists(st) ? "is not a folder" : "does not exist",
-                  ". HINT: make synthetic data with build/synth --patients 150 --seed 1 --size 256 --out ", t.data_dir,
-                  " (what make demo uses), or pass --train.data_dir pointing at an EMBED-layout folder (tables/, images/)");
-    }
+    check_data_dir(t);
     fs::create_directories(t.out_dir);
     std::string last_path = t.out_dir + "/last.safetensors", best_path = t.out_dir + "/best.safetensors";
     std::string log_path = t.out_dir + "/log.jsonl";
@@ -163,28 +325,10 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     LoaderDataset valid_ds = embed_dataset(data, Split::Valid, EmbedTask::Birads);
     ENG_CHECK(train_ds.size() >= t.micro_batch, "pretrain: the training split has ", train_ds.size(),
               " images, fewer than one micro-batch of ", t.micro_batch, ". HINT: more data or a smaller train.micro_batch");
-    LoaderOptions lo;
-    lo.batch_size = int(t.micro_batch);
-    lo.image_size = int(t.image_size);
-    lo.max_len = int(t.max_len);
-    lo.with_partners = true;
-    lo.num_workers = int(t.workers > 0 ? t.workers : -1);
-    lo.seed = t.seed;
-    LoaderOptions vo = lo;  // validation: rank 0 alone, the split in micro-batches
+    LoaderOptions lo = train_loader_options(t);
     dp.shard(lo);
     BatchLoader train_loader(train_ds, &tok, lo);
-    vo.transform = LoaderTransform::Eval;
-    vo.shuffle = false;
-    vo.seed = t.seed + 1;
-    // As the reference, validation drops the split's last partial batch
-    // (drop_last); a split smaller than one micro-batch is validated as one
-    // partial batch rather than refused.
-    vo.drop_last = valid_ds.size() >= t.micro_batch;
-    if (dp.main() && valid_ds.size() >= 2 && !vo.drop_last)
-        std::cerr << "== note: the validation split has " << valid_ds.size() << " images, fewer than train.micro_batch "
-                  << t.micro_batch << ": validating on them as one batch\n";
-    std::unique_ptr<BatchLoader> valid_loader;
-    if (valid_ds.size() >= 2 && dp.main()) valid_loader = std::make_unique<BatchLoader>(valid_ds, &tok, vo);
+    std::unique_ptr<BatchLoader> valid_loader = make_valid_loader(t, valid_ds, tok, dp.main());
 
     // ---- model and optimiser ----
     MamaConfig mc = rc.model;
@@ -207,18 +351,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     int64_t start = 0;
     double best = -INFINITY;
     if (opt.resume) {
-        nn::TrainingState st = nn::load_checkpoint(last_path, model, &optimizer, rngs);
-        start = st.step;
-        ENG_CHECK(st.extra.count("loader"), "--resume: ", last_path, " has no extra.loader (the data position). ",
-                  "HINT: it is not a checkpoint of build/pretrain; start without --resume");
-        train_loader.set_position(dp.adapt_position(LoaderPosition::parse(st.extra.at("loader")), train_loader));
-        if (st.extra.count("best")) {
-            try {
-                best = std::stod(st.extra.at("best"));
-            } catch (const std::exception&) {
-                ENG_FAIL("--resume: ", last_path, ": extra.best '", st.extra.at("best"), "' is not a number");
-            }
-        }
+        start = restore_run(last_path, model, optimizer, rngs, train_loader, dp, best);
         if (dp.main()) std::cerr << "== resumed from " << last_path << " at step " << start << "\n";
     }
     if (dp.main() && opt.stop_at > 0 && (opt.stop_at <= start || opt.stop_at >= t.steps))
@@ -228,17 +361,7 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     // saved by another precision is resumed in this one.
     if (bf16_true()) model.round_to_bf16();
     dp.start(model, t);
-    if (dp.main())
-        std::cerr << "== model: " << model.num_parameters() << " parameters, " << model.num_parameters(true)
-                  << " trainable now; " << t.steps << " steps; late losses from step " << mc.schedule.late_start_step
-                  << "\n== data parallel: " << dp.summary(t) << "\n== device: "
-                  << (device == Device::CUDA ? cuda::device_summary() : std::string("cpu")) << ", " << precision
-                  << (bf16_true() ? " (every stored value rounded to bf16)\n" : " matmuls\n");
-    if (dp.main() && !opt.resume)  // a paper-sized run without its pretrained towers is rarely what was meant
-        std::cerr << "== init: image tower "
-                  << (t.init_dinov2.empty() ? std::string("random (no train.init_dinov2)") : "from " + t.init_dinov2)
-                  << ", text tower "
-                  << (t.init_text.empty() ? std::string("random (no train.init_text)") : "from " + t.init_text) << "\n";
+    if (dp.main()) print_run_summary(model, dp, t, device, precision, !opt.resume);
 
     std::ofstream log;  // rank 0 only
     if (dp.main()) {
@@ -269,47 +392,25 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
                      "the end (or on Ctrl-C)\n";
     StopOnSignal stop_on_signal;
 
+    // ---- the optimiser steps ----
     auto t0 = std::chrono::steady_clock::now();
     int64_t images = 0;
     for (int64_t step = start; step < t.steps; ++step) {
         model.train();
         model.apply_schedule(step);
         dp.begin_step(t.seed, step);
-        float lr = float(sched.lr_at(step));
+        const float lr = float(sched.lr_at(step));
         optimizer.set_lr(lr);
-        double total = 0, clip = 0, mv = 0, partner = 0, sla = 0;
-        std::unique_ptr<nn::OverlappedGradientAverager> averager;  // buckets started during the last backward
-        for (int64_t a = 0; a < t.accumulate; ++a) {
-            Batch b = train_loader.next();
-            std::unique_ptr<autograd::LeafGradHook> hook;
-            if (a + 1 == t.accumulate && dp.distributed() && t.overlap_gradients) {
-                averager = std::make_unique<nn::OverlappedGradientAverager>(dp.comm(), model.trainable_parameters());
-                hook = averager->hook();
-            }
-            MamaLosses l = model.forward(to_model_batch(b, special, device), step);
-            // The applied gradient is the mean of the micro-batch gradients.
-            backward(mul(l.total, 1.0f / float(t.accumulate)));
-            hook.reset();
-            double n = double(t.accumulate);
-            total += l.total.item() / n;
-            clip += l.clip.item() / n;
-            if (l.mv.defined()) mv += l.mv.item() / n, partner += l.partner_clip.item() / n, sla += l.sla.item() / n;
-            images += b.size() * dp.world();
-        }
-        if (averager) averager->finish();  // the mean of the ranks' gradients
-        // The losses of the whole global batch, and whether any rank was asked to stop.
-        double stop_asked = StopOnSignal::requested() ? 1.0 : 0.0;
-        dp.mean({&total, &clip, &mv, &partner, &sla, &stop_asked});
-        const bool stop = stop_asked > 0.0;
-        if (!std::isfinite(total)) {  // the same decision on every rank (the losses are the ranks' means)
+        bool stop = false;
+        const StepLosses l = accumulate_gradients(model, train_loader, dp, t, special, device, step, stop, images);
+        if (!std::isfinite(l.total)) {  // the same decision on every rank (the losses are the ranks' means)
             if (dp.main())
-                std::cerr << "\nerror: the loss became " << total << " at step " << step << " (clip " << clip << ", mv "
-                          << mv << ", partner " << partner << ", sla " << sla
+                std::cerr << "\nerror: the loss became " << l.total << " at step " << step << " (clip " << l.clip
+                          << ", mv " << l.mv << ", partner " << l.partner << ", sla " << l.sla
                           << "); training stopped. The last good checkpoint is " << last_path
                           << ".\nHINT: lower train.lr, or check the data of this step\n";
             return 3;
         }
-        if (!averager) dp.reduce_gradients(model);  // the mean of the ranks' gradients
         // A finite loss can still leave inf or NaN gradients (an overflow in the
         // backward); AdamW would write them into the weights and the next
         // checkpoint.  The gradients are the ranks' mean: every rank decides alike.
@@ -320,29 +421,21 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
                             : gradients_finite(model.trainable_parameters());
         if (!finite_gradients) {
             if (dp.main())
-                std::cerr << "\nerror: the gradients became non-finite at step " << step << " (loss " << total
+                std::cerr << "\nerror: the gradients became non-finite at step " << step << " (loss " << l.total
                           << "); training stopped before the update. The last good checkpoint is " << last_path
                           << ".\nHINT: lower train.lr or set train.clip_grad\n";
             return 3;
         }
         optimizer.step();
         optimizer.zero_grad();
-        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        double ips = double(images) / std::max(secs, 1e-9);
-        log << "{\"step\":" << step << ",\"lr\":" << lr << ",\"loss\":" << total << ",\"loss_clip\":" << clip
-            << ",\"loss_mv\":" << mv << ",\"loss_partner_clip\":" << partner << ",\"loss_sla\":" << sla
-            << ",\"images_per_s\":" << ips << ",\"rss_mib\":" << peak_rss_mib() << "}\n";
-        if (dp.main()) flush_log();
-        bool last_step = step + 1 == t.steps;
-        if (!opt.quiet && (step % std::max<int64_t>(t.log_every, 1) == 0 || last_step)) {
-            int64_t done = step + 1 - start, left = t.steps - step - 1;
-            double eta = secs / double(done) * double(left);
-            int width = 24, filled = int(double(step + 1) / double(t.steps) * width);
-            std::cerr << "\r[" << std::string(size_t(filled), '#') << std::string(size_t(width - filled), '.') << "] "
-                      << step + 1 << "/" << t.steps << " loss " << fmt(total) << " (clip " << fmt(clip)
-                      << (mv != 0 ? ", mv " + fmt(mv) + ", partner " + fmt(partner) + ", sla " + fmt(sla) : "")
-                      << ") lr " << fmt(lr, 3) << " " << fmt(ips, 3) << " img/s " << fmt(peak_rss_mib(), 4)
-                      << " MiB eta " << int(eta) << "s   " << std::flush;
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double ips = double(images) / std::max(secs, 1e-9);
+        const bool last_step = step + 1 == t.steps;
+        if (dp.main()) {
+            log_step(log, step, lr, l, ips);
+            flush_log();
+            if (!opt.quiet && (step % std::max<int64_t>(t.log_every, 1) == 0 || last_step))
+                print_progress(step, start, t.steps, lr, l, secs, ips);
         }
         // Whether this is a validation step is decided alike on every rank
         // (from the split, which every rank has), since it decides whether
@@ -350,45 +443,24 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
         // validation loader and validates.
         const bool val_step =
             valid_ds.size() >= 2 && ((t.val_every > 0 && (step + 1) % t.val_every == 0) || last_step);
-        const bool validate_now = val_step && valid_loader;
         // A stop at the end is just the end.  stop_at is the same on every rank.
         const bool pause_now = opt.stop_at > 0 && step + 1 == opt.stop_at;
         const bool stop_now = (stop || pause_now) && !last_step;
-        bool checkpoint_now =
+        const bool checkpoint_now =
             val_step || (t.checkpoint_every > 0 && (step + 1) % t.checkpoint_every == 0) || last_step || stop_now;
-        // Before a checkpoint, every rank checks its weights and buffers (the
-        // BatchNorm running statistics differ between ranks): if any rank's are
-        // no longer finite, all stop together, keeping the previous checkpoint.
-        if (checkpoint_now) {
-            const std::string bad = first_non_finite(model);
-            double any_bad = bad.empty() ? 0.0 : 1.0;
-            dp.mean({&any_bad});
-            if (any_bad > 0.0) {
-                if (dp.main())
-                    std::cerr << "\nerror: after step " << step << " the weights or buffers hold non-finite values ("
-                              << (bad.empty() ? std::string("on another rank") : "first in " + bad)
-                              << "); training stopped without overwriting the checkpoints in " << t.out_dir
-                              << ".\nHINT: lower train.lr or set train.clip_grad\n";
-                return 3;
-            }
-        }
+        if (checkpoint_now && !weights_finite_on_every_rank(model, dp, step, t.out_dir)) return 3;
         if (!dp.main()) {
             if (stop_now) return stop ? 130 : 0;
             continue;  // the other ranks go on to the next step's collectives
         }
-        if (validate_now) {
+        if (val_step && valid_loader) {
             DataParallel::LocalOnly alone(model);
             // Lightning validates after the update, at global_step = step + 1:
             // the validation of the step before late_start already has all terms.
-            ValResult v = validate(model, *valid_loader, special, step + 1, t.val_batches);
-            std::cerr << "\n== validation at step " << step + 1 << ": loss " << fmt(v.loss) << ", i2t top1/5 "
-                      << fmt(v.i2t1, 3) << "/" << fmt(v.i2t5, 3) << ", t2i top1/5 " << fmt(v.t2i1, 3) << "/"
-                      << fmt(v.t2i5, 3) << " (" << v.batches << " batches)\n";
-            log << "{\"step\":" << step << ",\"val_loss\":" << v.loss << ",\"val_i2t_top1\":" << v.i2t1
-                << ",\"val_i2t_top5\":" << v.i2t5 << ",\"val_t2i_top1\":" << v.t2i1 << ",\"val_t2i_top5\":" << v.t2i5
-                << "}\n";
+            const ValResult v = validate(model, *valid_loader, special, step + 1, t.val_batches);
+            report_validation(log, step, v);
             flush_log();
-            double m = metric_of(v, t.best_metric);
+            const double m = metric_of(v, t.best_metric);
             if (v.batches > 0 && m > best) {
                 best = m;
                 save(best_path, step + 1);
