@@ -38,7 +38,9 @@ LoaderDataset subset(const LoaderDataset& d, const std::vector<int64_t>& keep) {
         s.records.push_back(d.records[size_t(i)]);
         if (!d.reports.empty()) s.reports.push_back(d.reports[size_t(i)]);
     }
-    s.partners.resize(s.paths.size());  // partners are not used by evaluation
+    // Partners are not used by evaluation; the full set's lists would name
+    // positions of the full set.
+    s.partners.assign(s.paths.size(), {});
     return s;
 }
 

@@ -129,7 +129,7 @@ struct EvaluateOptions {
     double lr = 5e-4, min_lr = 1e-5, momentum = 0.9, weight_decay = 1e-3;
     // general
     int64_t eval_batch = 32;   // test images (and prompts) per forward
-    int64_t max_test = 0;      // > 0: evaluate only the first N test images (quick looks)
+    int64_t max_test = 0;      // > 0: evaluate only N test images, drawn with the seed (quick looks)
     int64_t examples = 4;      // heat-map examples in the report
     int64_t workers = -1;      // data-loading threads (-1: one per core)
     uint64_t seed = 42;

@@ -223,6 +223,34 @@ TEST_CASE("evaluate: zero-shot density writes parseable outputs and the referenc
     CHECK(std::fabs(s[0] - s[3]) > 1e-6);
 }
 
+// Every image of a --max-test run scores as in the run over the whole test set.
+static void check_subset_scores(const EvaluateOutcome& full, const EvaluateOutcome& sub, int K) {
+    const size_t n = full.result.paths.size();
+    for (size_t i = 0; i < sub.result.paths.size(); ++i) {
+        const size_t j = size_t(std::find(full.result.paths.begin(), full.result.paths.end(), sub.result.paths[i]) -
+                                full.result.paths.begin());
+        REQUIRE(j < n);
+        for (int c = 0; c < K; ++c) {
+            const float a = sub.logits[i * size_t(K) + size_t(c)], b = full.logits[j * size_t(K) + size_t(c)];
+            CHECK_MESSAGE(std::fabs(a - b) <= 1e-5f * (1.0f + std::fabs(b)), sub.result.paths[i], " class ", c);
+        }
+    }
+}
+
+TEST_CASE("evaluate: an EMBED --max-test subset (whose images have partners) scores each image as the whole set") {
+    TempDir full_out("embed_full"), sub_out("embed_sub");
+    EvaluateOptions o = base_options("zeroshot", full_out.path.string());
+    o.examples = 0;
+    EvaluateOutcome full = run_evaluate(o);
+    const size_t n = full.result.paths.size();
+    REQUIRE(n >= 4);
+    o.max_test = int64_t(n) - 2;
+    o.out_dir = sub_out.path.string();
+    EvaluateOutcome sub = run_evaluate(o);
+    REQUIRE(sub.result.paths.size() == n - 2);
+    check_subset_scores(full, sub, 4);
+}
+
 TEST_CASE("evaluate: an RSNA --max-test subset keeps RSNA's 1024 letterbox and prompt length") {
     // An RSNA folder from the fixture's synthetic images: 20 patients of one image each.
     TempDir rsna("rsna"), full_out("rsna_full"), sub_out("rsna_sub");
@@ -251,16 +279,7 @@ TEST_CASE("evaluate: an RSNA --max-test subset keeps RSNA's 1024 letterbox and p
     o.out_dir = sub_out.path.string();
     EvaluateOutcome sub = run_evaluate(o);
     REQUIRE(sub.result.paths.size() == n - 1);
-    // Every kept image scores as in the whole set (it was read and prompted alike).
-    for (size_t i = 0; i < n - 1; ++i) {
-        const size_t j = size_t(std::find(full.result.paths.begin(), full.result.paths.end(), sub.result.paths[i]) -
-                                full.result.paths.begin());
-        REQUIRE(j < n);
-        for (int c = 0; c < 2; ++c) {
-            const float a = sub.logits[i * 2 + size_t(c)], b = full.logits[j * 2 + size_t(c)];
-            CHECK_MESSAGE(std::fabs(a - b) <= 1e-5f * (1.0f + std::fabs(b)), sub.result.paths[i], " class ", c);
-        }
-    }
+    check_subset_scores(full, sub, 2);  // it was read and prompted alike
 }
 
 TEST_CASE("evaluate: linear probing trains the head only; fine-tuning trains the tower but not its final norm") {
