@@ -123,6 +123,12 @@ static void progress_line(bool on, const char* what, int64_t done, int64_t total
     std::cerr << "\r" << what << " " << done << "/" << total << (done == total ? "\n" : "") << std::flush;
 }
 
+int64_t count_cut_texts(const BpeTokenizer& tok, const std::vector<std::string>& model_texts, int64_t max_len) {
+    int64_t cut = 0;
+    for (const std::string& s : model_texts) cut += int64_t(tok.encode(s).size()) >= max_len;
+    return cut;
+}
+
 Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& texts, const std::string& pooling, int64_t batch,
                    bool progress, int max_len) {
     ENG_CHECK(batch >= 1, "embed_texts: batch must be positive, got ", batch);
@@ -299,6 +305,16 @@ void run_embed(const EmbedToolOptions& o) {
         std::vector<std::string> model_texts;
         for (const std::string& s : texts)
             model_texts.push_back(o.raw_text || s.rfind(kBosText, 0) == 0 ? s : to_model_text(s, true));
+        const int64_t T = run.config.train.max_len, cut = count_cut_texts(run.tokenizer, model_texts, T);
+        if (cut > 0)
+            std::cerr << "warning: embed: " << cut << " of " << texts.size() << " texts have " << T
+                      << " tokens or more (train.max_len), so they are truncated"
+                      << (o.pooling == "first_pad"
+                              ? ", and first-pad pooling gives them all the same embedding (the BOS state). HINT: "
+                                "--pooling mean, or shorter texts"
+                              : "")
+                      << "\n";
+        meta["texts_truncated"] = std::to_string(cut);
         tensors.emplace_back("text_embeddings", embed_texts(run, model_texts, o.pooling, o.batch, o.progress));
         meta["texts"] = names(texts);
         meta["text_pooling"] = o.pooling;

@@ -49,8 +49,7 @@ std::vector<float> zeroshot_logits(LoadedRun& run, EvalTask task, const LoaderDa
     // same for every class (§5.5), as in the reference.
     const bool own_length = test.prompt_max_len > 0 && test.prompt_max_len < run.config.train.max_len;
     const int64_t T = own_length ? test.prompt_max_len : run.config.train.max_len;
-    int64_t cut = 0;
-    for (const std::string& s : unique) cut += int64_t(run.tokenizer.encode(s).size()) >= T;
+    const int64_t cut = count_cut_texts(run.tokenizer, unique, T);
     if (cut > 0)
         std::cerr << "warning: zero-shot: " << cut << " of " << unique.size() << " distinct prompts have " << T
                   << " tokens or more (" << (own_length ? "the prompt length of " + test.name : "train.max_len")

@@ -371,10 +371,23 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
     CHECK(json::parse(f.metadata().at("texts"))[0].as_string() == "The breast is extremely dense. Negative.");
     CHECK(json::parse(f.metadata().at("texts"))[1].as_string() == "Breast composition: fatty");
     CHECK(f.metadata().at("text_pooling") == "first_pad");
+    CHECK(f.metadata().at("texts_truncated") == "0");
     // Different images give different rows (not one vector repeated).
     CHECK(img.to_vector()[0] != img.to_vector()[16]);
 
     CHECK(f.metadata().at("checkpoint") == fixture().checkpoint);
+
+    // A text longer than train.max_len is counted as cut (with first-pad
+    // pooling every such text would get the BOS state's embedding).
+    {
+        std::string long_text;
+        for (int i = 0; i < 200; ++i) long_text += "Scattered fibroglandular densities. ";
+        std::ofstream(texts) << long_text << "\nBreast composition: fatty\n";
+        EmbedToolOptions cut = o;
+        cut.images.clear();
+        run_embed(cut);
+        CHECK(nn::SafeTensorsFile::open(o.out).metadata().at("texts_truncated") == "1");
+    }
 
     // Bad inputs are errors that name the problem.
     EmbedToolOptions bad = o;
