@@ -193,7 +193,7 @@ double macro_auc_ovr(const std::vector<int>& labels, const std::vector<float>& p
     return sum / num_classes;
 }
 
-RocCurve roc_curve(const std::vector<int>& is_positive, const std::vector<float>& scores) {
+RocCurve roc_curve(const std::vector<int>& is_positive, const std::vector<float>& scores, bool drop_intermediate) {
     check_scores(is_positive, scores, "roc_curve");
     size_t n = scores.size();
     std::vector<size_t> order(n);
@@ -215,6 +215,21 @@ RocCurve roc_curve(const std::vector<int>& is_positive, const std::vector<float>
         r.fpr.push_back(fp);
         r.thresholds.push_back(scores[order[i]]);
         i = j;
+    }
+    // sklearn keeps the first and last points after the start and those where
+    // the fp or tp counts turn (a non-zero second difference), on the counts,
+    // which are exact, before the ratios are taken.
+    if (drop_intermediate && r.tpr.size() > 3) {
+        RocCurve kept;
+        for (size_t k = 0; k < r.tpr.size(); ++k) {
+            const bool end = k <= 1 || k + 1 == r.tpr.size();
+            if (end || r.fpr[k - 1] - 2 * r.fpr[k] + r.fpr[k + 1] != 0 || r.tpr[k - 1] - 2 * r.tpr[k] + r.tpr[k + 1] != 0) {
+                kept.fpr.push_back(r.fpr[k]);
+                kept.tpr.push_back(r.tpr[k]);
+                kept.thresholds.push_back(r.thresholds[k]);
+            }
+        }
+        r = std::move(kept);
     }
     for (auto& v : r.tpr) v = ratio(v, tp);
     for (auto& v : r.fpr) v = ratio(v, fp);
@@ -322,7 +337,7 @@ Metrics compute_metrics(const std::vector<int>& labels, const std::vector<float>
         m.auc_defined_mean = m.auc;
         m.roc.push_back(roc_curve(pos, p1));
         m.probabilistic_f1 = probabilistic_f1(pos, p1);
-        m.specificity_at_80_sensitivity = specificity_at_sensitivity(m.roc[0], 0.8);
+        m.specificity_at_80_sensitivity = specificity_at_sensitivity(roc_curve(pos, p1, true), 0.8);
         if (std::isnan(m.auc)) m.warnings.push_back("only one class in the labels: the AUC is undefined");
     } else {
         check_rows_sum_to_one(probs, K, "compute_metrics");

@@ -32,6 +32,10 @@
 //   point per distinct score, descending, plus the (0, 0) start whose threshold
 //   is +infinity (sklearn >= 1.3; sklearn 1.2 wrote max + 1 there).  With no
 //   negatives the fpr is all NaN, with no positives the tpr is (as in sklearn).
+//   With drop_intermediate it is sklearn's default curve, which the reference's
+//   specificity at 80% sensitivity reads: the points on a straight line
+//   between their neighbours are dropped, so the point nearest a target tpr
+//   can differ.
 // - macro F1: mean of the per-class F1 over the classes present in the labels
 //   OR the predictions (f1_score(average="macro") uses unique_labels(y, pred));
 //   F1 = 2TP / (2TP + FP + FN), which is 0 where sklearn's zero_division gives 0.
@@ -105,13 +109,15 @@ std::vector<double> ovr_auc_per_class(const std::vector<int>& labels, const std:
 // where sklearn raises (see the header comment).
 double macro_auc_ovr(const std::vector<int>& labels, const std::vector<float>& probs, int num_classes);
 
-RocCurve roc_curve(const std::vector<int>& is_positive, const std::vector<float>& scores);
+RocCurve roc_curve(const std::vector<int>& is_positive, const std::vector<float>& scores,
+                   bool drop_intermediate = false);
 // Area under a ROC curve by the trapezoidal rule (NaN if the curve holds NaN).
 double trapezoid_auc(const RocCurve& roc);
 
 // Probabilistic F1 (β = 1) of binary labels and P(positive), §9.3.
 double probabilistic_f1(const std::vector<int>& labels, const std::vector<float>& positive_probs);
-// 1 - fpr at the ROC point whose tpr is nearest `target` (first such point).
+// 1 - fpr at the ROC point whose tpr is nearest `target` (first such point);
+// the reference reads it on the curve with drop_intermediate.
 double specificity_at_sensitivity(const RocCurve& roc, double target);
 
 // Everything above for labels and a flat [N, K] probability buffer.

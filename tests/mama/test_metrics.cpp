@@ -258,7 +258,7 @@ void check_vec(const std::vector<double>& got, const std::vector<double>& want, 
 TEST_CASE("metrics: agree with scikit-learn fixtures") {
     auto root = eng::json::parse_file("tests/fixtures/metrics_sklearn.json");
     const auto& cases = root.at("cases");
-    REQUIRE(cases.size() == 5);
+    REQUIRE(cases.size() == 6);
     for (size_t ci = 0; ci < cases.size(); ++ci) {
         const auto& c = cases[ci];
         std::string name = c.at("name").as_string();
@@ -311,6 +311,16 @@ TEST_CASE("metrics: agree with scikit-learn fixtures") {
             check_close(m.probabilistic_f1, c.at("probabilistic_f1").as_number(), "probabilistic_f1");
             check_close(m.specificity_at_80_sensitivity, c.at("specificity_at_80_sensitivity").as_number(),
                         "specificity_at_80_sensitivity");
+            // sklearn's default curve (drop_intermediate), which that reads.
+            std::vector<int> pos(y.size());
+            std::vector<float> p1(y.size());
+            for (size_t i = 0; i < y.size(); ++i) pos[i] = y[i] == 1, p1[i] = p[i * 2 + 1];
+            const RocCurve dropped = roc_curve(pos, p1, true);
+            const auto& want = c.at("roc_dropped");
+            check_vec(dropped.fpr, doubles(want.at("fpr")), "dropped fpr");
+            check_vec(dropped.tpr, doubles(want.at("tpr")), "dropped tpr");
+            std::vector<double> tail(dropped.thresholds.begin() + 1, dropped.thresholds.end());
+            check_vec(tail, doubles(want.at("thresholds_tail")), "dropped thresholds");
         }
     }
 }

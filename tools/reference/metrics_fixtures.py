@@ -75,7 +75,9 @@ def case(name, y, P):
     if K == 2:
         out["auc"] = roc_auc_score(y, P[:, 1])
         out["probabilistic_f1"] = pfbeta(y.tolist(), P[:, 1].tolist())
-        fpr, tpr, _ = roc_curve(y, P[:, 1], drop_intermediate=False)
+        # The reference reads it on roc_curve's default curve (drop_intermediate=True).
+        fpr, tpr, thr = roc_curve(y, P[:, 1])
+        out["roc_dropped"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds_tail": thr[1:].tolist()}
         out["specificity_at_80_sensitivity"] = float(1 - fpr[np.argmin(np.abs(tpr - 0.8))])
     else:
         try:
@@ -116,6 +118,13 @@ y5 = rng.integers(0, 2, size=50)
 s5 = (rng.integers(0, 9, size=50) + 2 * y5) / 10.0
 s5 = np.clip(s5, 0, 1).astype(np.float32)
 cases.append(case("binary_random", y5, np.stack([1 - s5, s5], axis=1).astype(np.float32)))
+
+# 6. Binary, each positive tied with a negative at five scores: the full curve's
+#    points between the ties lie on straight lines, and dropping them moves the
+#    point nearest tpr 0.8 (specificity 0.2 on the full curve, 0.0 on sklearn's).
+y6 = [1, 0] * 5
+s6 = np.repeat(np.array([0.9, 0.8, 0.7, 0.6, 0.5], dtype=np.float32), 2)
+cases.append(case("binary_paired_ties", y6, np.stack([1 - s6, s6], axis=1).astype(np.float32)))
 
 json.dump({"generator": "tools/reference/metrics_fixtures.py", "sklearn": sklearn.__version__,
            "cases": cases}, sys.stdout, indent=1)
