@@ -159,11 +159,12 @@ MamaLosses MamaModel::forward(const MamaBatch& batch, int64_t step) {
     Tensor pv = l2_normalize(image_proj.forward(pv_pool));
     out.partner_clip = partner_clip_loss(all(pv), text_all, logit_scale);
     // g is called separately on each view, so each call has its own BN statistics.
-    // Sequenced explicitly (anchor view first, the order g++ evaluated the call's
-    // arguments in before): BatchNorm's running statistics and, when gathering,
-    // the order of the collectives must be the same on every rank.
-    Tensor mv_anchor = all(mv_head.forward(v_pool));
+    // The partner view first, then the anchor, as the reference (simclr_proj on
+    // ext_feat_s1, then on img_feat_q): the order shows in BatchNorm's running
+    // statistics, and when gathering, the collectives must run in one order on
+    // every rank.
     Tensor mv_partner = all(mv_head.forward(pv_pool));
+    Tensor mv_anchor = all(mv_head.forward(v_pool));
     out.mv = nt_xent_loss(mv_partner, mv_anchor, config.nt_xent_temperature) *
              config.schedule.mv_weight;
     // SLA: patch tokens through φ_v (BN over all B·N tokens), sentences through φ_t per caption.

@@ -80,6 +80,32 @@ TEST_CASE("mama model: before the late start only the CLIP loss runs and the loc
     CHECK(!model.text.transformer.wte->weight.grad().defined());
 }
 
+TEST_CASE("mama model: the multi-view head sees the partner view first, then the anchor, as the reference") {
+    // The order only shows in the head's BatchNorm running statistics (each
+    // call updates them); the reference calls simclr_proj on the partner's
+    // pooled features, then the anchor's.
+    MamaConfig c = tiny_config();
+    Generator g1(3), g2(3), gb(4);
+    MamaModel model(c, 120, &g1), manual(c, 120, &g2);
+    MamaBatch batch = testing::random_mama_batch(4, 24, 28, gb);
+    const int64_t late = c.schedule.late_start_step;
+    model.apply_schedule(late);
+    model.forward(batch, late);
+    auto pooled = [&](const Tensor& images) {
+        auto out = manual.image.forward(images, c.grayscale_input);
+        return c.image_pool_mean ? mean(out.prenorm, {1}) : out.cls;
+    };
+    Tensor anchor = pooled(batch.images), partner = pooled(batch.partner_images);
+    manual.mv_head.forward(partner);
+    manual.mv_head.forward(anchor);
+    for (auto [a, b] : {std::pair{&model.mv_head.bn1, &manual.mv_head.bn1}, {&model.mv_head.bn2, &manual.mv_head.bn2}})
+        for (auto [x, y] : {std::pair{&a->running_mean, &b->running_mean}, {&a->running_var, &b->running_var}}) {
+            std::vector<float> got = x->to_vector(), want = y->to_vector();
+            REQUIRE(got.size() == want.size());
+            for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
+        }
+}
+
 TEST_CASE("mama model: the total loss's gradient matches finite differences") {
     Generator g(3);
     MamaModel model(tiny_config(), 120, &g);
