@@ -2,6 +2,7 @@
 #include "nn/vit.h"
 
 #include <cmath>
+#include <set>
 
 #include "autograd/ops.h"
 #include "tensor/kernels.h"
@@ -138,9 +139,10 @@ std::map<std::string, Tensor> VisionTransformer::from_hf_layout(const std::map<s
         if (k.rfind("embeddings.", 0) == 0 || k.rfind("encoder.layer.", 0) == 0) is_hf = true;
     if (!is_hf) return hf;
     std::map<std::string, Tensor> out;
+    std::set<std::string> used;
     auto take = [&](const std::string& from, const std::string& to) {
         auto it = hf.find(from);
-        if (it != hf.end()) out[to] = it->second;
+        if (it != hf.end()) out[to] = it->second, used.insert(from);
     };
     take("embeddings.cls_token", "cls_token");
     take("embeddings.mask_token", "mask_token");
@@ -168,8 +170,13 @@ std::map<std::string, Tensor> VisionTransformer::from_hf_layout(const std::map<s
                       " lacks query/key/value ", kind);
             NoGradGuard ng;
             out[t + "attn.qkv." + kind] = concat({q->second.to(DType::f32), k->second.to(DType::f32), v->second.to(DType::f32)}, 0);
+            used.insert({q->first, k->first, v->first});
         }
     }
+    // A key this layout does not know keeps its name, so that loading reports
+    // it as unexpected instead of the file's tensor being silently dropped.
+    for (auto& [k, v] : hf)
+        if (!used.count(k)) out[k] = v;
     return out;
 }
 

@@ -95,6 +95,12 @@ TEST_CASE("models: ViT parameter names are the DINOv2 torch.hub keys, and HF-lay
     auto converted = VisionTransformer::from_hf_layout(hf);
     REQUIRE(converted.size() == file.size());
     for (auto& [k, v] : file) CHECK_CLOSE(converted.at(k), v, 0, 0);
+    // A key the layout does not know is kept under its name, so loading
+    // reports it instead of silently dropping the file's tensor.
+    hf["encoder.layer.0.mlp.weights_in.weight"] = file.at("blocks.0.mlp.fc1.weight");
+    LoadReport extra = vit.load_state_dict(VisionTransformer::from_hf_layout(hf), false);
+    REQUIRE(extra.unexpected.size() == 1);
+    CHECK(extra.unexpected[0] == "encoder.layer.0.mlp.weights_in.weight");
 }
 
 TEST_CASE("models: GPT-2 forward matches PyTorch with padding, layer-index scaling and Conv1D weights") {
