@@ -27,10 +27,14 @@ GPT2Block::GPT2Block(const GPT2Config& c, int64_t idx, Generator* g)
     ENG_CHECK(c.heads > 0, "GPT-2: the head count must be positive, got ", c.heads,
               ". HINT: set model.text.heads to a divisor of the width (e.g. 12 for width 768)");
     ENG_CHECK(c.width % c.heads == 0, "GPT-2: width ", c.width, " is not divisible by ", c.heads, " heads");
+    // GPT-2's init: N(0, 0.02), except the two projections that write into
+    // the residual stream, N(0, 0.02/√(2·layers)), so that the stream's variance
+    // does not grow with depth (2 such writes per block; HF's _init_weights).
+    const float residual_std = 0.02f / std::sqrt(2.0f * float(c.layers));
     attn.c_attn = Linear::conv1d(c.width, 3 * c.width, g);
-    attn.c_proj = Linear::conv1d(c.width, c.width, g);
+    attn.c_proj = Linear::conv1d(c.width, c.width, g, residual_std);
     mlp.c_fc = Linear::conv1d(c.width, c.inner_width(), g);
-    mlp.c_proj = Linear::conv1d(c.inner_width(), c.width, g);
+    mlp.c_proj = Linear::conv1d(c.inner_width(), c.width, g, residual_std);
     attn.register_module("c_attn", attn.c_attn.get());
     attn.register_module("c_proj", attn.c_proj.get());
     mlp.register_module("c_fc", mlp.c_fc.get());

@@ -9,11 +9,11 @@ namespace eng::nn {
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator* g) : Linear(in, out, with_bias, false, g) {}
 
-Linear::Linear(int64_t in, int64_t out, bool with_bias, bool conv1d_layout, Generator* g)
+Linear::Linear(int64_t in, int64_t out, bool with_bias, bool conv1d_layout, Generator* g, float conv1d_std)
     : in_(in), out_(out), conv1d_(conv1d_layout) {
     ENG_CHECK(in > 0 && out > 0, "Linear: sizes must be positive, got in ", in, " out ", out);
     if (conv1d_) {
-        weight = normal({in, out}, 0.0f, 0.02f, g);
+        weight = normal({in, out}, 0.0f, conv1d_std, g);
         if (with_bias) bias = zeros({out});
     } else {
         // kaiming_uniform_(a=√5) gives bound √(6/((1+a²)·fan_in)) = 1/√fan_in.
@@ -25,8 +25,8 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, bool conv1d_layout, Gene
     if (with_bias) register_parameter("bias", &bias);
 }
 
-std::unique_ptr<Linear> Linear::conv1d(int64_t in, int64_t out, Generator* g) {
-    return std::unique_ptr<Linear>(new Linear(in, out, true, true, g));
+std::unique_ptr<Linear> Linear::conv1d(int64_t in, int64_t out, Generator* g, float std) {
+    return std::unique_ptr<Linear>(new Linear(in, out, true, true, g, std));
 }
 
 Tensor Linear::forward(const Tensor& x) {

@@ -20,8 +20,8 @@ class Linear : public Module {
 public:
     // torch.nn.Linear layout and init: U(-1/√in, 1/√in) for weight and bias.
     Linear(int64_t in, int64_t out, bool bias = true, Generator* g = nullptr);
-    // GPT-2 Conv1D layout [in, out] and init: N(0, 0.02) weight, zero bias.
-    static std::unique_ptr<Linear> conv1d(int64_t in, int64_t out, Generator* g = nullptr);
+    // GPT-2 Conv1D layout [in, out] and init: N(0, std) weight, zero bias.
+    static std::unique_ptr<Linear> conv1d(int64_t in, int64_t out, Generator* g = nullptr, float std = 0.02f);
 
     Tensor forward(const Tensor& x);
 
@@ -38,7 +38,7 @@ public:
     Tensor weight, bias;
 
 private:
-    Linear(int64_t in, int64_t out, bool bias, bool conv1d_layout, Generator* g);
+    Linear(int64_t in, int64_t out, bool bias, bool conv1d_layout, Generator* g, float conv1d_std = 0.02f);
     Tensor lora_delta();  // (alpha/r)·B·A as [out, in] (or its transpose for Conv1D)
     int64_t in_, out_;
     bool conv1d_;

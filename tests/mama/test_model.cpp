@@ -124,6 +124,11 @@ TEST_CASE("mama model: the total loss's gradient matches finite differences") {
         for (size_t i = 0; i < buffers.size(); ++i) buffers[i].second->detach().copy_(saved[i]);
     };
     restore();
+    const double f0 = [&] {
+        NoGradGuard ng;
+        return double(model.forward(batch, step).total.item());
+    }();
+    restore();
     backward(model.forward(batch, step).total);
     const char* names[] = {"logit_scale", "local_scale", "image_proj.weight", "text_proj.bias",
                            "image_local.fc1.weight", "text_local.fc2.weight", "mv_head.fc1.weight",
@@ -148,8 +153,14 @@ TEST_CASE("mama model: the total loss's gradient matches finite differences") {
             double minus = model.forward(batch, step).total.item();
             data[j] = orig;
             double numeric = (plus - minus) / (2 * eps);
-            CHECK_MESSAGE(std::fabs(numeric - grad[size_t(j)]) <= 3e-3 + 2e-2 * std::fabs(numeric),
-                          name << "[" << j << "]: autograd " << grad[size_t(j)] << " vs numeric " << numeric);
+            // The heads' ReLUs and the local alignment's max have kinks: where
+            // one lies within ±eps the central difference averages the two
+            // one-sided slopes, and autograd's gradient is one of them.
+            auto near = [&](double d) { return std::fabs(d - grad[size_t(j)]) <= 3e-3 + 2e-2 * std::fabs(d); };
+            const double right = (plus - f0) / eps, left = (f0 - minus) / eps;
+            CHECK_MESSAGE((near(numeric) || near(right) || near(left)),
+                          std::string(name) << "[" << j << "]: autograd " << grad[size_t(j)] << " vs numeric "
+                                            << numeric << " (one-sided " << left << ", " << right << ")");
         }
     }
 }
