@@ -272,6 +272,7 @@ RunConfig run_config_from_json(const Value& json) {
     t.read("clip_grad", c.clip_grad);
     t.read("seed", c.seed);
     t.read("gather_negatives", c.gather_negatives);
+    t.read("gather_mv_negatives", c.gather_mv_negatives);
     t.read("overlap_gradients", c.overlap_gradients);
     t.read("init_dinov2", c.init_dinov2);
     t.read("init_text", c.init_text);

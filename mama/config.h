@@ -39,6 +39,13 @@ struct TrainConfig {
     // own micro-batch as negatives (the reference, as published); true = the
     // global embeddings of all ranks are gathered (the full-batch loss).
     bool gather_negatives = false;
+    // data parallel: gather only the multi-view head outputs, so NT-Xent covers
+    // the global micro-batch while CLIP, partner CLIP and SLA stay per rank (the
+    // original multi-GPU run, whose lightly NT-Xent gathered; implied by
+    // gather_negatives).
+    bool gather_mv_negatives = false;
+    // Whether the contrastive negatives depend on the number of ranks.
+    bool negatives_follow_ranks() const { return gather_negatives || gather_mv_negatives; }
     // data parallel: average the gradients in buckets that start during the
     // last micro-batch's backward pass (nn/grad_overlap.h), or all after it.
     bool overlap_gradients = true;

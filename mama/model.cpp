@@ -146,6 +146,8 @@ MamaLosses MamaModel::forward(const MamaBatch& batch, int64_t step) {
     out.text_emb = l2_normalize(text_proj.forward(z_pool));
     // Per-rank negatives, or every rank's rows (nn::all_gather_rows, see negatives_comm).
     auto all = [&](const Tensor& x) { return negatives_comm ? nn::all_gather_rows(*negatives_comm, x) : x; };
+    nn::Communicator* mv_comm = negatives_comm ? negatives_comm : mv_negatives_comm;
+    auto all_mv = [&](const Tensor& x) { return mv_comm ? nn::all_gather_rows(*mv_comm, x) : x; };
     Tensor text_all = all(out.text_emb);
     out.clip = clip_loss(all(out.image_emb), text_all, logit_scale);
     out.total = out.clip;
@@ -163,8 +165,8 @@ MamaLosses MamaModel::forward(const MamaBatch& batch, int64_t step) {
     // ext_feat_s1, then on img_feat_q): the order shows in BatchNorm's running
     // statistics, and when gathering, the collectives must run in one order on
     // every rank.
-    Tensor mv_partner = all(mv_head.forward(pv_pool));
-    Tensor mv_anchor = all(mv_head.forward(v_pool));
+    Tensor mv_partner = all_mv(mv_head.forward(pv_pool));
+    Tensor mv_anchor = all_mv(mv_head.forward(v_pool));
     out.mv = nt_xent_loss(mv_partner, mv_anchor, config.nt_xent_temperature) *
              config.schedule.mv_weight;
     // SLA: patch tokens through φ_v (BN over all B·N tokens), sentences through φ_t per caption.

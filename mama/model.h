@@ -106,6 +106,10 @@ public:
     // partner CLIP and NT-Xent losses, which then cover the W·B rows of the
     // global micro-batch.  SLA stays per rank.  Null = per-rank negatives.
     eng::nn::Communicator* negatives_comm = nullptr;
+    // The same for the multi-view head outputs alone (NT-Xent gathered, the
+    // CLIP losses per rank: train.gather_mv_negatives); negatives_comm, when
+    // set, gathers them too.
+    eng::nn::Communicator* mv_negatives_comm = nullptr;
 
 private:
     eng::Tensor pool_text(const eng::Tensor& hidden, const eng::Tensor& ids, int32_t pad_token_id,

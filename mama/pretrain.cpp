@@ -31,6 +31,7 @@
 #include "mama/pretrain_validate.h"
 #include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
+#include "nn/checksum.h"
 #include "nn/grad_overlap.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
@@ -77,19 +78,43 @@ BpeTokenizer make_run_tokenizer(const TrainConfig& t, const EmbedData& data, boo
 
 namespace {
 
-// Every rank must train with rank 0's tokenizer (a rank whose out_dir is not
-// shared could hold an earlier run's).  Rank 0 sends its fingerprint in four
-// 16-bit pieces (exact in f32); a rank holding another one stops with an
-// error, which ends every rank.
-void check_same_tokenizer(DataParallel& dp, const std::string& fingerprint) {
+// Some things every rank reads for itself must be rank 0's: the tokenizer,
+// the checkpoint a run resumes from, the training split (a rank whose out_dir
+// or data is not shared could hold an earlier run's or another copy).  Rank 0
+// sends a 64-bit fingerprint in four 16-bit pieces (exact in f32), and the
+// ranks then agree whether any differs: if one does, every rank stops with
+// the error, instead of training out of step (and then waiting forever in a
+// collective).
+void check_same_on_every_rank(DataParallel& dp, uint64_t fingerprint, const std::string& what,
+                              const std::string& hint) {
     if (!dp.distributed()) return;
-    const uint64_t bits = std::stoull(fingerprint, nullptr, 16);
     std::vector<float> mine(4);
-    for (int i = 0; i < 4; ++i) mine[size_t(i)] = float((bits >> (16 * i)) & 0xffffu);
+    for (int i = 0; i < 4; ++i) mine[size_t(i)] = float((fingerprint >> (16 * i)) & 0xffffu);
     Tensor t = from_vector(mine, {4}).to(dp.comm().device());  // NCCL sends GPU tensors
     dp.comm().broadcast(t, 0);
-    ENG_CHECK(t.to_vector() == mine, "pretrain: this rank's tokenizer (", fingerprint, ") is not rank 0's. ",
-              "HINT: put train.out_dir on a shared file system, or remove the stale OUT/tokenizer/ folders");
+    const bool differs = t.to_vector() != mine;
+    double ranks_differing = differs ? 1.0 : 0.0;
+    dp.mean({&ranks_differing});
+    ENG_CHECK(ranks_differing == 0.0, "pretrain: the ", what, " differs between the ranks (",
+              differs ? "rank " + std::to_string(dp.rank()) + "'s is not rank 0's" : std::string("another rank's is not rank 0's"),
+              "). HINT: ", hint);
+}
+
+uint64_t fingerprint_of(const std::map<std::string, std::string>& metadata) {
+    std::string all;
+    for (const auto& [k, v] : metadata) all += k + '\0' + v + '\0';
+    return nn::checksum64(all.data(), all.size());
+}
+
+// The training split as the loader sees it: the images (relative to the data
+// folder, which may sit at another path on each machine) and their labels.
+uint64_t fingerprint_of(const LoaderDataset& d, const std::string& data_dir) {
+    std::string all = std::to_string(d.size()) + '\0';
+    for (size_t i = 0; i < d.paths.size(); ++i) {
+        const std::string& p = d.paths[i];
+        all += (p.rfind(data_dir, 0) == 0 ? p.substr(data_dir.size()) : p) + '\0' + std::to_string(d.labels[i]) + '\0';
+    }
+    return nn::checksum64(all.data(), all.size());
 }
 
 std::string fmt(double v, int prec = 4) {
@@ -294,7 +319,11 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     std::map<std::string, std::string> resumed;  // the checkpoint's metadata
     if (opt.resume) {
         resumed = resume_metadata(last_path);
-        check_resume_config(resumed, rc.json, global_batch, opt.allow_config_change, dp.main());
+        check_same_on_every_rank(dp, fingerprint_of(resumed), "checkpoint " + last_path + " (its metadata)",
+                                 "every rank must resume from the same file: put train.out_dir on a shared file "
+                                 "system, or copy rank 0's last.safetensors to every machine");
+        check_resume_config(resumed, rc.json, global_batch, t.negatives_follow_ranks(), opt.allow_config_change,
+                            dp.main());
     } else if (dp.main() && fs::exists(last_path)) {
         // A new run replaces the old one's log and checkpoints; its best would
         // otherwise outlive it until the new run's first validation.
@@ -320,11 +349,15 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     MamaSpecialIds special = tok.add_mama_special_tokens();
     const std::string tokenizer_id = tok.fingerprint();
     if (opt.resume) check_resume_tokenizer(resumed, tokenizer_id, t.out_dir + "/tokenizer");
-    check_same_tokenizer(dp, tokenizer_id);
+    check_same_on_every_rank(dp, std::stoull(tokenizer_id, nullptr, 16), "tokenizer (" + tokenizer_id + ")",
+                             "put train.out_dir on a shared file system, or remove the stale OUT/tokenizer/ folders");
     LoaderDataset train_ds = embed_dataset(data, Split::Train, EmbedTask::Birads);
     LoaderDataset valid_ds = embed_dataset(data, Split::Valid, EmbedTask::Birads);
     ENG_CHECK(train_ds.size() >= t.micro_batch, "pretrain: the training split has ", train_ds.size(),
               " images, fewer than one micro-batch of ", t.micro_batch, ". HINT: more data or a smaller train.micro_batch");
+    check_same_on_every_rank(dp, fingerprint_of(train_ds, t.data_dir), "training split (" + std::to_string(train_ds.size()) +
+                             " images in " + t.data_dir + ")",
+                             "every rank must read the same data: the same tables and images under train.data_dir");
     LoaderOptions lo = train_loader_options(t);
     dp.shard(lo);
     BatchLoader train_loader(train_ds, &tok, lo);

@@ -19,8 +19,10 @@ std::string DataParallel::summary(const TrainConfig& t) const {
     std::ostringstream os;
     os << world() << (world() == 1 ? " rank" : " ranks") << " (" << comm_->name() << "); global batch "
        << t.micro_batch << " x " << t.accumulate << " x " << world() << " = " << t.micro_batch * t.accumulate * world()
-       << " images per step, " << (t.gather_negatives && distributed() ? "negatives gathered from all ranks"
-                                                                      : "per-rank negatives");
+       << " images per step, "
+       << (!distributed() || !t.negatives_follow_ranks() ? "per-rank negatives"
+           : t.gather_negatives                          ? "negatives gathered from all ranks"
+                                                         : "NT-Xent negatives gathered from all ranks, CLIP's per rank");
     if (distributed())
         os << ", gradients averaged " << (t.overlap_gradients ? "in buckets during the last backward" : "after backward");
     return os.str();
@@ -34,6 +36,7 @@ void DataParallel::shard(LoaderOptions& o) const {
 void DataParallel::start(MamaModel& model, const TrainConfig& t) {
     nn::broadcast_module(*comm_, model);
     model.negatives_comm = t.gather_negatives && distributed() ? comm_.get() : nullptr;
+    model.mv_negatives_comm = t.gather_mv_negatives && distributed() ? comm_.get() : nullptr;
 }
 
 LoaderPosition DataParallel::adapt_position(LoaderPosition p, const BatchLoader& loader) const {

@@ -13,7 +13,8 @@
 //   - only rank 0 writes the log, the progress line, checkpoints and validates;
 //   - negatives: per rank (default, as the reference) or gathered from all
 //     ranks (train.gather_negatives: CLIP, partner CLIP and NT-Xent over the
-//     W·B rows; SLA and the BatchNorm statistics stay per rank);
+//     W·B rows; train.gather_mv_negatives: NT-Xent alone, as the original
+//     multi-GPU run; SLA and the BatchNorm statistics stay per rank);
 //   - dropout streams differ per rank: with W > 1 each rank reseeds the default
 //     generator at every step from (seed, step, rank), so a resumed run with
 //     the same W continues exactly.
@@ -65,14 +66,16 @@ public:
     // validation runs alone).
     class LocalOnly {
     public:
-        explicit LocalOnly(MamaModel& m) : m_(m), saved_(m.negatives_comm) { m.negatives_comm = nullptr; }
-        ~LocalOnly() { m_.negatives_comm = saved_; }
+        explicit LocalOnly(MamaModel& m) : m_(m), saved_(m.negatives_comm), saved_mv_(m.mv_negatives_comm) {
+            m.negatives_comm = m.mv_negatives_comm = nullptr;
+        }
+        ~LocalOnly() { m_.negatives_comm = saved_, m_.mv_negatives_comm = saved_mv_; }
         LocalOnly(const LocalOnly&) = delete;
         LocalOnly& operator=(const LocalOnly&) = delete;
 
     private:
         MamaModel& m_;
-        eng::nn::Communicator* saved_;
+        eng::nn::Communicator *saved_, *saved_mv_;
     };
 
 private:

@@ -20,12 +20,19 @@ namespace {
 // on: an atomic (lock-free, so safe in a handler), not a volatile.
 std::atomic<int> g_stop{0};
 static_assert(std::atomic<int>::is_always_lock_free);
-struct sigaction g_old_int, g_old_term;
-bool g_int_installed = false, g_term_installed = false;
+// Ctrl-C, kill's default, and the two user signals: mpirun forwards SIGUSR1
+// and SIGUSR2 to every rank as they are, while on SIGINT or SIGTERM Open MPI
+// kills the ranks about a second later (its odls_base_sigkill_timeout),
+// usually before a step can finish.
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+constexpr int kNumSignals = int(sizeof kSignals / sizeof kSignals[0]);
+struct sigaction g_old[kNumSignals];
+bool g_installed[kNumSignals] = {};
 
 void on_signal(int sig) {
     if (g_stop.exchange(1)) {  // the second one: what it would have done without us (usually: end now)
-        sigaction(sig, sig == SIGINT ? &g_old_int : &g_old_term, nullptr);
+        for (int i = 0; i < kNumSignals; ++i)
+            if (kSignals[i] == sig) sigaction(sig, &g_old[i], nullptr);
         raise(sig);
     }
 }
@@ -60,13 +67,12 @@ std::string first_non_finite(nn::Module& model) {
 }
 
 StopOnSignal::StopOnSignal() {
-    g_int_installed = install(SIGINT, &g_old_int);
-    g_term_installed = install(SIGTERM, &g_old_term);
+    for (int i = 0; i < kNumSignals; ++i) g_installed[i] = install(kSignals[i], &g_old[i]);
 }
 
 StopOnSignal::~StopOnSignal() {
-    if (g_int_installed) sigaction(SIGINT, &g_old_int, nullptr);
-    if (g_term_installed) sigaction(SIGTERM, &g_old_term, nullptr);
+    for (int i = 0; i < kNumSignals; ++i)
+        if (g_installed[i]) sigaction(kSignals[i], &g_old[i], nullptr);
     g_stop = 0;  // the request was for this run
 }
 

@@ -50,7 +50,7 @@ std::map<std::string, std::string> resume_metadata(const std::string& last_path)
 }
 
 std::vector<ConfigChange> resume_config_changes(const std::string& saved_config, const Value& now,
-                                                bool batch_kept) {
+                                                bool ranks_free) {
     std::map<std::string, std::string> before, after;
     flatten(eng::json::parse(saved_config, "the checkpoint's config"), "", before);
     flatten(now, "", after);
@@ -70,24 +70,28 @@ std::vector<ConfigChange> resume_config_changes(const std::string& saved_config,
         // micro_batch may not: it sets each rank's negatives and BatchNorm batch.
         if (saved != current)
             changes.push_back({k, saved, current,
-                               change_allowed(k) || (k == "train.accumulate" && batch_kept) ||
+                               change_allowed(k) || (k == "train.accumulate" && ranks_free) ||
                                    (k == "train.steps" && steps_free)});
     }
     return changes;
 }
 
 void check_resume_config(const std::map<std::string, std::string>& metadata, const Value& now, int64_t global_batch,
-                         bool allow_all, bool verbose) {
+                         bool negatives_follow_ranks, bool allow_all, bool verbose) {
     auto it = metadata.find("config");
     if (it == metadata.end()) return;
     auto saved_batch = metadata.find("extra.global_batch");
     const bool batch_kept = saved_batch == metadata.end() || saved_batch->second == std::to_string(global_batch);
-    const std::vector<ConfigChange> changes = resume_config_changes(it->second, now, batch_kept);
+    const std::vector<ConfigChange> changes =
+        resume_config_changes(it->second, now, batch_kept && !negatives_follow_ranks);
     std::string refused;
     for (const ConfigChange& c : changes)
         if (!c.allowed)
             refused += "\n  " + c.key + ": " + c.saved + " in the checkpoint, " + c.now + " now" +
-                       (c.key == "train.steps" ? " (the length of the learning-rate schedule)" : "");
+                       (c.key == "train.steps" ? " (the length of the learning-rate schedule)"
+                        : c.key == "train.accumulate" && batch_kept
+                            ? " (another number of ranks, and the gathered negatives would follow it)"
+                            : "");
     if (!batch_kept)
         refused += "\n  (the global batch micro_batch x accumulate x ranks is " + std::to_string(global_batch) +
                    ", the checkpoint's " + saved_batch->second + ")";

@@ -29,17 +29,21 @@ struct ConfigChange {
 // train.precision; train.steps only with a constant schedule (else it is the
 // length of the learning-rate curve, and the remaining steps would follow
 // another one: extending a run is a change to allow on purpose); and, when
-// `batch_kept` (the global batch micro_batch × accumulate × ranks is the
-// saved one), train.accumulate, which is how the number of ranks changes.
+// `ranks_free` (the global batch micro_batch × accumulate × ranks is the saved
+// one, and no negatives are gathered across the ranks, which would change
+// with their number), train.accumulate, which is how the number of ranks
+// changes.
 std::vector<ConfigChange> resume_config_changes(const std::string& saved_config, const eng::json::Value& now,
-                                                bool batch_kept);
+                                                bool ranks_free);
 
 // Throws, listing every change not allowed (unless allow_all), and prints the
 // changes on stderr when `verbose`.  A checkpoint without a config passes.
 // global_batch: this run's micro_batch × accumulate × ranks, compared with the
-// checkpoint's extra.global_batch (absent in older checkpoints: then kept).
+// checkpoint's extra.global_batch (absent in older checkpoints: then kept);
+// negatives_follow_ranks: negatives are gathered across the ranks
+// (TrainConfig::negatives_follow_ranks).
 void check_resume_config(const std::map<std::string, std::string>& metadata, const eng::json::Value& now,
-                         int64_t global_batch, bool allow_all, bool verbose);
+                         int64_t global_batch, bool negatives_follow_ranks, bool allow_all, bool verbose);
 
 // Throws when the checkpoint recorded a tokenizer fingerprint other than
 // `fingerprint` (the run's tokenizer files were replaced or truncated).

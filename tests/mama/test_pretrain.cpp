@@ -365,6 +365,17 @@ TEST_CASE("pretrain: --resume refuses changed settings that alter the run, unles
     CHECK_FALSE(constant[0].allowed);
     CHECK(constant[1].key == "train.steps");
     CHECK(constant[1].allowed);
+    // Another accumulate with the global batch kept is another number of ranks:
+    // allowed with per-rank negatives, refused when negatives are gathered
+    // across the ranks (their number would change the loss).
+    std::map<std::string, std::string> md = nn::SafeTensorsFile::open((a.path / "last.safetensors").string()).metadata();
+    md["config"] = json::dump(testing::tiny_run_config(a.path.string(), 3, {{"train.lr", "0.5"}, {"train.accumulate", "2"}}).json);
+    md["extra.global_batch"] = "8";
+    const json::Value ranks_doubled =
+        testing::tiny_run_config(a.path.string(), 3, {{"train.lr", "0.5"}, {"train.accumulate", "1"}}).json;
+    CHECK_NOTHROW(check_resume_config(md, ranks_doubled, 8, false, false, false));
+    CHECK_THROWS_CONTAINING(check_resume_config(md, ranks_doubled, 8, true, false, false),
+                            "train.accumulate: 2 in the checkpoint, 1 now (another number of ranks");
 }
 
 TEST_CASE("pretrain: a resumed run logs each step once, and refuses a tokenizer that changed") {
@@ -498,6 +509,14 @@ TEST_CASE("pretrain guards: a real SIGINT raises the stop flag while the guard l
         CHECK_FALSE(StopOnSignal::requested());
     }
     sigaction(SIGINT, &before, nullptr);
+    // SIGUSR1 and SIGUSR2 (what mpirun forwards to the ranks) and SIGTERM stop alike.
+    for (int sig : {SIGTERM, SIGUSR1, SIGUSR2}) {
+        CAPTURE(sig);
+        StopOnSignal guard;
+        ::raise(sig);  // without the handler, the default action would end the test program
+        CHECK(StopOnSignal::requested());
+    }
+    CHECK_FALSE(StopOnSignal::requested());
 }
 
 TEST_CASE("pretrain: a stop request (Ctrl-C, SIGTERM) finishes the step, saves it, and --resume continues exactly") {

@@ -317,16 +317,20 @@ TEST_CASE("mpi: gathered negatives give the full-batch gradient; per-rank negati
     };
     // The three gathered losses of the model: v = norm(A·M), ṽ = norm(P·M), u = norm(C·N),
     // multi-view heads A·H and P·H.
-    auto losses = [&](Params& p, int64_t first, int64_t rows, nn::Communicator* comm) {
+    auto losses = [&](Params& p, int64_t first, int64_t rows, nn::Communicator* comm,
+                      nn::Communicator* mv_comm = nullptr, bool with_clip = true, bool with_mv = true) {
         auto all = [&](const Tensor& x) { return comm ? nn::all_gather_rows(*comm, x) : x; };
+        nn::Communicator* mvc = comm ? comm : mv_comm;
+        auto all_mv = [&](const Tensor& x) { return mvc ? nn::all_gather_rows(*mvc, x) : x; };
         Tensor a = raw_narrow(A, 0, first, rows).contiguous(), pp = raw_narrow(P, 0, first, rows).contiguous();
         Tensor cc = raw_narrow(C, 0, first, rows).contiguous();
         Tensor u_all = all(l2_normalize(matmul(cc, p.N)));
         Tensor l = mama::clip_loss(all(l2_normalize(matmul(a, p.M))), u_all, p.th);
         l = l + mama::partner_clip_loss(all(l2_normalize(matmul(pp, p.M))), u_all, p.th);
-        Tensor mv_a = all(matmul(a, p.H));
-        Tensor mv_p = all(matmul(pp, p.H));
-        return l + mama::nt_xent_loss(mv_p, mv_a, 0.5f);
+        Tensor mv_p = all_mv(matmul(pp, p.H));
+        Tensor mv_a = all_mv(matmul(a, p.H));
+        Tensor mv = mama::nt_xent_loss(mv_p, mv_a, 0.5f);
+        return with_clip && with_mv ? l + mv : with_clip ? l : mv;
     };
     auto check_same = [](Params& got, Params& want, const char* what) {
         const char* names[] = {"M", "N", "H", "theta"};
@@ -361,6 +365,24 @@ TEST_CASE("mpi: gathered negatives give the full-batch gradient; per-rank negati
     if (W > 1) {  // and the two really differ (the test can tell them apart)
         std::string err = testing::compare(mine.M.grad().to_vector(), mine2.M.grad().to_vector(), 1e-5, 1e-4);
         CHECK_FALSE(err.empty());
+    }
+    // NT-Xent gathered alone (train.gather_mv_negatives): the mean of the
+    // shards' CLIP losses plus the full-batch NT-Xent.
+    Params ref3 = fresh();
+    Tensor L_mixed = losses(ref3, 0, W * B, nullptr, nullptr, false, true);
+    for (int q = 0; q < W; ++q)
+        L_mixed = L_mixed + mul(losses(ref3, q * B, B, nullptr, nullptr, true, false), 1.0f / float(W));
+    backward(L_mixed);
+    Params mine3 = fresh();
+    backward(losses(mine3, r * B, B, nullptr, &c));
+    nn::average_gradients(c, mine3.list());
+    check_same(mine3, ref3, "NT-Xent gathered");
+    if (W > 1) {
+        for (auto* other : {&mine, &mine2}) {
+            std::string err = testing::compare(mine3.H.grad().to_vector(), other->H.grad().to_vector(), 1e-5, 1e-4);
+            std::string err_m = testing::compare(mine3.M.grad().to_vector(), other->M.grad().to_vector(), 1e-5, 1e-4);
+            CHECK_FALSE((err.empty() && err_m.empty()));  // neither all gathered nor all per rank
+        }
     }
 }
 
@@ -427,6 +449,72 @@ TEST_CASE("mpi: pretraining on the ranks equals one process on the same global b
         CHECK(mama::run_pretrain(tiny(stopped.path.string(), {}), quiet) == 130);
         if (c.is_main())
             CHECK(nn::SafeTensorsFile::open((stopped.path / "last.safetensors").string()).metadata().at("step") == "1");
+        c.barrier();
+    }
+    SUBCASE("gather_mv_negatives gathers NT-Xent alone: CLIP as per rank, NT-Xent as all gathered") {
+        // The first step's losses, before any update: every run starts alike.
+        SharedDir per("mv-per"), mv("mv-only"), all("mv-all");
+        auto first_losses = [&](const fs::path& out, std::vector<std::pair<std::string, std::string>> more) {
+            more.insert(more.end(), {{"model.late_start", "0"}, {"train.steps", "1"}, {"train.accumulate", "1"}});
+            REQUIRE(mama::run_pretrain(tiny(out.string(), more), quiet) == 0);
+            std::ifstream in(out / "log.jsonl");
+            std::string line;
+            std::getline(in, line);
+            json::Value v = json::parse(line);
+            return std::pair{v.at("loss_clip").as_number(), v.at("loss_mv").as_number()};
+        };
+        auto [clip_per, mv_per] = first_losses(per.path, {});
+        auto [clip_mv, mv_mv] = first_losses(mv.path, {{"train.gather_mv_negatives", "true"}});
+        auto [clip_all, mv_all] = first_losses(all.path, {{"train.gather_negatives", "true"}});
+        CHECK(clip_mv == doctest::Approx(clip_per).epsilon(1e-6));
+        CHECK(mv_mv == doctest::Approx(mv_all).epsilon(1e-6));
+        if (W > 1) {
+            CHECK(std::fabs(mv_mv - mv_per) > 1e-4);
+            CHECK(std::fabs(clip_mv - clip_all) > 1e-4);
+        }
+    }
+    SUBCASE("every rank must resume from the same checkpoint and read the same training split") {
+        // Each rank its own out_dir (machines without a shared file system):
+        // rank 1 holds a copy of rank 0's checkpoint that rank 0 then moves
+        // past; resuming must stop every rank, not train them out of step.
+        SharedDir base("stale");
+        const fs::path mine = base.path / ("r" + std::to_string(c.rank()));
+        mama::PretrainOptions paused = quiet;
+        paused.stop_at = 1;
+        REQUIRE(mama::run_pretrain(tiny(mine.string(), {}), paused) == 0);
+        c.barrier();
+        if (c.is_main())
+            for (int q = 1; q < W; ++q) {
+                fs::create_directories(base.path / ("r" + std::to_string(q)));
+                fs::copy_file(mine / "last.safetensors", base.path / ("r" + std::to_string(q)) / "last.safetensors",
+                              fs::copy_options::overwrite_existing);
+            }
+        c.barrier();
+        mama::PretrainOptions resume = paused;
+        resume.resume = true;
+        resume.stop_at = 2;
+        REQUIRE(mama::run_pretrain(tiny(mine.string(), {}), resume) == 0);  // every copy at step 1: fine
+        c.barrier();
+        resume.stop_at = 0;
+        if (W > 1)  // rank 0's file is at step 2 now, the others' at step 1
+            CHECK_THROWS_CONTAINING(mama::run_pretrain(tiny(mine.string(), {}), resume), "differs between the ranks");
+        // A rank whose data folder lacks one training image.
+        SharedDir other_data("data-less");
+        if (c.is_main()) {
+            fs::copy(dataset_dir(), other_data.path, fs::copy_options::recursive);
+            mama::EmbedOptions eo;
+            eo.data_dir = other_data.path.string();
+            eo.warnings = false;
+            mama::EmbedData d = mama::load_embed(eo);
+            fs::remove(d.records[size_t(d.split_indices(mama::Split::Train).at(0))].image_path);
+        }
+        c.barrier();
+        SharedDir out("data-less-run");
+        const std::string data = c.rank() == 0 ? dataset_dir() : other_data.path.string();
+        if (W > 1)
+            CHECK_THROWS_CONTAINING(mama::run_pretrain(tiny(out.path.string(), {{"train.data_dir", "\"" + data + "\""}}),
+                                                       quiet),
+                                    "training split");
         c.barrier();
     }
     SUBCASE("gathered negatives (CLIP only): W ranks x micro-batch 4 == one process x micro-batch 4W") {
