@@ -79,6 +79,7 @@ void* Tensor::raw_data() const {
 
 bool Tensor::is_contiguous() const {
     const TensorImpl& t = checked();
+    if (shape_numel(t.shape) == 0) return true;  // no element, no layout (its strides are contiguous_strides')
     int64_t expected = 1;
     for (size_t i = t.shape.size(); i-- > 0;) {
         if (t.shape[i] == 1) continue;  // the stride of a size-1 dim never matters
@@ -276,8 +277,8 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str
 
 int64_t normalize_dim(int64_t d, int64_t ndim, const char* op) {
     int64_t wrapped = d < 0 ? d + ndim : d;
-    ENG_CHECK(wrapped >= 0 && wrapped < std::max<int64_t>(ndim, 1), op, ": dimension ", d,
-              " is out of range for a tensor with ", ndim, " dims");
+    ENG_CHECK(wrapped >= 0 && wrapped < ndim, op, ": dimension ", d, " is out of range for a tensor with ", ndim,
+              " dims", ndim == 0 ? " (a scalar has none: reshape it to [1] first)" : "");
     return wrapped;
 }
 

@@ -150,3 +150,28 @@ TEST_CASE("views: gradients flow back through reshape, permute, narrow, expand, 
     CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return expand(in[0], {2, 3, 5}); }, {s});
     CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return contiguous(transpose(in[0], 0, 1)); }, {s});
 }
+
+TEST_CASE("reduce/matmul: a scalar has no dim 0; an empty tensor is contiguous, and empty products work") {
+    // Dim 0 of a 0-d tensor used to be accepted and then read an empty shape
+    // (a crash); it is an error naming the op, like dim -1 was.
+    Tensor s = full({}, 3.0f);
+    CHECK_THROWS_CONTAINING(sum(s, {0}), "a scalar has none");
+    CHECK_THROWS_CONTAINING(max(s, 0), "out of range");
+    CHECK_THROWS_CONTAINING(transpose(s, 0, 0), "out of range");
+    CHECK_THROWS_CONTAINING(select(s, 0, 0), "out of range");
+    CHECK_THROWS_CONTAINING(s.size(0), "out of range");
+    CHECK(sum(s).item() == 3.0f);  // over all elements: fine
+    // A [3, 0] tensor holds nothing, so any layout is contiguous.
+    CHECK(empty({3, 0}).is_contiguous());
+    CHECK(empty({0, 4, 2}).is_contiguous());
+    Tensor y = matmul(randn({3, 4}), randn({4, 0}));
+    CHECK(y.shape() == Shape{3, 0});
+    // K = 0: the product is all zeros, and so are the (empty-input) gradients' shapes.
+    Tensor a = empty({3, 0}).set_requires_grad(true), b = empty({0, 4}).set_requires_grad(true);
+    Tensor z = matmul(a, b);
+    REQUIRE(z.shape() == Shape{3, 4});
+    for (float v : z.to_vector()) CHECK(v == 0.0f);
+    backward(sum(z));
+    CHECK(a.grad().shape() == Shape{3, 0});
+    CHECK(b.grad().shape() == Shape{0, 4});
+}
