@@ -21,13 +21,15 @@ __device__ float row_max(const float* x, int64_t C, float* fsh) {
     return block_max(m, fsh, -INFINITY);
 }
 
-// log Σ exp(x) = m + log Σ exp(x - m).
-__device__ float row_logsumexp(const float* x, int64_t C, float* fsh, double* dsh) {
-    float m = row_max(x, C, fsh);
+// log Σ exp(x) = m + log Σ exp(x - m), as its two parts (m, returned in
+// every thread, and log_s): as on the CPU they are kept apart, since their
+// float sum would lose log_s's low bits when the logits are large.
+__device__ float row_log_sumexp_shifted(const float* x, int64_t C, float* fsh, double* dsh, float& m) {
+    m = row_max(x, C, fsh);
     double s = 0;
     for (int64_t j = threadIdx.x; j < C; j += blockDim.x) s += exp(double(x[j] - m));
     s = block_sum(s, dsh);
-    return m + float(log(s));
+    return float(log(s));
 }
 
 __global__ void softmax_forward_kernel(float* out, const float* inp, int64_t C, bool log_form) {
@@ -36,8 +38,9 @@ __global__ void softmax_forward_kernel(float* out, const float* inp, int64_t C, 
     const float* x = inp + int64_t(blockIdx.x) * C;
     float* y = out + int64_t(blockIdx.x) * C;
     if (log_form) {
-        float lse = row_logsumexp(x, C, fsh, dsh);
-        for (int64_t j = threadIdx.x; j < C; j += blockDim.x) y[j] = x[j] - lse;
+        float m;
+        const float log_s = row_log_sumexp_shifted(x, C, fsh, dsh, m);
+        for (int64_t j = threadIdx.x; j < C; j += blockDim.x) y[j] = (x[j] - m) - log_s;
         return;
     }
     float m = row_max(x, C, fsh);
@@ -107,23 +110,30 @@ __global__ void crossentropy_forward_kernel(float* losses, float* lse, const flo
     __shared__ double dsh[32];
     const int64_t i = blockIdx.x;
     const float* x = logits + i * C;
-    float l = row_logsumexp(x, C, fsh, dsh);
+    float m;
+    const float log_s = row_log_sumexp_shifted(x, C, fsh, dsh, m);
     if (threadIdx.x == 0) {
-        lse[i] = l;
-        // -log softmax(x)[t] = lse - x[t]
-        losses[i] = targets[i] == ignore_index ? 0.0f : l - x[targets[i]];
+        lse[i] = m + log_s;
+        // -log softmax(x)[t] = lse - x[t] = (m - x[t]) + log_s
+        losses[i] = targets[i] == ignore_index ? 0.0f : (m - x[targets[i]]) + log_s;
     }
 }
 
-__global__ void crossentropy_backward_kernel(float* dlogits, const float* logits, const float* lse,
-                                             const int32_t* targets, float dloss, int64_t C, int64_t ignore_index) {
+// The forward's lse is not read: as on the CPU, softmax(x) = exp((x - m) -
+// log_s) is recomputed from the row to keep log_s's low bits.
+__global__ void crossentropy_backward_kernel(float* dlogits, const float* logits, const int32_t* targets,
+                                             float dloss, int64_t C, int64_t ignore_index) {
+    __shared__ float fsh[32];
+    __shared__ double dsh[32];
     const int64_t i = blockIdx.x;
-    if (targets[i] == ignore_index) return;  // contributes nothing to the mean
+    if (targets[i] == ignore_index) return;  // the whole block returns: contributes nothing to the mean
     const float* x = logits + i * C;
     float* dx = dlogits + i * C;
     const int64_t t = targets[i];
+    float m;
+    const float log_s = row_log_sumexp_shifted(x, C, fsh, dsh, m);
     for (int64_t j = threadIdx.x; j < C; j += blockDim.x) {
-        float d = dloss * expf(x[j] - lse[i]);
+        float d = dloss * expf((x[j] - m) - log_s);
         // The CPU adds the softmax term, then subtracts dloss at the target: same order here.
         if (j == t) dx[j] = (dx[j] + d) - dloss;
         else dx[j] += d;
@@ -138,12 +148,11 @@ void crossentropy_forward(float* losses, float* lse, const float* logits, const 
     check_launch("cross_entropy");
 }
 
-void crossentropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets, float dloss,
-                           int64_t N, int64_t C, int64_t ignore_index) {
+void crossentropy_backward(float* dlogits, const float* logits, const float* /*lse: recomputed*/,
+                           const int32_t* targets, float dloss, int64_t N, int64_t C, int64_t ignore_index) {
     if (N == 0 || C == 0) return;
     check_rows(N, "cross_entropy backward");
-    crossentropy_backward_kernel<<<unsigned(N), kRowThreads>>>(dlogits, logits, lse, targets, dloss, C,
-                                                               ignore_index);
+    crossentropy_backward_kernel<<<unsigned(N), kRowThreads>>>(dlogits, logits, targets, dloss, C, ignore_index);
     check_launch("cross_entropy backward");
 }
 

@@ -30,10 +30,14 @@ static ENG_ROW_INLINE double row_sumexp(const float* __restrict x, int64_t C, fl
     return s;
 }
 
-// log Σ exp(x) computed as m + log Σ exp(x - m).
-static ENG_ROW_INLINE float row_logsumexp(const float* __restrict x, int64_t C) {
-    float m = row_max(x, C);
-    return m + float(std::log(row_sumexp(x, C, m)));
+// log Σ exp(x) = m + log Σ exp(x - m), as its two parts: the max m and
+// log_s = log Σ exp(x - m), in [0, log C].  They are kept apart because their
+// float sum is rounded at the magnitude of m: with logits near 10⁴, m + log_s
+// loses log_s's low bits (3e-4 in log_softmax), while (x - m) - log_s
+// subtracts m exactly first.
+static ENG_ROW_INLINE float row_log_sumexp_shifted(const float* __restrict x, int64_t C, float& m) {
+    m = row_max(x, C);
+    return float(std::log(row_sumexp(x, C, m)));
 }
 
 struct SoftmaxFwd {
@@ -62,9 +66,10 @@ struct LogSoftmaxFwd {
     static ENG_ROW_INLINE void row(int64_t i, float* out, const float* inp, int64_t C) {
         const float* __restrict x = inp + i * C;
         float* __restrict y = out + i * C;
-        float lse = row_logsumexp(x, C);
+        float m;
+        const float log_s = row_log_sumexp_shifted(x, C, m);
 #pragma omp simd
-        for (int64_t j = 0; j < C; ++j) y[j] = x[j] - lse;
+        for (int64_t j = 0; j < C; ++j) y[j] = (x[j] - m) - log_s;
     }
 };
 
@@ -112,9 +117,11 @@ struct CrossEntropyFwd {
     static ENG_ROW_INLINE void row(int64_t i, float* losses, float* lse, const float* logits, const int32_t* targets,
                                    int64_t C, int64_t ignore_index) {
         const float* x = logits + i * C;
-        lse[i] = row_logsumexp(x, C);
-        // -log softmax(x)[t] = lse - x[t]
-        losses[i] = targets[i] == ignore_index ? 0.0f : lse[i] - x[targets[i]];
+        float m;
+        const float log_s = row_log_sumexp_shifted(x, C, m);
+        lse[i] = m + log_s;
+        // -log softmax(x)[t] = lse - x[t] = (m - x[t]) + log_s
+        losses[i] = targets[i] == ignore_index ? 0.0f : (m - x[targets[i]]) + log_s;
     }
 };
 
@@ -124,21 +131,24 @@ void crossentropy_forward(float* losses, float* lse, const float* logits, const 
 }
 
 struct CrossEntropyBwd {
-    static ENG_ROW_INLINE void row(int64_t i, float* dlogits, const float* logits, const float* lse,
-                                   const int32_t* targets, float dloss, int64_t C, int64_t ignore_index) {
+    // The forward's lse is not read: softmax(x) = exp((x - m) - log_s) is
+    // recomputed from the row (one more pass) to keep log_s's low bits.
+    static ENG_ROW_INLINE void row(int64_t i, float* dlogits, const float* logits, const int32_t* targets, float dloss,
+                                   int64_t C, int64_t ignore_index) {
         if (targets[i] == ignore_index) return;  // contributes nothing to the mean
         const float* __restrict x = logits + i * C;
         float* __restrict dx = dlogits + i * C;
-        const float l = lse[i];
+        float m;
+        const float log_s = row_log_sumexp_shifted(x, C, m);
 #pragma omp simd
-        for (int64_t j = 0; j < C; ++j) dx[j] += dloss * vm::exp_f(x[j] - l);
+        for (int64_t j = 0; j < C; ++j) dx[j] += dloss * vm::exp_f((x[j] - m) - log_s);
         dx[targets[i]] -= dloss;
     }
 };
 
-void crossentropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets, float dloss,
-                           int64_t N, int64_t C, int64_t ignore_index) {
-    parallel_rows<CrossEntropyBwd>(N, N * C, dlogits, logits, lse, targets, dloss, C, ignore_index);
+void crossentropy_backward(float* dlogits, const float* logits, const float* /*lse: recomputed, see above*/,
+                           const int32_t* targets, float dloss, int64_t N, int64_t C, int64_t ignore_index) {
+    parallel_rows<CrossEntropyBwd>(N, N * C, dlogits, logits, targets, dloss, C, ignore_index);
 }
 
 }  // namespace eng::cpu

@@ -20,7 +20,8 @@ void log_softmax_backward(float* dinp, const float* dout, const float* out, int6
 // [0, C) or equal to ignore_index (the front-end checks this).
 void crossentropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t N,
                           int64_t C, int64_t ignore_index);
-// dlogits: [N, C]; logits: [N, C]; lse, targets: [N]; dloss: the upstream
+// dlogits: [N, C]; logits: [N, C]; lse, targets: [N] (this CPU version
+// recomputes lse from the row in two parts, see softmax.cpp); dloss: the upstream
 // gradient of the mean already divided by the count of non-ignored rows.
 // dlogits += dloss · (softmax - onehot(target)) on non-ignored rows.
 void crossentropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets, float dloss,
