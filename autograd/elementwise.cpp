@@ -6,7 +6,7 @@
 //   sub: da = g,        db = -g
 //   mul: da = g·b,      db = g·a
 //   div: da = g/b,      db = -g·a/b²
-//   pow: da = g·b·a^(b-1), db = g·a^b·ln a
+//   pow: da = g·b·a^(b-1) (0 where b = 0), db = g·a^b·ln a (0 where a = 0)
 #include "autograd/elementwise.h"
 
 #include "autograd/node.h"
@@ -65,13 +65,23 @@ static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
                 // -g·a/b² = -g·out/b
                 if (need_b) gb = kernels::unary(Unary::Neg, kernels::binary(Binary::Div, kernels::binary(Binary::Mul, g, so), sb));
                 break;
-            case Binary::Pow:
+            case Binary::Pow: {
+                // At a = 0 the formulas read 0·0⁻¹ (b = 0) and 0ᵇ·ln 0; as
+                // PyTorch, da is 0 where b = 0 (a⁰ is constant) and db is 0
+                // where a = 0 (0ᵇ is constant for b > 0; for b < 0 the value
+                // itself is already infinite).  where(c, x, 0) keeps x where c ≠ 0.
+                const Tensor zero = scalar_like(0.0f, sa);  // (a is always saved for pow, b only for da)
                 if (need_a) {
                     Tensor bm1 = kernels::binary(Binary::Sub, sb, scalar_like(1.0f, sb));
                     ga = kernels::binary(Binary::Mul, g, kernels::binary(Binary::Mul, sb, kernels::binary(Binary::Pow, sa, bm1)));
+                    ga = kernels::where(sb, ga, zero);
                 }
-                if (need_b) gb = kernels::binary(Binary::Mul, g, kernels::binary(Binary::Mul, so, kernels::unary(Unary::Log, sa)));
+                if (need_b) {
+                    gb = kernels::binary(Binary::Mul, g, kernels::binary(Binary::Mul, so, kernels::unary(Unary::Log, sa)));
+                    gb = kernels::where(sa, gb, zero);
+                }
                 break;
+            }
         }
         if (ga.defined()) ga = kernels::sum_to(ga, a_shape);
         if (gb.defined()) gb = kernels::sum_to(gb, b_shape);

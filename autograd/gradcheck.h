@@ -3,7 +3,7 @@
 // The function's output (any shape) is reduced to a scalar with random weights,
 // L = Σ wᵢ·fᵢ(x), so the upstream gradient is not all ones.  For every checked
 // element x_j:  numeric = (L(x_j + ε) - L(x_j - ε)) / 2ε,  with L summed in
-// double.  In f32, the rounding error of this estimate is about
+// double (2ε: the step actually taken, x_j ± ε rounded to float).  In f32, the rounding error of this estimate is about
 // 1e-7·|L|/ε, so ε = 1e-3 and a tolerance of atol + rtol·|numeric| with
 // atol ≈ 1e-3..5e-3 and rtol ≈ 1e-2 separates real bugs (errors of O(1)) from
 // noise.  Non-smooth points (relu at 0, max ties) must be avoided by the caller.

@@ -4,6 +4,7 @@
 // (element i of a draw uses counter offset+i) and then moved to the requested
 // device, so a seed gives the same values on the CPU and the GPU and for any
 // number of threads.
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -57,12 +58,16 @@ Tensor scalar_tensor(float value, TensorOptions opt) { return full({}, value, op
 Tensor arange(int64_t start, int64_t end, int64_t step, TensorOptions opt) {
     ENG_CHECK(step != 0, "arange: step must not be 0");
     int64_t n = std::max<int64_t>(0, (end - start + step - (step > 0 ? 1 : -1)) / step);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = float(start + i * step);
-    if (opt.dtype == DType::i32) {
-        std::vector<int32_t> iv(v.begin(), v.end());
+    if (opt.dtype == DType::i32) {  // directly: a float holds every integer only up to 2^24
+        ENG_CHECK(n == 0 || (std::min(start, start + (n - 1) * step) >= INT32_MIN &&
+                             std::max(start, start + (n - 1) * step) <= INT32_MAX),
+                  "arange: values from ", start, " by ", step, " do not fit in i32");
+        std::vector<int32_t> iv(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) iv[size_t(i)] = int32_t(start + i * step);
         return from_ivector(iv, {n}, opt.device);
     }
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = float(start + i * step);
     return from_vector(v, {n}, opt);
 }
 

@@ -154,3 +154,22 @@ TEST_CASE("elementwise: errors name the op and both shapes") {
     CHECK_THROWS_CONTAINING(mul(a, from_ivector({1, 2, 3}, {3})), "mul: second input must be f32 but is i32");
     CHECK_THROWS_CONTAINING(clamp(a, 1.0f, 0.0f), "clamp: min 1 is greater than max 0");
 }
+
+TEST_CASE("elementwise: pow's gradients at a zero base are PyTorch's, not NaN or -inf") {
+    // a = [0, 0, 2], b = [0, 2, 3]: da = b·a^(b-1) reads 0·0⁻¹ at (0, 0); db = a^b·ln a reads ln 0.
+    Tensor a = from_vector({0.0f, 0.0f, 2.0f}, {3}).set_requires_grad(true);
+    Tensor b = from_vector({0.0f, 2.0f, 3.0f}, {3}).set_requires_grad(true);
+    backward(sum(pow(a, b)));
+    std::vector<float> da = a.grad().to_vector(), db = b.grad().to_vector();
+    CHECK(da[0] == 0.0f);                                              // a⁰ is constant
+    CHECK(da[1] == 0.0f);                                              // 2·0¹
+    CHECK(da[2] == doctest::Approx(3.0 * 4.0));                        // 3·2²
+    CHECK(db[0] == 0.0f);                                              // 0ᵇ near b = 0: torch's 0
+    CHECK(db[1] == 0.0f);                                              // 0ᵇ is constant for b > 0
+    CHECK(db[2] == doctest::Approx(8.0 * std::log(2.0)).epsilon(1e-6));  // 2³·ln 2
+    // Only b needing a gradient (a not saved as b): still fine.
+    Tensor b2 = from_vector({1.0f, 2.0f}, {2}).set_requires_grad(true);
+    backward(sum(pow(from_vector({0.0f, 3.0f}, {2}), b2)));
+    CHECK(b2.grad().to_vector()[0] == 0.0f);
+    CHECK(b2.grad().to_vector()[1] == doctest::Approx(9.0 * std::log(3.0)).epsilon(1e-6));
+}

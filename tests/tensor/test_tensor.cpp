@@ -16,6 +16,10 @@ TEST_CASE("tensor: creation functions fill shape and values") {
     CHECK_CLOSE(arange(2, 11, 3), std::vector<float>{2, 5, 8}, 0, 0);
     CHECK_CLOSE(arange(5, 0, -2), std::vector<float>{5, 3, 1}, 0, 0);
     CHECK(arange(0, 4, 1, {DType::i32}).to_ivector() == std::vector<int32_t>{0, 1, 2, 3});
+    // Integers beyond 2^24 (a float's exact range) stay exact in i32.
+    CHECK(arange(16777215, 16777221, 1, {DType::i32}).to_ivector() ==
+          std::vector<int32_t>{16777215, 16777216, 16777217, 16777218, 16777219, 16777220});
+    CHECK_THROWS_CONTAINING(arange(0, int64_t(1) << 32, int64_t(1) << 31, {DType::i32}), "do not fit in i32");
     CHECK(scalar_tensor(2.0f).dim() == 0);
     CHECK(scalar_tensor(2.0f).item() == 2.0f);
     Tensor f = from_vector({1, 2, 3, 4, 5, 6}, {3, 2});
