@@ -124,8 +124,10 @@ FindingChoice select_finding(const std::vector<std::string>& sides, const std::v
             return choice;
         }
         // Quirk: idx counts valid letters but indexes all kept rows.  When the
-        // full table has fewer kept rows, the reference's iloc raises and its
-        // except-branch falls back to row 0 of both tables.
+        // full table has fewer kept rows, the reference's iloc raises; its
+        // except-branch then reads row 0 of a row already selected, a scalar,
+        // and the caption building fails (real EMBED never gets here).  Row 0
+        // of both tables is this project's choice for that case.
         if (idx >= int64_t(full_rows.size())) idx = 0;
     }
     choice.reduced = rows[size_t(idx)];

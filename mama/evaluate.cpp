@@ -203,6 +203,15 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
         info.emplace_back("probabilities", "softmax(logits)");
     }
 
+    // NaN or infinite weights give non-finite scores; say where they come from
+    // (the metrics would only name a sample).
+    for (size_t i = 0; i < res.logits.size(); ++i)
+        ENG_CHECK(std::isfinite(res.logits[i]), "evaluate: the ", o.mode == "zeroshot" ? "zero-shot" : "probe",
+                  " score of test image ", i / size_t(K), " (", test.paths[i / size_t(K)], ") is ", res.logits[i],
+                  ": the checkpoint ", o.checkpoint, o.mode == "zeroshot" ? "" : " or the probe's training",
+                  " gave non-finite values. HINT: build/inspect shows whether the weights hold NaN or inf; use an "
+                  "earlier checkpoint of the run", o.mode == "zeroshot" ? "" : ", or a lower --lr");
+
     // ---- metrics and outputs ----
     EvalResult& r = res.result;
     r.task = eval_task_name(task);

@@ -76,18 +76,21 @@ LoadedRun load_run(const std::string& checkpoint, const std::string& config_path
               "--checkpoint ", checkpoint, ": the text embedding has ", shape_str(file.info(wte).shape),
               " rows but the run's tokenizer has ", run.tokenizer.vocab_size(),
               " tokens. HINT: the tokenizer/ folder next to the checkpoint belongs to another run");
-    run.model = std::make_unique<MamaModel>(mc, run.tokenizer.vocab_size());
-    nn::load_checkpoint(checkpoint, *run.model, nullptr);
+    // The device and an explicit --precision are checked before the weights
+    // are read (gigabytes at full size).  An explicit --precision must work as
+    // asked (or fail clearly).  The run's own train.precision may name what
+    // this device lacks (tf32 from a GPU run, bf16 on a CPU without
+    // AVX512-BF16): then the products stay fp32.
     ENG_CHECK(device == "cpu" || device == "cuda", "--device must be cpu or cuda, got '", device, "'");
     if (device == "cuda") cuda::require_available("--device cuda");
-    // An explicit --precision must work as asked (or fail clearly).  The run's
-    // own train.precision may name what this device lacks (tf32 from a GPU
-    // run, bf16 on a CPU without AVX512-BF16): then the products stay fp32.
     const Device dev = device == "cuda" ? Device::CUDA : Device::CPU;
+    if (!precision.empty()) set_matmul_precision(dev, precision);  // throws for what this device cannot do
+    run.model = std::make_unique<MamaModel>(mc, run.tokenizer.vocab_size());
+    nn::load_checkpoint(checkpoint, *run.model, nullptr);
     std::string p = precision.empty() ? run.config.train.precision : precision;
     if (precision.empty() && !matmul_precision_available(dev, p)) {
-        std::cerr << "note: the run's train.precision " << p << " is not available on this CPU; evaluating with "
-                  << "fp32 matmuls\n";
+        std::cerr << "note: the run's train.precision " << p << " is not available on this "
+                  << (dev == Device::CUDA ? "GPU" : "CPU") << "; evaluating with fp32 matmuls\n";
         p = "fp32";
     }
     set_matmul_precision(dev, p);

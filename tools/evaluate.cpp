@@ -8,8 +8,10 @@
 #include <cmath>
 #include <cstdint>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "mama/evaluate.h"
 #include "tools/cli_args.h"
@@ -43,11 +45,29 @@ static int usage(const char* msg) {
     return msg ? 2 : 0;
 }
 
+// Options that only some modes or tasks read: given elsewhere, a note says so.
+static void note_ignored(const std::set<std::string>& given, const mama::EvaluateOptions& o) {
+    auto note = [&](const std::vector<std::string>& names, const std::string& why) {
+        std::string list;
+        for (const std::string& n : names)
+            if (given.count(n)) list += (list.empty() ? "" : ", ") + n;
+        if (!list.empty()) std::cerr << "note: " << list << " ignored: " << why << "\n";
+    };
+    if (o.mode == "zeroshot")
+        note({"--steps", "--warmup", "--batch", "--lr", "--min-lr", "--momentum", "--weight-decay"},
+             "zero-shot trains nothing (they set --mode linear or finetune)");
+    else
+        note({"--softmax", "--pooling"}, "they set the zero-shot scoring (a probe scores with its own head)");
+    if (o.task != "rsna") note({"--rsna-image-dir", "--rsna-suffix"}, "they locate RSNA's images (--task rsna)");
+}
+
 int main(int argc, char** argv) {
     mama::EvaluateOptions o;
     bool min_lr_given = false;
+    std::set<std::string> given;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
+        given.insert(a);
         try {
             auto value = [&]() -> std::string {
                 if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
@@ -85,6 +105,7 @@ int main(int argc, char** argv) {
         }
     }
     if (o.checkpoint.empty()) return usage("--checkpoint is required");
+    note_ignored(given, o);
     if (o.mode != "zeroshot" && o.min_lr > o.lr) {  // (zero-shot trains nothing)
         std::ostringstream msg;
         msg << "--min-lr " << o.min_lr << (min_lr_given ? "" : " (the default)") << " is above --lr " << o.lr

@@ -462,6 +462,11 @@ TEST_CASE("evaluate: build/embed refuses to write embeddings from NaN weights") 
     o.progress = false;
     CHECK_THROWS_WITH_AS(run_embed(o), doctest::Contains("non-finite"), eng::Error);
     CHECK_FALSE(fs::exists(o.out));
+    // build/evaluate names the checkpoint too (the metrics would only name a sample).
+    EvaluateOptions e = base_options("zeroshot", (run.path / "eval").string());
+    e.checkpoint = ckpt;
+    e.examples = 0;
+    CHECK_THROWS_CONTAINING(run_evaluate(e), "gave non-finite values");
 }
 
 TEST_CASE("evaluate: a run's GPU-only train.precision falls back to fp32 on the CPU; an explicit one is checked") {
@@ -485,6 +490,24 @@ TEST_CASE("evaluate: a run's GPU-only train.precision falls back to fp32 on the 
     CHECK(run.config.train.precision == "tf32");
     CHECK(cpu::gemm_precision() == cpu::GemmPrecision::fp32);
     CHECK_THROWS_CONTAINING(load_run(fixture().checkpoint, config, "", "cpu", "tf32"), "tf32 exists only on the GPU");
+    // ... before the weights are read: a damaged copy is refused for the
+    // precision, not for its checksum (which reading the weights would find).
+    const fs::path damaged = dir.path / "damaged.safetensors";
+    fs::copy_file(fixture().checkpoint, damaged);
+    {
+        std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(-16, std::ios::end);
+        char c = 0;
+        f.read(&c, 1);
+        c = char(c ^ 0x40);
+        f.seekp(-16, std::ios::end);
+        f.write(&c, 1);
+    }
+    fs::create_directories(dir.path / "tokenizer");
+    for (const auto& e : fs::directory_iterator(fs::path(fixture().checkpoint).parent_path() / "tokenizer"))
+        fs::copy_file(e.path(), dir.path / "tokenizer" / e.path().filename());
+    CHECK_THROWS_CONTAINING(load_run(damaged.string(), config, "", "cpu", "fp32"), "checksum");
+    CHECK_THROWS_CONTAINING(load_run(damaged.string(), config, "", "cpu", "tf32"), "tf32 exists only on the GPU");
 }
 
 TEST_CASE("evaluate: --precision bf16-true evaluates with the weights rounded to bf16") {
