@@ -365,7 +365,9 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
 
     // ---- model and optimiser ----
     MamaConfig mc = rc.model;
-    if (t.init_text.empty()) mc.text.vocab = tok.vocab_size();  // trained from scratch: the whole vocabulary
+    // Without a BioMedLM file the text tower is random, over the whole vocabulary,
+    // and (as BioMedLM's would be) frozen: its LoRA adapters and the heads train.
+    if (t.init_text.empty()) mc.text.vocab = tok.vocab_size();
     manual_seed(t.seed);
     Generator init_gen(t.seed);
     MamaModel model(mc, tok.vocab_size(), &init_gen);
