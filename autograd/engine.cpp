@@ -61,13 +61,18 @@ static void round_fresh(const Tensor& t, const std::vector<Tensor>& rounded) {
     if (!bf16_true() || !t.defined() || t.dtype() != DType::f32) return;
     for (const Tensor& r : rounded)
         if (r.defined() && r.storage() == t.storage()) return;
+    // Rounding the op's own fresh output is part of producing it, not a change
+    // to a value its backward saved (SavedTensor(out, true) keeps the rounded
+    // value): its version stays.
+    const uint64_t version = t.version();
     if (t.is_contiguous()) {
         kernels::round_to_bf16_(t);
-        return;
+    } else {
+        Tensor packed = t.contiguous(), view = t;  // a view into an op's own buffer: round through a copy
+        kernels::round_to_bf16_(packed);
+        view.copy_(packed);
     }
-    Tensor packed = t.contiguous(), view = t;  // a view into an op's own buffer: round through a copy
-    kernels::round_to_bf16_(packed);
-    view.copy_(packed);
+    t.storage()->version = version;
 }
 
 // ---- recording ----------------------------------------------------------------------
@@ -234,7 +239,11 @@ void backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
             ENG_CHECK(n->backward, "backward: the graph through '", n->name,
                       "' was already freed by an earlier backward. HINT: pass retain_graph=true to the first backward");
             profile::Scope profile_scope(n->name.c_str());
-            input_grads = n->backward(g);
+            try {
+                input_grads = n->backward(g);
+            } catch (const Error& e) {  // which op's backward failed (e.g. a saved tensor modified in place)
+                throw Error("backward of " + n->name + ": " + e.what());
+            }
             ENG_CHECK(input_grads.size() == n->next.size(), "backward of ", n->name, " returned ",
                       input_grads.size(), " gradients for ", n->next.size(), " inputs");
             if (bf16_true()) {

@@ -33,12 +33,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool we
     // X is read only by the dW product (x2 is an untracked reshape of x: an
     // activation exactly when x is).
     autograd::SavedTensor sx = need_w ? autograd::SavedTensor::for_products(x2, !x.is_leaf()) : autograd::SavedTensor();
-    Tensor sw = need_x ? weight.detach() : Tensor();
+    autograd::SavedTensor sw = need_x ? autograd::SavedTensor(weight) : autograd::SavedTensor();
     const int64_t rows = x2.size(0);
     Shape x_shape = x.shape();
     return autograd::record("linear", y, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
         Tensor g2 = raw_reshape(g, {rows, g.size(-1)});
-        kernels::LinearGrads d = kernels::linear_backward(g2, sx.get(), sw, weight_in_out, need_x, need_w, need_b);
+        kernels::LinearGrads d = kernels::linear_backward(g2, sx.get(), sw.get(), weight_in_out, need_x, need_w, need_b);
         return {d.x.defined() ? raw_reshape(d.x, x_shape) : d.x, d.weight, d.bias};
     });
 }

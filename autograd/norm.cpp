@@ -24,17 +24,16 @@
 namespace eng {
 
 static bool wants(const Tensor& t) { return t.defined() && t.requires_grad(); }
-static Tensor saved(const Tensor& t) { return t.defined() ? t.detach() : Tensor(); }
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
     profile::Scope profile_scope("layer_norm");
     kernels::NormResult r = kernels::layer_norm(x, weight, bias, eps);
     if (!autograd::any_requires_grad({x, weight, bias})) return autograd::untracked(r.out, {x, weight, bias});
-    autograd::SavedTensor sx(x);
-    Tensor sw = saved(weight), mean = r.mean, rstd = r.rstd;
+    autograd::SavedTensor sx(x), sw(weight);
+    Tensor mean = r.mean, rstd = r.rstd;
     bool nx = wants(x), nw = wants(weight), nb = wants(bias);
     return autograd::record("layer_norm", r.out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-        kernels::NormGrads d = kernels::layer_norm_backward(g, sx.get(), sw, mean, rstd, nx, nw, nb);
+        kernels::NormGrads d = kernels::layer_norm_backward(g, sx.get(), sw.get(), mean, rstd, nx, nw, nb);
         return {d.dx, d.dweight, d.dbias};
     });
 }
@@ -45,11 +44,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     kernels::NormResult r =
         kernels::batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps);
     if (!autograd::any_requires_grad({x, weight, bias})) return autograd::untracked(r.out, {x, weight, bias});
-    autograd::SavedTensor sx(x);
-    Tensor sw = saved(weight), mean = r.mean, rstd = r.rstd;
+    autograd::SavedTensor sx(x), sw(weight);
+    Tensor mean = r.mean, rstd = r.rstd;
     bool nx = wants(x), nw = wants(weight), nb = wants(bias);
     return autograd::record("batch_norm", r.out, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-        kernels::NormGrads d = kernels::batch_norm_backward(g, sx.get(), sw, mean, rstd, training, nx, nw, nb);
+        kernels::NormGrads d = kernels::batch_norm_backward(g, sx.get(), sw.get(), mean, rstd, training, nx, nw, nb);
         return {d.dx, d.dweight, d.dbias};
     });
 }

@@ -11,7 +11,14 @@
 // copies of a matmul's inputs.  Otherwise, or for a leaf (a parameter or an
 // input, which lives on anyway, so a copy would only add memory), it is the
 // tensor itself, detached.
+//
+// A saved tensor must not be written in place before the backward reads it
+// (an optimiser step between forward and backward, a copy_ into a weight):
+// get() compares its storage's version counter (tensor.h) with the one it had
+// when saved and throws, as PyTorch does, instead of differentiating at the
+// new values.
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -26,13 +33,20 @@ public:
     explicit SavedTensor(const Tensor& t, bool output = false);
     // t is read by the backward only as an operand of matrix products.
     static SavedTensor for_products(const Tensor& t, bool activation);
-    Tensor get() const;  // the f32 value; undefined if nothing was saved
+    // The f32 value; undefined if nothing was saved.  Throws if the tensor was
+    // written in place after it was saved (its storage's version moved): the
+    // gradient would be computed from the new values, silently wrong.
+    Tensor get() const;
     bool defined() const { return kept_.defined(); }
 
 private:
     void keep(const Tensor& t, bool narrow);
     Tensor kept_;            // detached: the value, or its bf16 copy
     bool narrowed_ = false;  // kept_ is the bf16 copy of an f32 value
+    // The saved tensor's bytes (not kept alive by a bf16 copy: once freed,
+    // nothing can change them) and their version when saved.
+    std::weak_ptr<Storage> source_;
+    uint64_t version_ = 0;
     // A permuted view of a packed block (attention's [B, H, T, d] views of
     // [B, T, H, d] storage) is copied in storage order, with no packing pass:
     // kept_ holds it permuted by order_, and get() permutes back.

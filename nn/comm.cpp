@@ -222,6 +222,7 @@ void broadcast_module(Communicator& comm, Module& module, int root) {
         Tensor buf = view.device() == comm.device() && view.is_contiguous() ? view : view.contiguous().to(comm.device());
         comm.broadcast(buf, root);
         if (buf.impl() != view.impl()) view.copy_(buf.to(view.device()));
+        else view.bump_version();  // written in place by the broadcast
     };
     for (auto& [name, t] : module.named_parameters()) bcast(t);
     for (auto& [name, t] : module.named_buffers()) bcast(t);

@@ -101,6 +101,7 @@ void AdamW::step() {
                                       : (gpu ? cuda::adamw_update : cpu::adamw_update);
             update(p.data<float>(), m_[gi][i].data<float>(), v_[gi][i].data<float>(), g.data<float>(),
                    p.numel(), group.lr, beta1_, beta2_, eps_, group.weight_decay, t);
+            p.bump_version();  // a graph that saved p is stale now
         }
     }
 }
@@ -173,6 +174,7 @@ void SGD::step() {
                                       : (gpu ? cuda::sgd_update : cpu::sgd_update);
             update(p.data<float>(), momentum_ != 0.0f ? buf_[gi][i].data<float>() : nullptr, g.data<float>(),
                    p.numel(), group.lr, momentum_, dampening_, group.weight_decay, nesterov_, first);
+            p.bump_version();
         }
     }
 }

@@ -116,6 +116,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 void round_to_bf16_(const Tensor& t) {
     if (!t.defined() || t.dtype() != DType::f32 || t.numel() == 0) return;
     ENG_CHECK(t.is_contiguous(), "round_to_bf16_: the tensor must be packed");
+    t.bump_version();
     if (t.is_cuda()) cuda::round_to_bf16(t.data<float>(), t.numel());
     else cpu::round_to_bf16(t.data<float>(), t.numel());
 }
@@ -125,6 +126,7 @@ void add_(const Tensor& dst, const Tensor& src) {
               " differ");
     ENG_CHECK(dst.is_contiguous(), "add_: destination must be packed");
     check_same_device(dst, src, "add_");
+    dst.bump_version();
     if (dst.device() == Device::CUDA) {
         cuda::add_inplace(dst.data<float>(), src.data<float>(), src.strides().data(), int(dst.dim()),
                           dst.shape().data());

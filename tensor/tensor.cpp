@@ -165,6 +165,7 @@ void Tensor::copy_(const Tensor& src) {
     ENG_CHECK(shape() == src.shape(), "copy_: destination ", shape_str(shape()), " and source ",
               shape_str(src.shape()), " differ");
     if (numel() == 0) return;
+    bump_version();
     Tensor s = src;
     if (src.dtype() != dtype()) s = src.to(dtype());
     if (s.device() != device()) s = s.contiguous().to(device());
@@ -211,6 +212,7 @@ Tensor Tensor::to(DType t) const {
 
 void Tensor::fill_(float value) {
     if (device() == Device::CUDA && dtype() == DType::f32 && is_contiguous()) {
+        bump_version();
         cuda::fill_f32(data<float>(), value, numel());
         return;
     }

@@ -34,6 +34,11 @@ struct Storage {
     void* data = nullptr;
     size_t nbytes = 0;
     Device device = Device::CPU;
+    // Bumped by every in-place write into these bytes (copy_, fill_, add_,
+    // round_to_bf16_, an optimiser step, a broadcast): a backward that saved a
+    // view of them checks it did not change (autograd/saved.h), as PyTorch's
+    // version counter.  Shared by all views, since they share the bytes.
+    uint64_t version = 0;
     Storage(size_t nbytes, Device device);
     ~Storage();
     Storage(const Storage&) = delete;
@@ -60,6 +65,8 @@ public:
     bool is_contiguous() const;
     bool is_cuda() const { return device() == Device::CUDA; }
     const std::shared_ptr<Storage>& storage() const;
+    uint64_t version() const { return storage()->version; }
+    void bump_version() const { ++storage()->version; }  // after writing into this view in place
 
     // Pointer to the first element of this view (storage + offset).
     template <typename T> T* data() const { return static_cast<T*>(raw_data()); }

@@ -298,3 +298,28 @@ TEST_CASE("gradcheck: the finite difference divides by the step actually taken")
     GradcheckResult r = gradcheck([](const std::vector<Tensor>& in) { return in[0] - 100.0f; }, {x}, o);
     CHECK_MESSAGE(r.ok, r.report);
 }
+
+TEST_CASE("engine: a tensor saved for backward and then written in place is an error, not a wrong gradient") {
+    // y = x·w saves both; changing w before backward would differentiate at the new w.
+    Tensor w = from_vector({1.0f, 2.0f}, {2}).set_requires_grad(true);
+    Tensor x = from_vector({3.0f, 4.0f}, {2}).set_requires_grad(true);
+    Tensor y = sum(mul(x, w));
+    w.detach().copy_(from_vector({5.0f, 6.0f}, {2}));  // as an optimiser step would
+    CHECK_THROWS_CONTAINING(backward(y), "backward of mul: backward: a tensor saved for the gradient was modified");
+    // The same through the optimiser's own update, with a linear layer's saved weight.
+    Tensor w2 = randn({3, 4}).set_requires_grad(true), x2 = randn({2, 4}).set_requires_grad(true);
+    Tensor loss = sum(linear(x2, w2, Tensor()));
+    w2.bump_version();  // what AdamW::step does after its update
+    CHECK_THROWS_CONTAINING(backward(loss), "modified in place");
+    // Writing a tensor no backward saved, or after the backward, is fine.
+    Tensor a = randn({3}).set_requires_grad(true), b = randn({3});
+    Tensor z = sum(add(a, b));  // add saves nothing
+    a.detach().fill_(1.0f);
+    backward(z);
+    CHECK(a.grad().to_vector() == std::vector<float>(3, 1.0f));
+    Tensor c = randn({3}).set_requires_grad(true);
+    Tensor q = sum(mul(c, c));
+    backward(q);
+    c.detach().fill_(0.0f);
+    CHECK(c.grad().defined());
+}
