@@ -103,6 +103,13 @@ eng::nn::GPT2Config read_text(const Value* v) {
     std::string preset = "biomedlm";
     s.read("preset", preset);
     eng::nn::GPT2Config c = eng::nn::GPT2Config::preset(preset);
+    // MaMA's text tower is BioMedLM, pretrained; without its file (the small
+    // configs) a random tower stands in, frozen (only LoRA trains), and its
+    // features are all zero-shot has.  GPT-2's scaled residual init shrinks
+    // the blocks' part of them by √(2·layers): the demo's zero-shot density
+    // AUC fell from 77.6 to 60.4 with it (one run each), so it is off here.
+    c.scaled_residual_init = false;
+    s.read("scaled_residual_init", c.scaled_residual_init);
     s.read("vocab", c.vocab);
     s.read("positions", c.positions);
     s.read("width", c.width);

@@ -30,7 +30,7 @@ GPT2Block::GPT2Block(const GPT2Config& c, int64_t idx, Generator* g)
     // GPT-2's init: N(0, 0.02), except the two projections that write into
     // the residual stream, N(0, 0.02/√(2·layers)), so that the stream's variance
     // does not grow with depth (2 such writes per block; HF's _init_weights).
-    const float residual_std = 0.02f / std::sqrt(2.0f * float(c.layers));
+    const float residual_std = c.scaled_residual_init ? 0.02f / std::sqrt(2.0f * float(c.layers)) : 0.02f;
     attn.c_attn = Linear::conv1d(c.width, 3 * c.width, g);
     attn.c_proj = Linear::conv1d(c.width, c.width, g, residual_std);
     mlp.c_fc = Linear::conv1d(c.width, c.inner_width(), g);

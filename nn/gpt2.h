@@ -31,6 +31,11 @@ struct GPT2Config {
     float embd_pdrop = 0.1f, attn_pdrop = 0.1f, resid_pdrop = 0.1f;
     bool scale_attn_by_inverse_layer_idx = false;
     int64_t checkpoint_every = 0;  // >0: activation checkpointing, blocks per segment
+    // Random init of the two residual projections (attn.c_proj, mlp.c_proj):
+    // N(0, 0.02/√(2·layers)) as GPT-2 trains from scratch (true), or N(0, 0.02)
+    // like every other weight (false: MaMA's configs, whose random text tower
+    // stands in, frozen, for BioMedLM; see mama/config.cpp).
+    bool scaled_residual_init = true;
     // "gpt2" (124M), "biomedlm" (32 layers, 2560 wide, 20 heads, vocab 28896), "tiny"
     static GPT2Config preset(const std::string& name);
     int64_t inner_width() const { return inner > 0 ? inner : 4 * width; }

@@ -168,6 +168,7 @@ TEST_CASE("mama model: the total loss's gradient matches finite differences") {
 TEST_CASE("mama config: files parse, overrides apply, unknown keys are rejected") {
     RunConfig paper = load_run_config("mama/configs/paper.json");
     CHECK(paper.model.vit.width == 768);
+    CHECK_FALSE(paper.model.text.scaled_residual_init);  // a random text tower stands in for BioMedLM (config.cpp)
     CHECK(paper.model.vit.registers == 4);
     CHECK(paper.model.text.layers == 32);
     CHECK(paper.model.text.width == 2560);

@@ -207,3 +207,26 @@ TEST_CASE("models: ViT and GPT-2 gradients flow to every trainable parameter, ch
         CHECK_CLOSE(q->grad(), p->grad(), 1e-6, 1e-5);
     }
 }
+
+TEST_CASE("models: GPT-2's random init: N(0, 0.02), the residual projections scaled by 1/sqrt(2 layers) unless off") {
+    GPT2Config c = GPT2Config::preset("tiny");
+    c.width = 64;
+    c.layers = 8;
+    auto stddev = [](const Tensor& t) {
+        std::vector<float> v = t.to_vector();
+        double s = 0, s2 = 0;
+        for (float x : v) s += x, s2 += double(x) * x;
+        const double n = double(v.size()), mean = s / n;
+        return std::sqrt(s2 / n - mean * mean);
+    };
+    Generator g(11);
+    GPT2Model scaled(c, &g);
+    const double want = 0.02 / std::sqrt(2.0 * 8);  // 0.005
+    for (const char* name : {"transformer.h.0.attn.c_proj.weight", "transformer.h.7.mlp.c_proj.weight"})
+        CHECK_MESSAGE(std::fabs(stddev(*scaled.find_parameter(name)) - want) < 0.1 * want, name);
+    for (const char* name : {"transformer.h.0.attn.c_attn.weight", "transformer.h.3.mlp.c_fc.weight"})
+        CHECK_MESSAGE(std::fabs(stddev(*scaled.find_parameter(name)) - 0.02) < 0.002, name);
+    c.scaled_residual_init = false;
+    GPT2Model plain(c, &g);
+    CHECK(std::fabs(stddev(*plain.find_parameter("transformer.h.0.attn.c_proj.weight")) - 0.02) < 0.002);
+}
