@@ -2,6 +2,7 @@
 #include "autograd/checkpoint.h"
 
 #include "autograd/node.h"
+#include "autograd/saved.h"
 
 namespace eng {
 
@@ -15,10 +16,12 @@ Tensor checkpoint(const CheckpointFn& fn, const std::vector<Tensor>& inputs) {
     // Record even when no input requires grad: parameters inside fn might.
     if (!autograd::grad_enabled()) return out;
     std::vector<Tensor> saved;
-    for (const Tensor& t : inputs) saved.push_back(t.detach());
+    std::vector<autograd::VersionCheck> versions;  // the recompute must see the inputs of the forward
+    for (const Tensor& t : inputs) saved.push_back(t.detach()), versions.emplace_back(t);
     std::vector<bool> needs;
     for (const Tensor& t : inputs) needs.push_back(t.requires_grad());
     auto node = [=](const Tensor& g) -> std::vector<Tensor> {
+        for (const autograd::VersionCheck& v : versions) v.check();
         // Fresh leaves stand in for the inputs; the recomputed graph ends at them.
         std::vector<Tensor> leaves;
         for (size_t i = 0; i < saved.size(); ++i) {

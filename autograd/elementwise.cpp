@@ -30,7 +30,7 @@ static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
     // shapes), so that e.g. a residual sum or a LayerScale product that
     // nothing else needs is freed after the forward.
     bool keep_a = (op == Binary::Mul && need_b) || (op == Binary::Pow);
-    bool keep_b = (op == Binary::Mul && need_a) || (op == Binary::Div) || (op == Binary::Pow && need_a);
+    bool keep_b = (op == Binary::Mul && need_a) || (op == Binary::Div) || (op == Binary::Pow);
     bool keep_out = (op == Binary::Div || op == Binary::Pow) && need_b;
     using autograd::SavedTensor;
     SavedTensor saved_a = keep_a ? SavedTensor(a) : SavedTensor(), saved_b = keep_b ? SavedTensor(b) : SavedTensor(),
@@ -68,9 +68,9 @@ static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
             case Binary::Pow: {
                 // At a = 0 the formulas read 0·0⁻¹ (b = 0) and 0ᵇ·ln 0; as
                 // PyTorch, da is 0 where b = 0 (a⁰ is constant) and db is 0
-                // where a = 0 (0ᵇ is constant for b > 0; for b < 0 the value
-                // itself is already infinite).  where(c, x, 0) keeps x where c ≠ 0.
-                const Tensor zero = scalar_like(0.0f, sa);  // (a is always saved for pow, b only for da)
+                // where a = 0 and b ≥ 0 (0ᵇ is constant there; for b < 0 it
+                // stays -inf).  where(c, x, y) takes x where c ≠ 0.
+                const Tensor zero = scalar_like(0.0f, sa);
                 if (need_a) {
                     Tensor bm1 = kernels::binary(Binary::Sub, sb, scalar_like(1.0f, sb));
                     ga = kernels::binary(Binary::Mul, g, kernels::binary(Binary::Mul, sb, kernels::binary(Binary::Pow, sa, bm1)));
@@ -78,7 +78,9 @@ static Tensor binary_op(Binary op, const Tensor& a, const Tensor& b) {
                 }
                 if (need_b) {
                     gb = kernels::binary(Binary::Mul, g, kernels::binary(Binary::Mul, so, kernels::unary(Unary::Log, sa)));
-                    gb = kernels::where(sa, gb, zero);
+                    // relu(-b) ≠ 0 exactly where b < 0.
+                    const Tensor b_negative = kernels::unary(Unary::Relu, kernels::unary(Unary::Neg, sb));
+                    gb = kernels::where(sa, gb, kernels::where(b_negative, gb, zero));
                 }
                 break;
             }

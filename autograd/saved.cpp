@@ -43,9 +43,22 @@ SavedTensor SavedTensor::for_products(const Tensor& t, bool activation) {
     return s;
 }
 
-void SavedTensor::keep(const Tensor& t, bool narrow) {
+VersionCheck::VersionCheck(const Tensor& t) {
+    if (!t.defined()) return;
     source_ = t.storage();
     version_ = t.version();
+}
+
+void VersionCheck::check() const {
+    if (const std::shared_ptr<Storage> s = source_.lock())
+        ENG_CHECK(s->version == version_, "backward: a tensor saved for the gradient was modified in place after "
+                  "it was saved (its version went from ", version_, " to ", s->version, "; by copy_, fill_, add_, "
+                  "an optimiser step, ...), so the gradient would be computed at the new values. HINT: run "
+                  "backward before modifying it (e.g. before optimizer.step()), or modify a clone()");
+}
+
+void SavedTensor::keep(const Tensor& t, bool narrow) {
+    version_ = VersionCheck(t);
     narrowed_ = narrow && bf16_saved_activations() && t.dtype() == DType::f32;
     if (!narrowed_) {
         kept_ = t.detach();
@@ -56,11 +69,7 @@ void SavedTensor::keep(const Tensor& t, bool narrow) {
 }
 
 Tensor SavedTensor::get() const {
-    if (const std::shared_ptr<Storage> s = source_.lock())
-        ENG_CHECK(s->version == version_, "backward: a tensor saved for the gradient was modified in place after "
-                  "it was saved (its version went from ", version_, " to ", s->version, "; by copy_, fill_, add_, "
-                  "an optimiser step, ...), so the gradient would be computed at the new values. HINT: run "
-                  "backward before modifying it (e.g. before optimizer.step()), or modify a clone()");
+    version_.check();
     if (!narrowed_) return kept_;
     Tensor value = kept_.to(DType::f32);
     if (order_.empty()) return value;

@@ -25,6 +25,20 @@
 
 namespace eng::autograd {
 
+// The version of a tensor's storage when a backward saved it (or a copy of
+// it); check() throws if an in-place write has moved it since.  Holds the
+// storage weakly: bytes that were freed can no longer change.
+class VersionCheck {
+public:
+    VersionCheck() = default;
+    explicit VersionCheck(const Tensor& t);
+    void check() const;
+
+private:
+    std::weak_ptr<Storage> source_;
+    uint64_t version_ = 0;
+};
+
 class SavedTensor {
 public:
     SavedTensor() = default;
@@ -43,10 +57,7 @@ private:
     void keep(const Tensor& t, bool narrow);
     Tensor kept_;            // detached: the value, or its bf16 copy
     bool narrowed_ = false;  // kept_ is the bf16 copy of an f32 value
-    // The saved tensor's bytes (not kept alive by a bf16 copy: once freed,
-    // nothing can change them) and their version when saved.
-    std::weak_ptr<Storage> source_;
-    uint64_t version_ = 0;
+    VersionCheck version_;
     // A permuted view of a packed block (attention's [B, H, T, d] views of
     // [B, T, H, d] storage) is copied in storage order, with no packing pass:
     // kept_ holds it permuted by order_, and get() permutes back.

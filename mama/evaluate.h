@@ -68,10 +68,13 @@ void tokenize_texts(const BpeTokenizer& tok, const std::vector<std::string>& tex
 // Normalised text embeddings [N, E] of model texts ("<|startoftext|>...").
 // pooling: "first_pad" (zero-shot, §5.5) or "mean" (training).  Texts are
 // padded or cut to max_len tokens (0 = the run's train.max_len).
-// How many of the model texts have max_len tokens or more, so are cut: with
-// first-pad pooling such a text has no pad position and reads the BOS state,
-// the same for every text (§5.5).
-int64_t count_cut_texts(const BpeTokenizer& tok, const std::vector<std::string>& model_texts, int64_t max_len);
+// How the model texts fit max_len tokens: `full` have max_len tokens or more,
+// so no pad position (first-pad pooling then reads the BOS state, the same for
+// every text, §5.5); `cut` (among them) have more, so lose their end.
+struct TextFit {
+    int64_t full = 0, cut = 0;
+};
+TextFit fit_texts(const BpeTokenizer& tok, const std::vector<std::string>& model_texts, int64_t max_len);
 eng::Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& model_texts, const std::string& pooling,
                         int64_t batch = 32, bool progress = false, int max_len = 0);
 // Image files through §3.2 and the eval transform §3.4: f32 [N, 3, S, S].

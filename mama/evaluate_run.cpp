@@ -126,10 +126,14 @@ static void progress_line(bool on, const char* what, int64_t done, int64_t total
     std::cerr << "\r" << what << " " << done << "/" << total << (done == total ? "\n" : "") << std::flush;
 }
 
-int64_t count_cut_texts(const BpeTokenizer& tok, const std::vector<std::string>& model_texts, int64_t max_len) {
-    int64_t cut = 0;
-    for (const std::string& s : model_texts) cut += int64_t(tok.encode(s).size()) >= max_len;
-    return cut;
+TextFit fit_texts(const BpeTokenizer& tok, const std::vector<std::string>& model_texts, int64_t max_len) {
+    TextFit f;
+    for (const std::string& s : model_texts) {
+        const int64_t n = int64_t(tok.encode(s).size());
+        f.full += n >= max_len;
+        f.cut += n > max_len;
+    }
+    return f;
 }
 
 Tensor embed_texts(LoadedRun& run, const std::vector<std::string>& texts, const std::string& pooling, int64_t batch,
@@ -308,16 +312,17 @@ void run_embed(const EmbedToolOptions& o) {
         std::vector<std::string> model_texts;
         for (const std::string& s : texts)
             model_texts.push_back(o.raw_text || s.rfind(kBosText, 0) == 0 ? s : to_model_text(s, true));
-        const int64_t T = run.config.train.max_len, cut = count_cut_texts(run.tokenizer, model_texts, T);
-        if (cut > 0)
-            std::cerr << "warning: embed: " << cut << " of " << texts.size() << " texts have " << T
-                      << " tokens or more (train.max_len), so they are truncated"
-                      << (o.pooling == "first_pad"
-                              ? ", and first-pad pooling gives them all the same embedding (the BOS state). HINT: "
-                                "--pooling mean, or shorter texts"
-                              : "")
-                      << "\n";
-        meta["texts_truncated"] = std::to_string(cut);
+        const int64_t T = run.config.train.max_len;
+        const TextFit fit = fit_texts(run.tokenizer, model_texts, T);
+        if (fit.cut > 0)
+            std::cerr << "warning: embed: " << fit.cut << " of " << texts.size() << " texts have more than " << T
+                      << " tokens (train.max_len), so their ends are cut\n";
+        if (fit.full > 0 && o.pooling == "first_pad")
+            std::cerr << "warning: embed: " << fit.full << " of " << texts.size() << " texts fill all " << T
+                      << " tokens, so first-pad pooling gives them all the same embedding (the BOS state). HINT: "
+                         "--pooling mean, or shorter texts\n";
+        meta["texts_truncated"] = std::to_string(fit.cut);
+        meta["texts_without_pad"] = std::to_string(fit.full);
         tensors.emplace_back("text_embeddings", embed_texts(run, model_texts, o.pooling, o.batch, o.progress));
         meta["texts"] = names(texts);
         meta["text_pooling"] = o.pooling;

@@ -49,11 +49,11 @@ std::vector<float> zeroshot_logits(LoadedRun& run, EvalTask task, const LoaderDa
     // same for every class (§5.5), as in the reference.
     const bool own_length = test.prompt_max_len > 0 && test.prompt_max_len < run.config.train.max_len;
     const int64_t T = own_length ? test.prompt_max_len : run.config.train.max_len;
-    const int64_t cut = count_cut_texts(run.tokenizer, unique, T);
-    if (cut > 0)
-        std::cerr << "warning: zero-shot: " << cut << " of " << unique.size() << " distinct prompts have " << T
-                  << " tokens or more (" << (own_length ? "the prompt length of " + test.name : "train.max_len")
-                  << "), so they are truncated"
+    const TextFit fit = fit_texts(run.tokenizer, unique, T);
+    if (fit.cut > 0 || (fit.full > 0 && pooling == "first_pad"))
+        std::cerr << "warning: zero-shot: " << fit.full << " of " << unique.size() << " distinct prompts fill all " << T
+                  << " tokens (" << (own_length ? "the prompt length of " + test.name : "train.max_len") << "; "
+                  << fit.cut << " of them are longer, so cut)"
                   << (pooling == "first_pad" ? " and first-pad pooling reads their BOS state, identical for every class" : "")
                   << (own_length ? " (as in the reference)\n"
                                  : ". HINT: pretrain with a larger train.max_len (and model.text.positions) or a "

@@ -18,6 +18,7 @@
 
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "autograd/views.h"
 #include "mama/objectives.h"
 #include "tensor/cpu/gemm.h"
@@ -29,7 +30,8 @@ using eng::Tensor;
 namespace {
 
 struct ClipSaved {
-    Tensor v, u;            // packed [B, D]
+    Tensor v, u;            // packed [B, D] (the inputs themselves when packed)
+    eng::autograd::VersionCheck v_version, u_version;
     std::vector<float> G;   // dL/dS [B, B]
     float s = 1;            // e^θ
     double dtheta = 0;      // Σ G∘S
@@ -50,6 +52,8 @@ Tensor clip_like(const char* op, const Tensor& image_emb, const Tensor& text_emb
     auto sv = std::make_shared<ClipSaved>();
     sv->v = image_emb.detach().contiguous();
     sv->u = text_emb.detach().contiguous();
+    sv->v_version = eng::autograd::VersionCheck(sv->v);
+    sv->u_version = eng::autograd::VersionCheck(sv->u);
     const int64_t B = image_emb.size(0), D = image_emb.size(1);
     sv->B = B;
     sv->D = D;
@@ -69,6 +73,8 @@ Tensor clip_like(const char* op, const Tensor& image_emb, const Tensor& text_emb
     const eng::Shape theta_shape = logit_scale.shape();
     return eng::autograd::record(op, out, {image_emb, text_emb, logit_scale},
                                  [sv, nv, nu, nt, theta_shape](const Tensor& grad) -> std::vector<Tensor> {
+        sv->v_version.check();
+        sv->u_version.check();
         const float g = grad.item();
         const int64_t B = sv->B, D = sv->D;
         Tensor dv, du, dtheta;

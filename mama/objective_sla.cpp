@@ -32,6 +32,7 @@
 
 #include "autograd/node.h"
 #include "autograd/profile.h"
+#include "autograd/saved.h"
 #include "autograd/views.h"
 #include "mama/objectives.h"
 #include "tensor/cpu/gemm.h"
@@ -43,7 +44,8 @@ using eng::Tensor;
 namespace {
 
 struct SlaSaved {
-    Tensor p, s;                    // packed [B·K, D], [ΣJ, D]
+    Tensor p, s;                    // packed [B·K, D], [ΣJ, D] (the inputs themselves when packed)
+    eng::autograd::VersionCheck p_version, s_version;
     std::vector<int64_t> count, off;  // J_m and o_m
     std::vector<int32_t> kstar;     // [B (image n), ΣJ]: best patch of every sentence against image n
     std::vector<int32_t> jstar;     // [B·K (image n, patch k), B (caption m)]: best sentence (global row)
@@ -84,6 +86,8 @@ Tensor sla_loss(const Tensor& patches, const Tensor& sentences, const std::vecto
 
     sv->p = patches.detach().contiguous();
     sv->s = sentences.detach().contiguous();
+    sv->p_version = eng::autograd::VersionCheck(sv->p);
+    sv->s_version = eng::autograd::VersionCheck(sv->s);
     sv->B = B;
     sv->K = K;
     sv->D = D;
@@ -158,6 +162,8 @@ Tensor sla_loss(const Tensor& patches, const Tensor& sentences, const std::vecto
     const eng::Shape p_shape = patches.shape(), s_shape = sentences.shape(), t_shape = local_scale.shape();
     return eng::autograd::record(op, out, {patches, sentences, local_scale},
                                  [sv, np, ns, nt, p_shape, s_shape, t_shape](const Tensor& grad) -> std::vector<Tensor> {
+        sv->p_version.check();
+        sv->s_version.check();
         const float g = grad.item();
         const int64_t B = sv->B, K = sv->K, D = sv->D, S = sv->S;
         const float* P = sv->p.data<float>();

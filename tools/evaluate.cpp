@@ -53,6 +53,7 @@ static void note_ignored(const std::set<std::string>& given, const mama::Evaluat
             if (given.count(n)) list += (list.empty() ? "" : ", ") + n;
         if (!list.empty()) std::cerr << "note: " << list << " ignored: " << why << "\n";
     };
+    if (o.mode != "zeroshot" && o.mode != "linear" && o.mode != "finetune") return;  // run_evaluate says so
     if (o.mode == "zeroshot")
         note({"--steps", "--warmup", "--batch", "--lr", "--min-lr", "--momentum", "--weight-decay"},
              "zero-shot trains nothing (they set --mode linear or finetune)");

@@ -172,4 +172,9 @@ TEST_CASE("elementwise: pow's gradients at a zero base are PyTorch's, not NaN or
     backward(sum(pow(from_vector({0.0f, 3.0f}, {2}), b2)));
     CHECK(b2.grad().to_vector()[0] == 0.0f);
     CHECK(b2.grad().to_vector()[1] == doctest::Approx(9.0 * std::log(3.0)).epsilon(1e-6));
+    // A negative exponent at a zero base keeps PyTorch's -inf for db (0⁻¹ is infinite there).
+    Tensor b3 = from_vector({-1.0f}, {1}).set_requires_grad(true);
+    backward(sum(pow(from_vector({0.0f}, {1}), b3)));
+    CHECK(std::isinf(b3.grad().to_vector()[0]));
+    CHECK(b3.grad().to_vector()[0] < 0);
 }

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "autograd/ops.h"
+#include "nn/optim.h"
 #include "tests/testing.h"
 
 using namespace eng;
@@ -306,11 +307,19 @@ TEST_CASE("engine: a tensor saved for backward and then written in place is an e
     Tensor y = sum(mul(x, w));
     w.detach().copy_(from_vector({5.0f, 6.0f}, {2}));  // as an optimiser step would
     CHECK_THROWS_CONTAINING(backward(y), "backward of mul: backward: a tensor saved for the gradient was modified");
-    // The same through the optimiser's own update, with a linear layer's saved weight.
+    // The same through an optimiser step, with a linear layer's saved weight.
     Tensor w2 = randn({3, 4}).set_requires_grad(true), x2 = randn({2, 4}).set_requires_grad(true);
+    backward(sum(linear(x2, w2, Tensor())));  // a first gradient, so that the step changes w2
     Tensor loss = sum(linear(x2, w2, Tensor()));
-    w2.bump_version();  // what AdamW::step does after its update
-    CHECK_THROWS_CONTAINING(backward(loss), "modified in place");
+    nn::AdamW opt({nn::ParamGroup{{&w2}, 0.1f, 0.0f}});
+    opt.step();
+    CHECK_THROWS_CONTAINING(backward(loss), "backward of linear");
+    // A checkpointed segment's input written before the recompute.
+    Tensor cw = randn({4}).set_requires_grad(true), cx = randn({4}).set_requires_grad(true);
+    Tensor h = mul(cx, 2.0f);  // a non-leaf input to the segment
+    Tensor seg = checkpoint([&](const std::vector<Tensor>& in) { return sum(mul(in[0], cw)); }, {h});
+    h.detach().fill_(0.0f);
+    CHECK_THROWS_CONTAINING(backward(seg), "modified in place");
     // Writing a tensor no backward saved, or after the backward, is fine.
     Tensor a = randn({3}).set_requires_grad(true), b = randn({3});
     Tensor z = sum(add(a, b));  // add saves nothing

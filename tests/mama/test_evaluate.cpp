@@ -372,6 +372,7 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
     CHECK(json::parse(f.metadata().at("texts"))[1].as_string() == "Breast composition: fatty");
     CHECK(f.metadata().at("text_pooling") == "first_pad");
     CHECK(f.metadata().at("texts_truncated") == "0");
+    CHECK(f.metadata().at("texts_without_pad") == "0");
     // Different images give different rows (not one vector repeated).
     CHECK(img.to_vector()[0] != img.to_vector()[16]);
 
@@ -387,6 +388,7 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
         cut.images.clear();
         run_embed(cut);
         CHECK(nn::SafeTensorsFile::open(o.out).metadata().at("texts_truncated") == "1");
+        CHECK(nn::SafeTensorsFile::open(o.out).metadata().at("texts_without_pad") == "1");
     }
 
     // Bad inputs are errors that name the problem.

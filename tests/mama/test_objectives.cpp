@@ -504,3 +504,19 @@ TEST_CASE("objectives: bad shapes raise errors naming the op") {
     CHECK_THROWS_CONTAINING(mama::sla_loss(s, s, {2, 1}, th), "sla_loss: patches must be [B, K, D]");
     CHECK_THROWS_CONTAINING(mama::sla_loss(p, s, {2, 1}, eng::zeros({1, 2})), "sla_loss: local_scale must hold one");
 }
+
+TEST_CASE("objectives: an embedding written in place between the loss and backward is an error") {
+    using namespace eng;
+    // The fused losses keep the packed inputs themselves; a change to them
+    // would give the gradient at the new values.
+    Tensor v = l2_normalize(randn({4, 8}), 1).set_requires_grad(true);
+    Tensor u = l2_normalize(randn({4, 8}), 1).set_requires_grad(true);
+    Tensor theta = full({}, 2.0f).set_requires_grad(true);
+    Tensor l = mama::clip_loss(v, u, theta);
+    u.detach().fill_(0.5f);
+    CHECK_THROWS_CONTAINING(backward(l), "modified in place");
+    Tensor p = randn({2, 3, 8}).set_requires_grad(true), s = randn({4, 8}).set_requires_grad(true);
+    Tensor sla = mama::sla_loss(p, s, {2, 2}, theta);
+    p.detach().fill_(0.0f);
+    CHECK_THROWS_CONTAINING(backward(sla), "modified in place");
+}
