@@ -440,10 +440,27 @@ Value parse_file(const std::string& path) {
 
 namespace {
 
+// Always valid JSON: a byte that is not part of valid UTF-8 (a Latin-1 file
+// name, say) is written as the escape of the code point of that value,
+// \u00XX, rather than copied, so the text reads back (as that character)
+// instead of failing to parse where it is read: at a checkpoint's save or load.
 void dump_string(std::string& out, const std::string& s) {
     static const char* hex = "0123456789abcdef";
     out += '"';
-    for (unsigned char c : s) {
+    for (size_t i = 0; i < s.size(); ++i) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            const size_t len = utf8_valid_length(s.data() + i, s.size() - i);
+            if (len > 0) {
+                out.append(s, i, len);  // valid UTF-8 passes through unchanged
+                i += len - 1;
+            } else {
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            }
+            continue;
+        }
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
@@ -458,7 +475,7 @@ void dump_string(std::string& out, const std::string& s) {
                     out += hex[c >> 4];
                     out += hex[c & 15];
                 } else {
-                    out += char(c);  // UTF-8 passes through unchanged
+                    out += char(c);
                 }
         }
     }

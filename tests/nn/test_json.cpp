@@ -188,3 +188,18 @@ TEST_CASE("json: parse_file names the file") {
     std::remove(path.c_str());
     CHECK(contains(error_of([&] { eng::json::parse_file(path); }), "cannot open '" + path + "'"));
 }
+
+TEST_CASE("json: dump always writes valid JSON, escaping bytes that are not UTF-8") {
+    // A Latin-1 file name (0xE9) in a config or in safetensors metadata: copied
+    // as is it made the text unreadable (a finished run failed at its save).
+    const std::string latin1 = std::string("runs/caf") + char(0xE9) + "/x";
+    const std::string text = dump(Value(latin1));
+    CHECK(text == "\"runs/caf\\u00e9/x\"");
+    CHECK(parse(text).as_string() == "runs/caf\xC3\xA9/x");  // read back as U+00E9
+    // Valid multi-byte UTF-8 passes unchanged; broken sequences are escaped byte by byte.
+    CHECK(dump(Value(std::string("\xE2\x82\xAC"))) == "\"\xE2\x82\xAC\"");                   // €
+    CHECK(dump(Value(std::string("\xE2\x82"))) == "\"\\u00e2\\u0082\"");                    // truncated
+    CHECK(dump(Value(std::string("\xED\xA0\x80"))) == "\"\\u00ed\\u00a0\\u0080\"");         // a surrogate
+    CHECK(dump(Value(std::string("\xC0\xAF"))) == "\"\\u00c0\\u00af\"");                    // overlong
+    for (const std::string s : {std::string("\xFF"), std::string("a\x80z"), latin1}) CHECK_NOTHROW(parse(dump(Value(s))));
+}
