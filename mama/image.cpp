@@ -68,12 +68,22 @@ bool jpeg_is_complete(const std::vector<unsigned char>& b) {
     return last_sos >= 0 && last_eoi > last_sos;
 }
 
-// stb reads a binary PNM whose pixel data is cut short without complaint, so
-// the expected size is checked here: header "P5"/"P6", width, height, maxval
-// (with '#' comments), one whitespace byte, then w*h*channels*(1 or 2) bytes.
-// Returns "" when fine or not a binary PNM, else the reason.
-std::string pnm_problem(const std::vector<unsigned char>& b) {
-    if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return "";
+// A binary PNM: "P5" (gray) or "P6" (RGB), width, height, maxval (with '#'
+// comments), one whitespace byte, then w·h·channels samples of one byte, or of
+// two big-endian bytes when maxval > 255.  Decoded here, not by stb: Debian's
+// stb copies 16-bit samples without swapping their bytes and ignores maxval,
+// and reads pixel data cut short without complaint.
+struct Pnm {
+    int channels = 0;  // 0: not a binary PNM
+    long long width = 0, height = 0, maxval = 0;
+    size_t data = 0;      // offset of the samples
+    std::string problem;  // "" when it can be decoded
+};
+
+Pnm read_pnm_header(const std::vector<unsigned char>& b) {
+    Pnm p;
+    if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return p;
+    p.channels = b[1] == '6' ? 3 : 1;
     size_t i = 2;
     long long v[3] = {0, 0, 0};
     for (int k = 0; k < 3; ++k) {
@@ -85,18 +95,86 @@ std::string pnm_problem(const std::vector<unsigned char>& b) {
                 break;
             }
         }
-        if (i >= b.size() || !std::isdigit(b[i])) return "malformed PNM header";
+        if (i >= b.size() || !std::isdigit(b[i])) {
+            p.problem = "malformed PNM header";
+            return p;
+        }
         while (i < b.size() && std::isdigit(b[i]) && v[k] < (1ll << 40)) v[k] = v[k] * 10 + (b[i++] - '0');
     }
-    ++i;  // the single whitespace byte before the data
-    const long long ch = b[1] == '6' ? 3 : 1, bytes = v[2] > 255 ? 2 : 1;
-    const long long need = v[0] * v[1] * ch * bytes;
-    if (v[0] > (1 << 20) || v[1] > (1 << 20)) return "PNM dimensions are implausible";
-    if (i > b.size() || (long long)(b.size() - i) < need)
-        return "truncated PNM: " + std::to_string(need) + " data bytes expected, " +
-               std::to_string(i > b.size() ? 0 : b.size() - i) + " present";
+    p.width = v[0], p.height = v[1], p.maxval = v[2], p.data = i + 1;  // + the whitespace byte
+    // The sizes are checked before they are multiplied (no overflow).
+    if (p.width < 1 || p.height < 1 || p.width > (1 << 20) || p.height > (1 << 20)) {
+        p.problem = "PNM dimensions " + std::to_string(p.width) + "x" + std::to_string(p.height) + " are implausible";
+        return p;
+    }
+    if (p.maxval < 1 || p.maxval > 65535) {
+        p.problem = "PNM maxval " + std::to_string(p.maxval) + " is outside 1..65535";
+        return p;
+    }
+    const long long need = p.width * p.height * p.channels * (p.maxval > 255 ? 2 : 1);
+    if (p.data > b.size() || (long long)(b.size() - p.data) < need)
+        p.problem = "truncated PNM: " + std::to_string(need) + " data bytes expected, " +
+                    std::to_string(p.data > b.size() ? 0 : b.size() - p.data) + " present";
+    return p;
+}
+
+inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+
+// The gray levels of a decodable binary PNM, scaled by maxval: 8-bit RGB as
+// OpenCV converts it (below), other depths with the same 0.299/0.587/0.114.
+Image decode_pnm(const std::vector<unsigned char>& b, const Pnm& p) {
+    Image img(int(p.width), int(p.height));
+    const bool wide = p.maxval > 255;
+    const unsigned char* d = b.data() + p.data;
+    auto sample = [&](size_t k) { return wide ? float((unsigned(d[2 * k]) << 8) | d[2 * k + 1]) : float(d[k]); };
+    const size_t np = size_t(p.width) * size_t(p.height);
+    for (size_t i = 0; i < np; ++i) {
+        if (p.channels == 1) {
+            img.pixels[i] = clamp01(sample(i) / float(p.maxval));
+        } else if (p.maxval == 255) {
+            const unsigned char* c = d + 3 * i;
+            img.pixels[i] = float((4899 * c[0] + 9617 * c[1] + 1868 * c[2] + (1 << 13)) >> 14) / 255.0f;
+        } else {
+            const float v = 0.299f * sample(3 * i) + 0.587f * sample(3 * i + 1) + 0.114f * sample(3 * i + 2);
+            img.pixels[i] = clamp01(v / float(p.maxval));
+        }
+    }
+    return img;
+}
+
+uint32_t le32(const std::vector<unsigned char>& b, size_t at) {
+    return uint32_t(b[at]) | uint32_t(b[at + 1]) << 8 | uint32_t(b[at + 2]) << 16 | uint32_t(b[at + 3]) << 24;
+}
+
+// stb also pads an uncompressed BMP or TGA cut short with zeros: the bytes its
+// header promises are checked here ("" when fine, compressed or neither).
+std::string bmp_tga_problem(const std::vector<unsigned char>& b, const std::string& path) {
+    if (b.size() >= 30 && b[0] == 'B' && b[1] == 'M') {
+        const uint32_t data = le32(b, 10), compression = b.size() >= 34 ? le32(b, 30) : 0;
+        const int64_t w = int32_t(le32(b, 18)), h = int32_t(le32(b, 22)), bpp = b[28] | (b[29] << 8);
+        if (compression != 0 || w <= 0 || h == 0 || bpp == 0) return "";  // compressed or odd: stb decides
+        const int64_t need = int64_t(data) + (w * bpp + 31) / 32 * 4 * (h < 0 ? -h : h);
+        if (int64_t(b.size()) < need)
+            return "truncated BMP: " + std::to_string(need) + " bytes expected, " + std::to_string(b.size()) + " present";
+        return "";
+    }
+    std::string ext = std::filesystem::path(path).extension().string();
+    for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (ext != ".tga" || b.size() < 18) return "";
+    const int type = b[2];  // 1 colour-mapped, 2 true colour, 3 gray; 9-11 the run-length forms
+    if (type < 1 || type > 3) return "";
+    const int64_t id = b[0], map_entries = b[5] | (b[6] << 8), map_bits = b[7];
+    const int64_t w = b[12] | (b[13] << 8), h = b[14] | (b[15] << 8), bpp = b[16];
+    const int64_t need = 18 + id + (b[1] ? map_entries * ((map_bits + 7) / 8) : 0) + w * h * ((bpp + 7) / 8);
+    if (int64_t(b.size()) < need)
+        return "truncated TGA: " + std::to_string(need) + " bytes expected, " + std::to_string(b.size()) + " present";
     return "";
 }
+
+// Far beyond any mammogram (2^28 = 268M pixels; a 4096 x 5000 image has 20M),
+// yet a corrupt header of a few bytes can declare it: refused before decoding
+// instead of allocating gigabytes.
+constexpr long long kMaxPixels = 1ll << 28;
 
 // stb leaves its failure reason empty for some cut-off files (a PNG cut inside
 // its first chunk), which printed "cannot decode 'x': " with nothing after it.
@@ -107,8 +185,6 @@ std::string decode_failure() {
 
 bool is_jpeg(const std::vector<unsigned char>& b) { return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
 
-inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
-
 }  // namespace
 
 Image load_image(const std::string& path) {
@@ -116,10 +192,16 @@ Image load_image(const std::string& path) {
     if (is_jpeg(bytes))
         ENG_CHECK(jpeg_is_complete(bytes), "load_image: '", path,
                   "' is a truncated JPEG (no end-of-image marker after the last scan)");
-    const std::string pnm = pnm_problem(bytes);
-    ENG_CHECK(pnm.empty(), "load_image: '", path, "': ", pnm);
+    const Pnm pnm = read_pnm_header(bytes);
+    ENG_CHECK(pnm.problem.empty(), "load_image: '", path, "': ", pnm.problem);
+    if (pnm.channels > 0) return decode_pnm(bytes, pnm);
+    const std::string cut = bmp_tga_problem(bytes, path);
+    ENG_CHECK(cut.empty(), "load_image: '", path, "': ", cut, ". HINT: re-export or re-copy the image");
     const int len = int(bytes.size());
     int w = 0, h = 0, n = 0;
+    if (stbi_info_from_memory(bytes.data(), len, &w, &h, &n))
+        ENG_CHECK((long long)w * h <= kMaxPixels, "load_image: '", path, "' declares ", w, "x", h,
+                  " pixels, more than ", kMaxPixels, ": refused before decoding (a corrupt header?)");
     const bool sixteen = stbi_is_16_bit_from_memory(bytes.data(), len) != 0;
     Image img;
     if (sixteen) {

@@ -111,6 +111,67 @@ TEST_CASE("image: binary PGM loads") {
     std::remove(p.c_str());
 }
 
+TEST_CASE("image: 16-bit and other-maxval PNM samples are big-endian and scaled by maxval") {
+    // 16-bit: the file's bytes 01 00 | 00 01 are the values 256 and 1 (stb read them swapped).
+    const std::string p16 = tmp_path("d16.pgm");
+    write_bytes(p16, std::string("P5\n2 1\n65535\n") + std::string("\x01\x00\x00\x01", 4));
+    Image g = mama::load_image(p16);
+    REQUIRE(g.width == 2);
+    CHECK(g.pixels[0] == doctest::Approx(256.0 / 65535.0));
+    CHECK(g.pixels[1] == doctest::Approx(1.0 / 65535.0));
+    // maxval 15: 0, 5, 10, 15 are 0, 1/3, 2/3, 1 (stb divided by 255).
+    const std::string p15 = tmp_path("d15.pgm");
+    write_bytes(p15, std::string("P5\n4 1\n15\n") + std::string("\x00\x05\x0a\x0f", 4));
+    Image q = mama::load_image(p15);
+    for (int i = 0; i < 4; ++i) CHECK(q.pixels[size_t(i)] == doctest::Approx(i / 3.0));
+    // 8-bit RGB (P6) converts as OpenCV does: (4899 R + 9617 G + 1868 B + 2^13) >> 14.
+    const std::string p6 = tmp_path("d.ppm");
+    write_bytes(p6, std::string("P6\n2 1\n255\n") + std::string("\xff\x00\x00\x10\x80\xf0", 6));
+    Image c = mama::load_image(p6);
+    CHECK(std::lround(c.pixels[0] * 255) == (4899 * 255 + (1 << 13)) >> 14);
+    CHECK(std::lround(c.pixels[1] * 255) == (4899 * 16 + 9617 * 128 + 1868 * 240 + (1 << 13)) >> 14);
+    // Header values checked before they are used.
+    write_bytes(p15, "P5\n9999999999999 9999999999999 255\n");
+    CHECK(error_of([&] { mama::load_image(p15); }).find("implausible") != std::string::npos);
+    write_bytes(p15, std::string("P5\n1 1\n0\n") + std::string(1, '\0'));
+    CHECK(error_of([&] { mama::load_image(p15); }).find("maxval 0") != std::string::npos);
+    for (const std::string& f : {p16, p15, p6}) std::remove(f.c_str());
+}
+
+TEST_CASE("image: BMP and TGA cut short, and headers declaring huge images, are refused") {
+    // A 2 x 2 24-bit BMP: 54 header bytes, rows of 8 bytes (6 + padding).
+    std::string bmp = "BM" + std::string(52, '\0') + std::string(16, '\x7f');
+    auto put32 = [](std::string& s, size_t at, uint32_t v) {
+        for (int k = 0; k < 4; ++k) s[at + size_t(k)] = char((v >> (8 * k)) & 0xff);
+    };
+    put32(bmp, 2, uint32_t(bmp.size()));
+    put32(bmp, 10, 54);
+    put32(bmp, 14, 40);
+    put32(bmp, 18, 2);
+    put32(bmp, 22, 2);
+    bmp[26] = 1, bmp[28] = 24;
+    const std::string pb = tmp_path("d.bmp");
+    write_bytes(pb, bmp);
+    CHECK(mama::load_image(pb).width == 2);
+    write_bytes(pb, bmp.substr(0, 64));
+    CHECK(error_of([&] { mama::load_image(pb); }).find("truncated BMP") != std::string::npos);
+    // A 2 x 2 8-bit gray TGA (type 3): 18 header bytes, then 4.
+    std::string tga(18, '\0');
+    tga[2] = 3, tga[12] = 2, tga[14] = 2, tga[16] = 8;
+    const std::string pt = tmp_path("d.tga");
+    write_bytes(pt, tga + std::string(4, '\x40'));
+    CHECK(mama::load_image(pt).height == 2);
+    write_bytes(pt, tga + std::string(2, '\x40'));
+    CHECK(error_of([&] { mama::load_image(pt); }).find("truncated TGA") != std::string::npos);
+    // A run-length TGA (type 11) whose 20 bytes declare 65535 x 6168 pixels: refused, not decoded (2.8 GB).
+    std::string bomb(18, '\0');
+    bomb[2] = 11, bomb[12] = char(0xff), bomb[13] = char(0xff), bomb[14] = char(0x18), bomb[15] = char(0x18), bomb[16] = 8;
+    write_bytes(pt, bomb + std::string("\xff\x00", 2));
+    CHECK(error_of([&] { mama::load_image(pt); }).find("refused before decoding") != std::string::npos);
+    std::remove(pb.c_str());
+    std::remove(pt.c_str());
+}
+
 TEST_CASE("image: missing, truncated and garbage files are errors naming the file") {
     const std::string missing = tmp_path("does_not_exist.png");
     CHECK(error_of([&] { mama::load_image(missing); }).find(missing) != std::string::npos);
