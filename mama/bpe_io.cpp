@@ -7,6 +7,7 @@
 #include "mama/bpe.h"
 #include "nn/atomic_file.h"
 #include "nn/json.h"
+#include "nn/read_file.h"
 #include "tensor/check.h"
 
 namespace mama {
@@ -42,9 +43,7 @@ BpeTokenizer BpeTokenizer::load(const std::string& vocab_json, const std::string
     eng::json::Value vj = eng::json::parse_file(vocab_json);
     auto vocab = read_vocab_object(vj, vocab_json);
 
-    std::ifstream in(merges_txt, std::ios::binary);
-    ENG_CHECK(in, "tokenizer: cannot open merges file '", merges_txt,
-              "'. HINT: pass the merges.txt (GPT-2: vocab.bpe) next to vocab.json");
+    std::istringstream in(eng::nn::read_whole_file(merges_txt, "tokenizer merges file (merges.txt; GPT-2: vocab.bpe)"));
     std::vector<std::pair<std::string, std::string>> merges;
     std::vector<int> lines;
     std::string line;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "nn/read_file.h"
 #include "tensor/check.h"
 
 namespace mama {
@@ -177,14 +178,7 @@ CsvTable parse_csv(const std::string& text, const std::string& source) {
     return table;
 }
 
-CsvTable read_csv(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    ENG_CHECK(in.good(), "read_csv: cannot open '", path, "'. HINT: check the path and permissions");
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    ENG_CHECK(!in.bad(), "read_csv: error while reading '", path, "'");
-    return parse_csv(buffer.str(), path);
-}
+CsvTable read_csv(const std::string& path) { return parse_csv(eng::nn::read_whole_file(path, "read_csv"), path); }
 
 // ---------------------------------------------------------------------------
 // writer

@@ -21,6 +21,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "nn/read_file.h"
+
 namespace mama {
 namespace {
 
@@ -458,16 +460,8 @@ DicomImage parse_dicom(const uint8_t* data, size_t size, const std::string& name
 }
 
 DicomImage read_dicom(const std::string& path, const DicomReadOptions& options) {
-    std::ifstream in(path, std::ios::binary);
-    ENG_CHECK(in.good(), "cannot open DICOM file '", path, "': ", std::strerror(errno));
-    in.seekg(0, std::ios::end);
-    std::streamoff size = in.tellg();
-    ENG_CHECK(size >= 0, "cannot read DICOM file '", path, "' (is it a directory?)");
-    in.seekg(0, std::ios::beg);
-    std::vector<uint8_t> bytes(static_cast<size_t>(size));
-    if (size > 0) in.read(reinterpret_cast<char*>(bytes.data()), size);
-    ENG_CHECK(in.good() || size == 0, "cannot read DICOM file '", path, "' (read failed after ", in.gcount(),
-              " of ", size, " bytes)");
+    const std::string file = eng::nn::read_whole_file(path, "DICOM");
+    std::vector<uint8_t> bytes(file.begin(), file.end());
     return parse_dicom(bytes.data(), bytes.size(), path, options);
 }
 

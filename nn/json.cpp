@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "nn/read_file.h"
 #include "nn/utf8.h"
 #include "tensor/check.h"
 
@@ -427,14 +428,7 @@ Value parse(std::string_view text, const std::string& source) {
     return Parser(text, source).document();
 }
 
-Value parse_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    ENG_CHECK(in, "json: cannot open '", path, "' for reading. HINT: check the path");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    ENG_CHECK(!in.bad(), "json: error while reading '", path, "'");
-    return parse(ss.str(), path);
-}
+Value parse_file(const std::string& path) { return parse(nn::read_whole_file(path, "json"), path); }
 
 // ---- writer -----------------------------------------------------------------
 

@@ -180,6 +180,9 @@ TEST_CASE("bpe: loader errors name the problem") {
     CHECK_THROWS_WITH_AS(BpeTokenizer::load((d / "vocab.json").string(), (d / "merges.txt").string()),
                          doctest::Contains("merges.txt:3"), eng::Error);
     CHECK_THROWS_AS(BpeTokenizer::load((d / "vocab.json").string(), (d / "missing.txt").string()), eng::Error);
+    // A folder given as the merges file (it read as no merges: a tokenizer of single bytes).
+    CHECK_THROWS_WITH_AS(BpeTokenizer::load((d / "vocab.json").string(), d.string()),
+                         doctest::Contains("is a folder, not a file"), eng::Error);
     write_file(d / "vocab.json", "{\"a\": 0, \"b\": 100000000}");  // would need a 10^8-entry table
     CHECK_THROWS_WITH_AS(BpeTokenizer::load((d / "vocab.json").string(), (d / "merges.txt").string()),
                          doctest::Contains("100000000"), eng::Error);

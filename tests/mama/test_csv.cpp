@@ -143,3 +143,9 @@ TEST_CASE("csv: is_na follows pandas' default NA strings") {
         CHECK(mama::is_na(s));
     for (const char* s : {"0", "N", "A", " ", "none", "X", "Na", "2D"}) CHECK_FALSE(mama::is_na(s));
 }
+
+TEST_CASE("csv: a folder or a missing file where a table was expected is named as such") {
+    TempDir d("csv_folder");
+    CHECK(error_of([&] { mama::read_csv(d.path.string()); }).find("is a folder, not a file") != std::string::npos);
+    CHECK(error_of([&] { mama::read_csv((d.path / "none.csv").string()); }).find("does not exist") != std::string::npos);
+}

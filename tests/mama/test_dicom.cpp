@@ -529,3 +529,8 @@ TEST_CASE("prepare: real CR radiograph from python3-pydicom (MONOCHROME1)") {
     CHECK(std::vector<int>(r12.end() - 12, r12.end()) ==
           std::vector<int>{5, 6, 6, 17, 26, 26, 29, 38, 43, 38, 37, 37});
 }
+
+TEST_CASE("dicom: a folder given as a DICOM file is named as one (it tried to allocate 2^63 bytes)") {
+    const std::string dir = std::filesystem::temp_directory_path().string();
+    CHECK_THROWS_WITH_AS(mama::read_dicom(dir), doctest::Contains("is a folder, not a file"), eng::Error);
+}

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -186,7 +187,10 @@ TEST_CASE("json: parse_file names the file") {
     std::string msg = error_of([&] { eng::json::parse_file(path); });
     CHECK(contains(msg, path + ":3:4: unexpected ','"));
     std::remove(path.c_str());
-    CHECK(contains(error_of([&] { eng::json::parse_file(path); }), "cannot open '" + path + "'"));
+    CHECK(contains(error_of([&] { eng::json::parse_file(path); }), "'" + path + "' does not exist"));
+    // A folder where a file was expected is named as one (it read as empty text).
+    const std::string dir = std::filesystem::temp_directory_path().string();
+    CHECK(contains(error_of([&] { eng::json::parse_file(dir); }), "is a folder, not a file"));
 }
 
 TEST_CASE("json: dump always writes valid JSON, escaping bytes that are not UTF-8") {
@@ -201,5 +205,5 @@ TEST_CASE("json: dump always writes valid JSON, escaping bytes that are not UTF-
     CHECK(dump(Value(std::string("\xE2\x82"))) == "\"\\u00e2\\u0082\"");                    // truncated
     CHECK(dump(Value(std::string("\xED\xA0\x80"))) == "\"\\u00ed\\u00a0\\u0080\"");         // a surrogate
     CHECK(dump(Value(std::string("\xC0\xAF"))) == "\"\\u00c0\\u00af\"");                    // overlong
-    for (const std::string s : {std::string("\xFF"), std::string("a\x80z"), latin1}) CHECK_NOTHROW(parse(dump(Value(s))));
+    for (const std::string& s : {std::string("\xFF"), std::string("a\x80z"), latin1}) CHECK_NOTHROW(parse(dump(Value(s))));
 }
