@@ -2,6 +2,7 @@
 #include "mama/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "nn/schedule.h"
@@ -36,8 +37,12 @@ public:
     void read(const std::string& key, double& out) {
         typed(key, [&](const Value& x) { out = x.as_number(); });
     }
-    void read(const std::string& key, float& out) {
-        typed(key, [&](const Value& x) { out = float(x.as_number()); });
+    void read(const std::string& key, float& out) {  // 1e39 fits a double, not a float: it would be inf
+        typed(key, [&](const Value& x) {
+            out = float(x.as_number());
+            ENG_CHECK(std::isfinite(out), "config: ", name_, ".", key, " = ", x.as_number(),
+                      " is beyond a float's range (about 3.4e38). HINT: mama/configs/paper.json shows working values");
+        });
     }
     void read(const std::string& key, bool& out) {
         typed(key, [&](const Value& x) { out = x.as_bool(); });
@@ -176,6 +181,7 @@ void check_model(const MamaConfig& m) {
     at_least("model.mv_hidden", m.mv_hidden, 0);  // 0 = the ViT width
     at_least("model.lora_r", m.lora_r, 0);        // 0 = no LoRA
     probability("model.lora_dropout", m.lora_dropout);
+    non_negative("model.lora_alpha", m.lora_alpha);  // the adapters' scale alpha / r
     non_negative("model.mv_weight", m.schedule.mv_weight);
     ENG_CHECK(m.nt_xent_temperature > 0, "config: model.nt_xent_temperature must be positive, got ",
               m.nt_xent_temperature, kValuesHint);

@@ -295,8 +295,9 @@ LoaderPosition BatchLoader::position() const {
 
 void BatchLoader::set_position(const LoaderPosition& p) {
     const int64_t nb = batches_per_epoch();
-    ENG_CHECK(p.epoch >= 0 && p.batch >= 0 && p.batch <= nb, "BatchLoader::set_position: batch ", p.batch,
-              " of epoch ", p.epoch, " does not exist (", nb, " batches per epoch)");
+    ENG_CHECK(p.epoch >= 0 && p.batch >= 0 && p.batch <= nb && p.epoch <= (INT64_MAX - nb) / std::max<int64_t>(nb, 1),
+              "BatchLoader::set_position: batch ", p.batch, " of epoch ", p.epoch, " does not exist (", nb,
+              " batches per epoch)");
     const int64_t gb = int64_t(opt_.batch_size) * opt_.world_size;
     // A position from position()/parse() carries samples, global batch and seed;
     // a hand-made {epoch, batch} (samples 0) is taken as it is.

@@ -2,6 +2,7 @@
 // EMBED and RSNA records, the epoch order (shuffle / class-balanced draws with
 // replacement), sharding over ranks, and the saved position.
 #include <algorithm>
+#include <set>
 #include <map>
 #include <sstream>
 #include <unordered_map>
@@ -146,6 +147,7 @@ LoaderPosition LoaderPosition::parse(const std::string& text) {
     std::istringstream is(text);
     std::string tok;
     bool have_epoch = false, have_batch = false;
+    std::set<std::string> seen;
     while (is >> tok) {
         const size_t eq = tok.find('=');
         ENG_CHECK(eq != std::string::npos && eq > 0, "LoaderPosition::parse: '", tok, "' in '", text,
@@ -161,6 +163,11 @@ LoaderPosition LoaderPosition::parse(const std::string& text) {
         }
         ENG_CHECK(used == value.size() && used > 0, "LoaderPosition::parse: '", value, "' of ", key, " in '", text,
                   "' is not a non-negative integer");
+        ENG_CHECK(seen.insert(key).second, "LoaderPosition::parse: ", key, " appears twice in '", text, "'");
+        // Counts beyond 2^62 are no position a run reaches; they would overflow
+        // epoch × batches_per_epoch.  (The seed may use all 64 bits.)
+        ENG_CHECK(key == "seed" || v <= (1ull << 62), "LoaderPosition::parse: ", key, " ", v, " in '", text,
+                  "' is out of range");
         if (key == "epoch") p.epoch = int64_t(v), have_epoch = true;
         else if (key == "batch") p.batch = int64_t(v), have_batch = true;
         else if (key == "seed") p.seed = uint64_t(v);

@@ -132,7 +132,9 @@ TrainingState load_checkpoint(const std::string& path, Module& model, Optimizer*
     // ---- validate everything before touching the model ----
     verify_checksums(file);
     TrainingState state;
-    state.step = int64_t(parse_u64(meta(md, "step", path, not_ckpt), "step", path));
+    const uint64_t step = parse_u64(meta(md, "step", path, not_ckpt), "step", path);
+    ENG_CHECK(step <= uint64_t(INT64_MAX), "load_checkpoint('", path, "'): step ", step, " is out of range");
+    state.step = int64_t(step);
     std::vector<GeneratorState> rng_states;
     for (const auto& [name, g] : rngs) {
         ENG_CHECK(g != nullptr, "load_checkpoint('", path, "'): generator '", name, "' is null");

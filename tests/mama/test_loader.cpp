@@ -383,6 +383,13 @@ TEST_CASE("loader: a saved position resumes with exactly the same batches") {
     CHECK_THROWS_AS(c.set_position(p), eng::Error);
     CHECK_THROWS_AS(mama::LoaderPosition::parse("epoch=1 batch=x"), eng::Error);
     CHECK_THROWS_AS(mama::LoaderPosition::parse("epoch=1"), eng::Error);
+    CHECK_THROWS_WITH_AS(mama::LoaderPosition::parse("epoch=0 batch=1 epoch=5"), doctest::Contains("appears twice"),
+                         eng::Error);
+    CHECK_THROWS_WITH_AS(mama::LoaderPosition::parse("epoch=9223372036854775807 batch=1"),
+                         doctest::Contains("out of range"), eng::Error);
+    CHECK(mama::LoaderPosition::parse("epoch=1 batch=0 seed=18446744073709551615").seed == UINT64_MAX);
+    CHECK_THROWS_WITH_AS(c.set_position(mama::LoaderPosition{int64_t(1) << 62, 0}), doctest::Contains("does not exist"),
+                         eng::Error);
     // next_in_epoch stops once at the end of the epoch, then continues with the next.
     BatchLoader d(ds, &f.tok, o);
     d.set_position(mama::LoaderPosition{0, nb - 1});

@@ -224,6 +224,14 @@ TEST_CASE("mama config: zero sizes are errors naming the key (they divided by ze
     // The towers check too when built without a config: tests/nn/test_models.cpp.
 }
 
+TEST_CASE("mama config: a float beyond float's range, or a negative LoRA alpha, is refused (it became +-inf)") {
+    CHECK(config_error("model.nt_xent_temperature", "1e39").find("beyond a float's range") != std::string::npos);
+    CHECK(config_error("model.vit.layerscale_init", "1e39").find("beyond a float's range") != std::string::npos);
+    CHECK(config_error("model.lora_alpha", "-1e39").find("beyond a float's range") != std::string::npos);
+    CHECK(config_error("model.lora_alpha", "-2").find("model.lora_alpha must be 0 or more") != std::string::npos);
+    CHECK(config_error("model.lora_alpha", "8").empty());
+}
+
 TEST_CASE("mama config: sizes, counts and rates out of range are errors naming the key") {
     const std::vector<std::pair<std::string, std::string>> bad = {
         {"model.vit.image_size", "0"}, {"model.vit.width", "0"},       {"model.vit.depth", "0"},

@@ -436,4 +436,9 @@ TEST_CASE("checkpoint: a tensor damaged on disk is found by its checksum and nam
     md["checksums"] = R"({"model.transformer.wte.weight": "0000000000000000"})";
     save_safetensors(path, tensors, md);
     CHECK_THROWS_CONTAINING(c.load(path), "records 1 checksums for");
+    // A step beyond int64 (it wrapped to -1) is refused.
+    md.erase("checksums");
+    md["step"] = "18446744073709551615";
+    save_safetensors(path, tensors, md);
+    CHECK_THROWS_CONTAINING(c.load(path), "step 18446744073709551615 is out of range");
 }

@@ -291,6 +291,9 @@ TEST_CASE("safetensors: corrupt files are rejected with clear messages") {
     check_msg(make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
                         std::string(8, '\0')),
               "overflows");
+    // A 0 keeps the byte count at 0 while the element count passes 2^63.
+    check_msg(make_file(R"({"a":{"dtype":"U8","shape":[4294967296,2147483648,0],"data_offsets":[0,0]}})", ""),
+              "overflows");
     check_msg(make_file(R"({"__metadata__":{"k":1}})", ""), "__metadata__ value of 'k' must be a string");
     // Missing file, folder.
     CHECK(has(error_of([&] { SafeTensorsFile::open(dir / "missing.safetensors"); }), "cannot open"));
