@@ -64,87 +64,95 @@ BpeTokenizer BpeTokenizer::load(const std::string& vocab_json, const std::string
 }
 
 BpeTokenizer BpeTokenizer::load_tokenizer_json(const std::string& path) {
-    using eng::json::Value;
-    const Value root = eng::json::parse_file(path);
-    ENG_CHECK(root.is_object(), path, ": a tokenizer.json must be a JSON object");
-    const Value& model = root.at("model");
-    if (const Value* type = model.find("type"))
-        ENG_CHECK(type->as_string() == "BPE", path, ": model.type is \"", type->as_string(),
-                  "\"; only BPE tokenizers are supported");
-    auto is_off = [](const Value* v) {
-        return !v || v->is_null() || (v->is_string() && v->as_string().empty()) || (v->is_bool() && !v->as_bool()) ||
-               (v->is_number() && v->as_number() == 0.0);
-    };
-    ENG_CHECK(is_off(model.find("dropout")), path, ": BPE dropout is not supported (model.dropout must be null)");
-    ENG_CHECK(is_off(model.find("continuing_subword_prefix")) && is_off(model.find("end_of_word_suffix")), path,
-              ": continuing_subword_prefix / end_of_word_suffix are not supported (not a byte-level BPE)");
-    ENG_CHECK(is_off(model.find("byte_fallback")), path, ": byte_fallback is not supported (not a byte-level BPE)");
-    if (const Value* norm = root.find("normalizer"))
-        ENG_CHECK(norm->is_null(), path, ": normalizers are not supported (\"normalizer\" must be null, found type ",
-                  norm->is_object() && norm->find("type") ? norm->at("type").as_string() : "?", ")");
+    // A type error deep in the file (a string where a bool belongs) names
+    // neither the file nor the key by itself: the file is added here.
+    try {
+        using eng::json::Value;
+        const Value root = eng::json::parse_file(path);
+        ENG_CHECK(root.is_object(), path, ": a tokenizer.json must be a JSON object");
+        const Value& model = root.at("model");
+        if (const Value* type = model.find("type"))
+            ENG_CHECK(type->as_string() == "BPE", path, ": model.type is \"", type->as_string(),
+                      "\"; only BPE tokenizers are supported");
+        auto is_off = [](const Value* v) {
+            return !v || v->is_null() || (v->is_string() && v->as_string().empty()) || (v->is_bool() && !v->as_bool()) ||
+                   (v->is_number() && v->as_number() == 0.0);
+        };
+        ENG_CHECK(is_off(model.find("dropout")), path, ": BPE dropout is not supported (model.dropout must be null)");
+        ENG_CHECK(is_off(model.find("continuing_subword_prefix")) && is_off(model.find("end_of_word_suffix")), path,
+                  ": continuing_subword_prefix / end_of_word_suffix are not supported (not a byte-level BPE)");
+        ENG_CHECK(is_off(model.find("byte_fallback")), path, ": byte_fallback is not supported (not a byte-level BPE)");
+        if (const Value* norm = root.find("normalizer"))
+            ENG_CHECK(norm->is_null(), path, ": normalizers are not supported (\"normalizer\" must be null, found type ",
+                      norm->is_object() && norm->find("type") ? norm->at("type").as_string() : "?", ")");
 
-    // Pre-tokeniser: ByteLevel, alone or inside a Sequence.
-    bool add_prefix_space = false;
-    if (const Value* pre = root.find("pre_tokenizer"); pre && !pre->is_null()) {
-        const Value* byte_level = nullptr;
-        if (pre->at("type").as_string() == "ByteLevel") {
-            byte_level = pre;
-        } else if (pre->at("type").as_string() == "Sequence") {
-            for (const Value& p : pre->at("pretokenizers").as_array()) {
-                ENG_CHECK(p.at("type").as_string() == "ByteLevel", path, ": pre_tokenizer ", p.at("type").as_string(),
-                          " inside a Sequence is not supported (only ByteLevel)");
-                byte_level = &p;
+        // Pre-tokeniser: ByteLevel, alone or inside a Sequence.
+        bool add_prefix_space = false;
+        if (const Value* pre = root.find("pre_tokenizer"); pre && !pre->is_null()) {
+            const Value* byte_level = nullptr;
+            if (pre->at("type").as_string() == "ByteLevel") {
+                byte_level = pre;
+            } else if (pre->at("type").as_string() == "Sequence") {
+                for (const Value& p : pre->at("pretokenizers").as_array()) {
+                    ENG_CHECK(p.at("type").as_string() == "ByteLevel", path, ": pre_tokenizer ", p.at("type").as_string(),
+                              " inside a Sequence is not supported (only ByteLevel)");
+                    byte_level = &p;
+                }
+            }
+            ENG_CHECK(byte_level, path, ": pre_tokenizer ", pre->at("type").as_string(),
+                      " is not supported; this is a GPT-2 byte-level BPE reader (ByteLevel)");
+            if (const Value* aps = byte_level->find("add_prefix_space")) add_prefix_space = aps->as_bool();
+            if (const Value* ur = byte_level->find("use_regex"))
+                ENG_CHECK(ur->as_bool(), path, ": ByteLevel with use_regex=false is not supported");
+        }
+
+        auto vocab = read_vocab_object(model.at("vocab"), path + " (model.vocab)");
+        std::vector<std::pair<std::string, std::string>> merges;
+        const Value& jm = model.at("merges");
+        ENG_CHECK(jm.is_array(), path, ": model.merges must be an array");
+        merges.reserve(jm.size());
+        for (size_t i = 0; i < jm.size(); ++i) {
+            const Value& m = jm[i];
+            std::pair<std::string, std::string> pair;
+            if (m.is_string()) {
+                ENG_CHECK(split_merge(m.as_string(), pair), path, ": model.merges[", i, "] = \"", m.as_string(),
+                          "\" is not \"left right\"");
+            } else {
+                ENG_CHECK(m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string(), path, ": model.merges[", i,
+                          "] must be \"left right\" or [\"left\", \"right\"]");
+                pair = {m[0].as_string(), m[1].as_string()};
+            }
+            merges.push_back(std::move(pair));
+        }
+        BpeTokenizer t = build(vocab, merges, path, nullptr);
+        t.add_prefix_space = add_prefix_space;
+        if (const Value* im = model.find("ignore_merges"); im && !im->is_null()) t.ignore_merges = im->as_bool();
+
+        if (const Value* added = root.find("added_tokens"); added && !added->is_null()) {
+            for (const Value& a : added->as_array()) {
+                AddedToken tok;
+                tok.content = a.at("content").as_string();
+                int64_t id = a.at("id").as_int();
+                ENG_CHECK(id >= 0 && id <= INT32_MAX, path, ": added token \"", tok.content, "\" has a bad id ", id);
+                tok.id = int32_t(id);
+                auto flag = [&](const char* key, bool dflt) {
+                    const Value* v = a.find(key);
+                    return v && !v->is_null() ? v->as_bool() : dflt;
+                };
+                tok.special = flag("special", false);
+                tok.lstrip = flag("lstrip", false);
+                tok.rstrip = flag("rstrip", false);
+                tok.single_word = flag("single_word", false);
+                t.add_token(tok);
             }
         }
-        ENG_CHECK(byte_level, path, ": pre_tokenizer ", pre->at("type").as_string(),
-                  " is not supported; this is a GPT-2 byte-level BPE reader (ByteLevel)");
-        if (const Value* aps = byte_level->find("add_prefix_space")) add_prefix_space = aps->as_bool();
-        if (const Value* ur = byte_level->find("use_regex"))
-            ENG_CHECK(ur->as_bool(), path, ": ByteLevel with use_regex=false is not supported");
+        if (const Value* unk = model.find("unk_token"); unk && unk->is_string()) t.unk_id = t.token_to_id(unk->as_string());
+        return t;
+    } catch (const eng::Error& e) {
+        const std::string what = e.what();
+        if (what.find(path) != std::string::npos) throw;  // names the file already
+        throw eng::Error("tokenizer.json '" + path + "': " + what);
     }
-
-    auto vocab = read_vocab_object(model.at("vocab"), path + " (model.vocab)");
-    std::vector<std::pair<std::string, std::string>> merges;
-    const Value& jm = model.at("merges");
-    ENG_CHECK(jm.is_array(), path, ": model.merges must be an array");
-    merges.reserve(jm.size());
-    for (size_t i = 0; i < jm.size(); ++i) {
-        const Value& m = jm[i];
-        std::pair<std::string, std::string> pair;
-        if (m.is_string()) {
-            ENG_CHECK(split_merge(m.as_string(), pair), path, ": model.merges[", i, "] = \"", m.as_string(),
-                      "\" is not \"left right\"");
-        } else {
-            ENG_CHECK(m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string(), path, ": model.merges[", i,
-                      "] must be \"left right\" or [\"left\", \"right\"]");
-            pair = {m[0].as_string(), m[1].as_string()};
-        }
-        merges.push_back(std::move(pair));
-    }
-    BpeTokenizer t = build(vocab, merges, path, nullptr);
-    t.add_prefix_space = add_prefix_space;
-    if (const Value* im = model.find("ignore_merges"); im && !im->is_null()) t.ignore_merges = im->as_bool();
-
-    if (const Value* added = root.find("added_tokens"); added && !added->is_null()) {
-        for (const Value& a : added->as_array()) {
-            AddedToken tok;
-            tok.content = a.at("content").as_string();
-            int64_t id = a.at("id").as_int();
-            ENG_CHECK(id >= 0 && id <= INT32_MAX, path, ": added token \"", tok.content, "\" has a bad id ", id);
-            tok.id = int32_t(id);
-            auto flag = [&](const char* key, bool dflt) {
-                const Value* v = a.find(key);
-                return v && !v->is_null() ? v->as_bool() : dflt;
-            };
-            tok.special = flag("special", false);
-            tok.lstrip = flag("lstrip", false);
-            tok.rstrip = flag("rstrip", false);
-            tok.single_word = flag("single_word", false);
-            t.add_token(tok);
-        }
-    }
-    if (const Value* unk = model.find("unk_token"); unk && unk->is_string()) t.unk_id = t.token_to_id(unk->as_string());
-    return t;
 }
 
 void BpeTokenizer::save(const std::string& dir) const {

@@ -263,8 +263,11 @@ int64_t restore_run(const std::string& last_path, MamaModel& model, nn::AdamW& o
         try {
             best = std::stod(st.extra.at("best"));
         } catch (const std::exception&) {
-            ENG_FAIL("--resume: ", last_path, ": extra.best '", st.extra.at("best"), "' is not a number");
+            best = NAN;
         }
+        // NaN would never compare greater: no later validation could be the best.
+        ENG_CHECK(!std::isnan(best), "--resume: ", last_path, ": extra.best '", st.extra.at("best"),
+                  "' is not a number");
     }
     return st.step;
 }

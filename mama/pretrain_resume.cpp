@@ -2,6 +2,7 @@
 // resumed run (pretrain_resume.h).
 #include "mama/pretrain_resume.h"
 
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -118,11 +119,16 @@ void truncate_log_for_resume(const std::map<std::string, std::string>& metadata,
     auto it = metadata.find("extra.log_bytes");
     if (it == metadata.end() || !fs::exists(log_path)) return;
     uintmax_t bytes = 0;
+    size_t used = 0;
     try {
-        bytes = std::stoull(it->second);
+        if (!it->second.empty() && std::isdigit(static_cast<unsigned char>(it->second[0])))
+            bytes = std::stoull(it->second, &used);
     } catch (const std::exception&) {
-        ENG_FAIL("--resume: the checkpoint's extra.log_bytes '", it->second, "' is not a byte count");
+        used = 0;
     }
+    // The whole text, digits only ("12abc" read as 12 would cut the log there).
+    ENG_CHECK(used > 0 && used == it->second.size(), "--resume: the checkpoint's extra.log_bytes '", it->second,
+              "' is not a byte count");
     if (fs::file_size(log_path) > bytes) fs::resize_file(log_path, bytes);
 }
 

@@ -408,6 +408,12 @@ TEST_CASE("bpe: tokenizer.json with string and pair merges and added tokens") {
     write_file(d / "wordpiece.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
     CHECK_THROWS_WITH_AS(BpeTokenizer::load_tokenizer_json((d / "wordpiece.json").string()),
                          doctest::Contains("WordPiece"), eng::Error);
+    // A type error deep inside names the file (it said only "expected a bool, got a string").
+    std::string bad_flag = doc("[\"l o\"]");
+    bad_flag.replace(bad_flag.find("\"special\": true"), 15, "\"special\": \"yes\"");
+    write_file(d / "flag.json", bad_flag);
+    CHECK_THROWS_WITH_AS(BpeTokenizer::load_tokenizer_json((d / "flag.json").string()),
+                         doctest::Contains(((d / "flag.json").string() + "': json: expected a bool").c_str()), eng::Error);
     fs::remove_all(d);
 }
 

@@ -534,3 +534,33 @@ TEST_CASE("pretrain: a stop request (Ctrl-C, SIGTERM) finishes the step, saves i
     CHECK(compare_last_checkpoints(a.path, b.path, true) > 50);
     CHECK(testing::logged_losses(b.path / "log.jsonl") == testing::logged_losses(a.path / "log.jsonl"));
 }
+
+TEST_CASE("pretrain resume: a checkpoint's log length must be a whole byte count") {
+    TempDir d("logbytes");
+    const std::string log = (d.path / "log.jsonl").string();
+    std::ofstream(log) << "0123456789abcdef";
+    // "12abc" read as 12 would have cut the log there.
+    for (const char* bad : {"12abc", "-3", "", " 12"})
+        CHECK_THROWS_CONTAINING(truncate_log_for_resume({{"extra.log_bytes", bad}}, log), "is not a byte count");
+    truncate_log_for_resume({{"extra.log_bytes", "10"}}, log);
+    CHECK(fs::file_size(log) == 10);
+}
+
+TEST_CASE("pretrain: a resumed checkpoint's extra.best must be a number (NaN would block every later best)") {
+    TempDir a("best_nan");
+    REQUIRE(run_pretrain(testing::tiny_run_config(a.path.string(), 2), paused_at(1)) == 0);
+    const std::string last = (a.path / "last.safetensors").string();
+    std::map<std::string, std::string> md;
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    {
+        nn::SafeTensorsFile f = nn::SafeTensorsFile::open(last);
+        md = f.metadata();
+        for (const std::string& n : f.names()) tensors.emplace_back(n, f.load(n));
+    }
+    md["extra.best"] = "nan";
+    nn::save_safetensors(last, tensors, md);
+    PretrainOptions resume;
+    resume.quiet = true;
+    resume.resume = true;
+    CHECK_THROWS_CONTAINING(run_pretrain(testing::tiny_run_config(a.path.string(), 2), resume), "extra.best 'nan'");
+}
