@@ -237,18 +237,24 @@ static void check_subset_scores(const EvaluateOutcome& full, const EvaluateOutco
     }
 }
 
+// Runs o over the whole test set, then over all but `drop` of its images
+// (--max-test, written to sub_out), and checks every kept image scores alike.
+static void check_max_test_subset(EvaluateOptions o, const std::string& sub_out, size_t drop, int K) {
+    EvaluateOutcome full = run_evaluate(o);
+    const size_t n = full.result.paths.size();
+    REQUIRE(n >= drop + 2);
+    o.max_test = int64_t(n - drop);
+    o.out_dir = sub_out;
+    EvaluateOutcome sub = run_evaluate(o);
+    REQUIRE(sub.result.paths.size() == n - drop);
+    check_subset_scores(full, sub, K);
+}
+
 TEST_CASE("evaluate: an EMBED --max-test subset (whose images have partners) scores each image as the whole set") {
     TempDir full_out("embed_full"), sub_out("embed_sub");
     EvaluateOptions o = base_options("zeroshot", full_out.path.string());
     o.examples = 0;
-    EvaluateOutcome full = run_evaluate(o);
-    const size_t n = full.result.paths.size();
-    REQUIRE(n >= 4);
-    o.max_test = int64_t(n) - 2;
-    o.out_dir = sub_out.path.string();
-    EvaluateOutcome sub = run_evaluate(o);
-    REQUIRE(sub.result.paths.size() == n - 2);
-    check_subset_scores(full, sub, 4);
+    check_max_test_subset(o, sub_out.path.string(), 2, 4);
 }
 
 TEST_CASE("evaluate: an RSNA --max-test subset keeps RSNA's 1024 letterbox and prompt length") {
@@ -272,14 +278,7 @@ TEST_CASE("evaluate: an RSNA --max-test subset keeps RSNA's 1024 letterbox and p
     o.task = "rsna";
     o.data_dir = rsna.path.string();
     o.examples = 0;
-    EvaluateOutcome full = run_evaluate(o);
-    const size_t n = full.result.paths.size();
-    REQUIRE(n >= 3);
-    o.max_test = int64_t(n) - 1;
-    o.out_dir = sub_out.path.string();
-    EvaluateOutcome sub = run_evaluate(o);
-    REQUIRE(sub.result.paths.size() == n - 1);
-    check_subset_scores(full, sub, 2);  // it was read and prompted alike
+    check_max_test_subset(o, sub_out.path.string(), 1, 2);  // each image read and prompted alike
 }
 
 TEST_CASE("evaluate: linear probing trains the head only; fine-tuning trains the tower but not its final norm") {
