@@ -2,10 +2,12 @@
 #include "mama/config.h"
 
 #include <algorithm>
+#include <ios>
 #include <cmath>
 #include <set>
 
 #include "nn/schedule.h"
+#include "nn/utf8.h"
 #include "tensor/cuda_backend.h"
 #include "tensor/precision.h"
 
@@ -312,6 +314,17 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::pair<s
         // "train.steps" -> json["train"]["steps"]; sections are created as needed.
         size_t dot = key.find('.');
         ENG_CHECK(dot != std::string::npos, "config override '", key, "' must be section.key (e.g. train.steps)");
+        // A config file's strings are UTF-8 (the JSON parser checks); an
+        // override's are whatever the shell passed.  Stored in checkpoints as
+        // JSON, a byte that is not UTF-8 could only be written escaped, and
+        // would read back as another text (another path): refused here.
+        for (size_t i = 0; i < text.size();) {
+            const size_t len = eng::utf8_valid_length(text.data() + i, text.size() - i);
+            ENG_CHECK(len > 0, "config override --", key, ": byte ", i, " (0x", std::hex, int(static_cast<unsigned char>(text[i])),
+                      std::dec, ") of its value is not UTF-8 text. HINT: use UTF-8 names (a Latin-1 path: rename "
+                      "it, or point to it through a UTF-8 symlink)");
+            i += len;
+        }
         Value parsed;
         try {
             parsed = eng::json::parse(text, "--" + key);

@@ -150,8 +150,15 @@ uint32_t le32(const std::vector<unsigned char>& b, size_t at) {
 // header promises are checked here ("" when fine, compressed or neither).
 std::string bmp_tga_problem(const std::vector<unsigned char>& b, const std::string& path) {
     if (b.size() >= 30 && b[0] == 'B' && b[1] == 'M') {
-        const uint32_t data = le32(b, 10), compression = b.size() >= 34 ? le32(b, 30) : 0;
-        const int64_t w = int32_t(le32(b, 18)), h = int32_t(le32(b, 22)), bpp = b[28] | (b[29] << 8);
+        // The info header: 12 bytes (OS/2 BITMAPCOREHEADER: uint16 sizes, bpp
+        // at 24), or 40 and more (int32 sizes, bpp at 28, compression at 30).
+        const uint32_t data = le32(b, 10), header = le32(b, 14);
+        if (header != 12 && (header < 40 || b.size() < 34)) return "";  // another layout: stb decides
+        const bool core = header == 12;
+        const int64_t w = core ? int64_t(b[18] | (b[19] << 8)) : int64_t(int32_t(le32(b, 18)));
+        const int64_t h = core ? int64_t(b[20] | (b[21] << 8)) : int64_t(int32_t(le32(b, 22)));
+        const int64_t bpp = core ? (b[24] | (b[25] << 8)) : (b[28] | (b[29] << 8));
+        const uint32_t compression = core ? 0 : le32(b, 30);
         if (compression != 0 || w <= 0 || h == 0 || bpp == 0) return "";  // compressed or odd: stb decides
         const int64_t need = int64_t(data) + (w * bpp + 31) / 32 * 4 * (h < 0 ? -h : h);
         if (int64_t(b.size()) < need)

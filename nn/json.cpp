@@ -436,8 +436,10 @@ namespace {
 
 // Always valid JSON: a byte that is not part of valid UTF-8 (a Latin-1 file
 // name, say) is written as the escape of the code point of that value,
-// \u00XX, rather than copied, so the text reads back (as that character)
-// instead of failing to parse where it is read: at a checkpoint's save or load.
+// \u00XX, rather than copied, so the text reads back instead of failing to
+// parse where it is read.  It reads back as another text (that character in
+// UTF-8), so where the exact bytes matter they are refused earlier (config
+// overrides, mama/config.cpp); metadata naming files keeps this readable form.
 void dump_string(std::string& out, const std::string& s) {
     static const char* hex = "0123456789abcdef";
     out += '"';

@@ -8,9 +8,9 @@
 
 namespace eng::nn {
 
-// The bytes of the regular file at `path`; throws naming `what` (e.g. "json",
-// "tokenizer merges") when it is missing, not a regular file, unreadable or
-// fails while being read.
+// The bytes of the file (or pipe) at `path`; throws naming `what` (e.g.
+// "json", "tokenizer merges") when it is missing, a folder, unreachable or
+// unreadable, or fails while being read.
 std::string read_whole_file(const std::string& path, const std::string& what);
 
 }  // namespace eng::nn

@@ -221,17 +221,17 @@ SafeTensorsFile SafeTensorsFile::open(const std::string& path) {
 
         TensorInfo ti;
         ti.dtype = fdt->name;
-        uint64_t nbytes = fdt->size, numel = 1;
+        // The product of the dims counted as at least 1 too (it bounds every
+        // stride): with a 0 in the shape the byte count stays 0 while the other
+        // dims' product can pass 2^63.
+        uint64_t nbytes = fdt->size, span = 1;
         for (const auto& d : shape->as_array()) {
             uint64_t dim = header_uint(d, path, name, "a shape");
-            // The element count too: with a 0 in the shape the byte count stays
-            // 0 while the other dims' product can pass 2^63.
             ENG_CHECK(dim <= uint64_t(std::numeric_limits<int64_t>::max()) &&
                           !__builtin_mul_overflow(nbytes, dim, &nbytes) &&
-                          (dim == 0 || numel == 0 || !__builtin_mul_overflow(numel, dim, &numel)) &&
-                          numel <= uint64_t(std::numeric_limits<int64_t>::max()),
+                          !__builtin_mul_overflow(span, std::max<uint64_t>(dim, 1), &span) &&
+                          span <= uint64_t(std::numeric_limits<int64_t>::max()),
                       where, "tensor '", name, "' has a shape ", json::dump(*shape), " whose size overflows");
-            if (dim == 0) numel = 0;
             ti.shape.push_back(int64_t(dim));
         }
         uint64_t begin = header_uint((*offs)[0], path, name, "a data_offsets");

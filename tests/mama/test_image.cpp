@@ -155,6 +155,16 @@ TEST_CASE("image: BMP and TGA cut short, and headers declaring huge images, are 
     CHECK(mama::load_image(pb).width == 2);
     write_bytes(pb, bmp.substr(0, 64));
     CHECK(error_of([&] { mama::load_image(pb); }).find("truncated BMP") != std::string::npos);
+    // The OS/2 form: a 12-byte info header with 16-bit sizes (3 x 2, 24 bpp, rows of 12 bytes).
+    std::string os2 = "BM" + std::string(24, '\0') + std::string(24, '\x20');
+    put32(os2, 2, uint32_t(os2.size()));
+    put32(os2, 10, 26);
+    put32(os2, 14, 12);
+    os2[18] = 3, os2[20] = 2, os2[22] = 1, os2[24] = 24;
+    write_bytes(pb, os2);
+    CHECK(mama::load_image(pb).width == 3);
+    write_bytes(pb, os2.substr(0, 40));
+    CHECK(error_of([&] { mama::load_image(pb); }).find("truncated BMP") != std::string::npos);
     // A 2 x 2 8-bit gray TGA (type 3): 18 header bytes, then 4.
     std::string tga(18, '\0');
     tga[2] = 3, tga[12] = 2, tga[14] = 2, tga[16] = 8;

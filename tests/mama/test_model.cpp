@@ -224,6 +224,14 @@ TEST_CASE("mama config: zero sizes are errors naming the key (they divided by ze
     // The towers check too when built without a config: tests/nn/test_models.cpp.
 }
 
+TEST_CASE("mama config: an override that is not UTF-8 is refused before anything runs") {
+    // A Latin-1 path would be stored escaped in checkpoints and read back as
+    // another path (a resume then saw a changed setting).
+    const std::string msg = config_error("train.out_dir", std::string("runs/caf") + char(0xE9));
+    CHECK_MESSAGE(msg.find("--train.out_dir: byte 8 (0xe9) of its value is not UTF-8") != std::string::npos, msg);
+    CHECK(config_error("train.out_dir", "runs/caf\xC3\xA9").empty());
+}
+
 TEST_CASE("mama config: a float beyond float's range, or a negative LoRA alpha, is refused (it became +-inf)") {
     CHECK(config_error("model.nt_xent_temperature", "1e39").find("beyond a float's range") != std::string::npos);
     CHECK(config_error("model.vit.layerscale_init", "1e39").find("beyond a float's range") != std::string::npos);

@@ -8,7 +8,10 @@
 #include <fstream>
 #include <string>
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "nn/json.h"
 #include "tensor/check.h"
@@ -191,6 +194,13 @@ TEST_CASE("json: parse_file names the file") {
     // A folder where a file was expected is named as one (it read as empty text).
     const std::string dir = std::filesystem::temp_directory_path().string();
     CHECK(contains(error_of([&] { eng::json::parse_file(dir); }), "is a folder, not a file"));
+    // A pipe streams (--config <(...) or /dev/stdin).
+    const std::string fifo = path + ".fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    std::thread writer([&] { std::ofstream(fifo) << "{\"x\": 2}"; });
+    CHECK(eng::json::parse_file(fifo).at("x").as_int() == 2);
+    writer.join();
+    std::remove(fifo.c_str());
 }
 
 TEST_CASE("json: dump always writes valid JSON, escaping bytes that are not UTF-8") {

@@ -292,8 +292,9 @@ TEST_CASE("safetensors: corrupt files are rejected with clear messages") {
                         std::string(8, '\0')),
               "overflows");
     // A 0 keeps the byte count at 0 while the element count passes 2^63.
-    check_msg(make_file(R"({"a":{"dtype":"U8","shape":[4294967296,2147483648,0],"data_offsets":[0,0]}})", ""),
-              "overflows");
+    for (const char* shape : {"[4294967296,2147483648,0]", "[0,4294967296,2147483648]", "[4294967296,0,2147483648]"})
+        check_msg(make_file(std::string(R"({"a":{"dtype":"U8","shape":)") + shape + R"(,"data_offsets":[0,0]}})", ""),
+                  "overflows");
     check_msg(make_file(R"({"__metadata__":{"k":1}})", ""), "__metadata__ value of 'k' must be a string");
     // Missing file, folder.
     CHECK(has(error_of([&] { SafeTensorsFile::open(dir / "missing.safetensors"); }), "cannot open"));
