@@ -361,6 +361,11 @@ int run_pretrain(const RunConfig& rc, const PretrainOptions& options) {
     check_same_on_every_rank(dp, fingerprint_of(train_ds, t.data_dir), "training split (" + std::to_string(train_ds.size()) +
                              " images in " + t.data_dir + ")",
                              "every rank must read the same data: the same tables and images under train.data_dir");
+    // Only rank 0 validates, but every rank decides from the split's size
+    // whether a step validates, and with it whether a collective runs.
+    check_same_on_every_rank(dp, fingerprint_of(valid_ds, t.data_dir), "validation split (" +
+                             std::to_string(valid_ds.size()) + " images in " + t.data_dir + ")",
+                             "every rank must read the same data: the same tables and images under train.data_dir");
     LoaderOptions lo = train_loader_options(t);
     dp.shard(lo);
     BatchLoader train_loader(train_ds, &tok, lo);

@@ -498,24 +498,28 @@ TEST_CASE("mpi: pretraining on the ranks equals one process on the same global b
         resume.stop_at = 0;
         if (W > 1)  // rank 0's file is at step 2 now, the others' at step 1
             CHECK_THROWS_CONTAINING(mama::run_pretrain(tiny(mine.string(), {}), resume), "differs between the ranks");
-        // A rank whose data folder lacks one training image.
-        SharedDir other_data("data-less");
-        if (c.is_main()) {
-            fs::copy(dataset_dir(), other_data.path, fs::copy_options::recursive);
-            mama::EmbedOptions eo;
-            eo.data_dir = other_data.path.string();
-            eo.warnings = false;
-            mama::EmbedData d = mama::load_embed(eo);
-            fs::remove(d.records[size_t(d.split_indices(mama::Split::Train).at(0))].image_path);
+        // A rank whose data folder lacks one training image, or one validation
+        // image (only rank 0 validates, but every rank decides from the split's
+        // size whether a step validates, and so whether a collective runs).
+        for (const auto& [split, what] : {std::pair{mama::Split::Train, "training split"},
+                                          std::pair{mama::Split::Valid, "validation split"}}) {
+            SharedDir other_data("data-less");
+            if (c.is_main()) {
+                fs::copy(dataset_dir(), other_data.path, fs::copy_options::recursive);
+                mama::EmbedOptions eo;
+                eo.data_dir = other_data.path.string();
+                eo.warnings = false;
+                mama::EmbedData d = mama::load_embed(eo);
+                fs::remove(d.records[size_t(d.split_indices(split).at(0))].image_path);
+            }
+            c.barrier();
+            SharedDir out("data-less-run");
+            const std::string data = c.rank() == 0 ? dataset_dir() : other_data.path.string();
+            if (W > 1)
+                CHECK_THROWS_CONTAINING(
+                    mama::run_pretrain(tiny(out.path.string(), {{"train.data_dir", "\"" + data + "\""}}), quiet), what);
+            c.barrier();
         }
-        c.barrier();
-        SharedDir out("data-less-run");
-        const std::string data = c.rank() == 0 ? dataset_dir() : other_data.path.string();
-        if (W > 1)
-            CHECK_THROWS_CONTAINING(mama::run_pretrain(tiny(out.path.string(), {{"train.data_dir", "\"" + data + "\""}}),
-                                                       quiet),
-                                    "training split");
-        c.barrier();
     }
     SUBCASE("gathered negatives (CLIP only): W ranks x micro-batch 4 == one process x micro-batch 4W") {
         SharedDir dist("gdist"), ref("gref");
