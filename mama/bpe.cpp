@@ -46,6 +46,11 @@ bool is_word_char(char32_t cp) { return cp == '_' || is_letter(cp) || is_number(
 struct BpeTokenizer::Cache {
     std::mutex mutex;
     std::unordered_map<std::string, std::vector<int32_t>> words;
+    // The public settings the cached words were made under: a word's ids
+    // depend on ignore_merges and unk_id, which a caller may change after
+    // encoding (the cache is dropped then).
+    bool ignore_merges = false;
+    int32_t unk_id = -1;
 };
 
 BpeTokenizer::BpeTokenizer() : cache_(std::make_unique<Cache>()) { byte_ids_.fill(-1); }
@@ -202,6 +207,10 @@ void BpeTokenizer::bpe_word(std::string_view piece, std::vector<int32_t>& out) c
     std::string key(piece);
     {
         std::lock_guard<std::mutex> lock(cache_->mutex);
+        if (cache_->ignore_merges != ignore_merges || cache_->unk_id != unk_id) {
+            cache_->words.clear();
+            cache_->ignore_merges = ignore_merges, cache_->unk_id = unk_id;
+        }
         auto it = cache_->words.find(key);
         if (it != cache_->words.end()) {
             out.insert(out.end(), it->second.begin(), it->second.end());

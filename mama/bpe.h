@@ -85,10 +85,12 @@ public:
     // Writes DIR/vocab.json (every id, added tokens included) and DIR/merges.txt
     // ("#version: 0.2" header, one "left right" line per merge, in rank order).
     void save(const std::string& dir) const;
-    // 16 hex digits identifying the vocabulary (every id's string) and the
-    // merges in rank order (FNV-1a, 64 bits): a checkpoint records it, so a
-    // run resumed with other tokenizer files is refused instead of training on
-    // different token ids.
+    // 16 hex digits identifying the vocabulary (every id's string), the
+    // merges in rank order, and the settings that change a text's ids
+    // (add_prefix_space, ignore_merges, unk_id, added tokens' strip and
+    // single-word flags; only where not the defaults) (FNV-1a, 64 bits): a
+    // checkpoint records it, so a run resumed with other tokenizer files is
+    // refused instead of training on different token ids.
     std::string fingerprint() const;
 
     // Registers a special token matched whole before BPE.  If the string is

@@ -177,6 +177,19 @@ std::string BpeTokenizer::fingerprint() const {
     };
     for (int32_t id = 0; id < vocab_size(); ++id) add(has_token_[id] ? id_to_token_[id] : std::string());
     for (const auto& [a, b] : merges_) add(a + ' ' + b);
+    // The settings that also change a text's ids, hashed only where they
+    // differ from the defaults: the fingerprints of tokenizers without them
+    // (every tokenizer this project trains, GPT-2's and BioMedLM's files) stay
+    // what earlier checkpoints recorded.
+    std::string settings;
+    if (add_prefix_space) settings += "add_prefix_space;";
+    if (ignore_merges) settings += "ignore_merges;";
+    if (unk_id >= 0) settings += "unk_id=" + std::to_string(unk_id) + ";";
+    for (const AddedToken& t : added_)
+        if (t.lstrip || t.rstrip || t.single_word)
+            settings += t.content + (t.lstrip ? ":lstrip" : "") + (t.rstrip ? ":rstrip" : "") +
+                        (t.single_word ? ":single_word" : "") + ";";
+    if (!settings.empty()) add(settings);
     char out[17];
     std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
     return out;

@@ -466,3 +466,50 @@ TEST_CASE("bpe: concurrent encoding gives the serial result") {
     for (int i = 0; i < int(texts.size()); ++i) parallel[i] = t.encode(texts[i]);
     CHECK(parallel == serial);
 }
+
+TEST_CASE("bpe: the fingerprint covers the settings that change ids, and is unchanged without them") {
+    BpeTokenizer t = BpeTokenizer::from_vocab_merges(byte_vocab({"ab"}), {{"a", "b"}});
+    t.add_mama_special_tokens();
+    // With default settings: FNV-1a over every id's string and each merge, a
+    // 0xff byte after each (what checkpoints written before recorded).
+    uint64_t h = 14695981039346656037ull;
+    auto add = [&h](const std::string& s) {
+        for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+        h = (h ^ 0xffu) * 1099511628211ull;
+    };
+    for (int32_t id = 0; id < t.vocab_size(); ++id) add(t.id_to_token(id));
+    add("a b");
+    char want[17];
+    std::snprintf(want, sizeof want, "%016llx", static_cast<unsigned long long>(h));
+    CHECK(t.fingerprint() == want);
+    // Each setting that changes encoding changes it.
+    std::set<std::string> seen{t.fingerprint()};
+    BpeTokenizer p = t;
+    p.add_prefix_space = true;
+    CHECK(seen.insert(p.fingerprint()).second);
+    BpeTokenizer m = t;
+    m.ignore_merges = true;
+    CHECK(seen.insert(m.fingerprint()).second);
+    BpeTokenizer u = t;
+    u.unk_id = 3;
+    CHECK(seen.insert(u.fingerprint()).second);
+    BpeTokenizer s = t;
+    mama::AddedToken tok;
+    tok.content = "[M]";
+    tok.lstrip = true;
+    s.add_token(tok);
+    BpeTokenizer s2 = t;
+    tok.lstrip = false;
+    s2.add_token(tok);
+    CHECK(s.fingerprint() != s2.fingerprint());
+}
+
+TEST_CASE("bpe: changing ignore_merges after encoding is not hidden by the word cache") {
+    BpeTokenizer t = BpeTokenizer::from_vocab_merges(byte_vocab({"ab", "abc"}), {{"a", "b"}});
+    const std::vector<int32_t> merged = {t.token_to_id("ab"), t.token_to_id("c")};
+    CHECK(t.encode("abc") == merged);  // cached now
+    t.ignore_merges = true;            // a word in the vocabulary is taken whole
+    CHECK(t.encode("abc") == std::vector<int32_t>{t.token_to_id("abc")});
+    t.ignore_merges = false;
+    CHECK(t.encode("abc") == merged);
+}
