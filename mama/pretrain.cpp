@@ -79,8 +79,9 @@ BpeTokenizer make_run_tokenizer(const TrainConfig& t, const EmbedData& data, boo
 namespace {
 
 // Some things every rank reads for itself must be rank 0's: the tokenizer,
-// the checkpoint a run resumes from, the training split (a rank whose out_dir
-// or data is not shared could hold an earlier run's or another copy).  Rank 0
+// the checkpoint a run resumes from, the training and validation splits (a
+// rank whose out_dir or data is not shared could hold an earlier run's or
+// another copy).  Rank 0
 // sends a 64-bit fingerprint in four 16-bit pieces (exact in f32), and the
 // ranks then agree whether any differs: if one does, every rank stops with
 // the error, instead of training out of step (and then waiting forever in a
@@ -106,8 +107,8 @@ uint64_t fingerprint_of(const std::map<std::string, std::string>& metadata) {
     return nn::checksum64(all.data(), all.size());
 }
 
-// The training split as the loader sees it: the images (relative to the data
-// folder, which may sit at another path on each machine) and their labels.
+// A split as the loader sees it: the images (relative to the data folder,
+// which may sit at another path on each machine) and their labels.
 uint64_t fingerprint_of(const LoaderDataset& d, const std::string& data_dir) {
     std::string all = std::to_string(d.size()) + '\0';
     for (size_t i = 0; i < d.paths.size(); ++i) {
@@ -122,7 +123,6 @@ std::string fmt(double v, int prec = 4) {
     os << std::setprecision(prec) << v;
     return os.str();
 }
-
 
 // Before anything is written: without the data folder the first error would be
 // a table that cannot be opened, and an empty out_dir would be left behind.
@@ -174,7 +174,8 @@ struct StepLosses {
 // The forward and backward passes of one optimiser step over train.accumulate
 // micro-batches, leaving in every trainable parameter's .grad the mean of the
 // micro-batch gradients, averaged over the ranks.  `stop` says whether any
-// rank was asked to stop (Ctrl-C, SIGTERM); `images` counts the global batch.
+// rank was asked to stop (a signal, pretrain_guards.h); `images` counts the
+// global batch.
 StepLosses accumulate_gradients(MamaModel& model, BatchLoader& loader, DataParallel& dp, const TrainConfig& t,
                                 const MamaSpecialIds& special, Device device, int64_t step, bool& stop,
                                 int64_t& images) {
