@@ -333,28 +333,14 @@ private:
         return v;
     }
 
-    // Copies one UTF-8 encoded character starting at pos_, rejecting overlong
-    // forms, surrogates and code points above U+10FFFF.
+    // Copies one UTF-8 encoded character starting at pos_, rejecting stray
+    // bytes, truncated and overlong forms, surrogates and code points above
+    // U+10FFFF (nn/utf8.h, the rule json::dump escapes by).
     void copy_utf8(std::string& out) {
-        size_t at = pos_;
-        unsigned char c = s_[pos_];
-        int len;
-        unsigned cp;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else error("invalid UTF-8 byte in a string");
-        if (pos_ + len > s_.size()) error("truncated UTF-8 character in a string");
-        for (int k = 1; k < len; ++k) {
-            unsigned char d = s_[pos_ + k];
-            if ((d & 0xC0) != 0x80) error_at(at, "invalid UTF-8 sequence in a string");
-            cp = (cp << 6) | (d & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            error_at(at, "invalid UTF-8 sequence in a string");
-        out.append(s_.data() + pos_, size_t(len));
-        pos_ += size_t(len);
+        const size_t len = utf8_valid_length(s_.data() + pos_, s_.size() - pos_);
+        if (len == 0) error("invalid UTF-8 sequence in a string");
+        out.append(s_.data() + pos_, len);
+        pos_ += len;
     }
 
     std::string string() {
