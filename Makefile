@@ -14,11 +14,20 @@ BUILD    ?= build
 DEBUG    ?= 0
 GPU_ARCH ?= 90
 
-# OpenMP threads sleep when idle instead of spinning: the kernels run many short
-# parallel regions next to the data loader's threads, and spinning would steal
-# their cores (it costs 3x on a 2-core machine).  Set it yourself to override.
-OMP_WAIT_POLICY ?= PASSIVE
-export OMP_WAIT_POLICY
+# Idle OpenMP threads spin briefly, then sleep.  The kernels run many short
+# parallel regions back to back: threads that sleep at once (OMP_WAIT_POLICY=
+# PASSIVE) pay a wake-up at each, 13 % of the demo's pretraining speed on 2
+# idle cores; libgomp's default spin (300000 rounds, milliseconds) steals the
+# cores of the data loader's threads and of other processes (on 2 cores beside
+# one busy process it trained at 0.6x the passive speed).  1000 rounds (tens of
+# microseconds) keeps nearly all of the first and 0.95x of the second
+# (BENCHMARKS.md, session 14).  Set GOMP_SPINCOUNT or OMP_WAIT_POLICY yourself
+# to override.  libgomp lets a GOMP_SPINCOUNT override OMP_WAIT_POLICY's spin,
+# so the count is set only when you have not chosen a policy.
+ifeq ($(origin OMP_WAIT_POLICY),undefined)
+GOMP_SPINCOUNT ?= 1000
+export GOMP_SPINCOUNT
+endif
 
 CXXFLAGS := -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP
 LDFLAGS  := -fopenmp

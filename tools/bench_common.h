@@ -4,8 +4,9 @@
 //
 // Why CPU time as well as wall time: the development machines are shared, and a
 // loaded machine stretches wall time while the CPU seconds a step consumes stay
-// close to what an idle machine would need (with OMP_WAIT_POLICY=PASSIVE, so
-// idle OpenMP threads sleep instead of burning CPU).
+// close to what an idle machine would need (when idle OpenMP threads sleep
+// soon instead of burning CPU: OMP_WAIT_POLICY=PASSIVE, or the Makefile's short
+// GOMP_SPINCOUNT).
 #pragma once
 #include <immintrin.h>
 #include <omp.h>
@@ -184,12 +185,13 @@ inline double fma_peak_cpu_gflops(int threads) {
 }
 
 // Applies --threads N (0 = leave OpenMP's default) and warns when idle OpenMP
-// threads would spin (that distorts CPU time and steals cores from others).
+// threads would spin for milliseconds, libgomp's default (that inflates the
+// CPU time and steals cores from other processes).
 inline int setup_threads(int threads) {
     if (threads > 0) omp_set_num_threads(threads);
-    const char* wp = std::getenv("OMP_WAIT_POLICY");
-    if (!wp)
-        std::printf("note: OMP_WAIT_POLICY is not set; run with OMP_WAIT_POLICY=PASSIVE (as the Makefile does) "
+    if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT"))
+        std::printf("note: neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, so idle OpenMP threads spin for "
+                    "milliseconds; run with GOMP_SPINCOUNT=1000 (as the Makefile does) or OMP_WAIT_POLICY=PASSIVE "
                     "for CPU-time figures that mean something\n");
     return omp_get_max_threads();
 }

@@ -123,9 +123,11 @@ struct OpenBlasChoice {
     }
 
     // The `env ...` prefix of a command line for `threads` threads: the core
-    // above, passive OpenMP waiting, one OpenBLAS thread per core we use.
+    // above, passive OpenMP waiting (PyTorch's best setting; GOMP_SPINCOUNT is
+    // removed since libgomp lets it override the policy), one OpenBLAS thread
+    // per core we use.
     std::string env(int threads) const {
-        return "env -u OPENBLAS_L2_SIZE " +
+        return "env -u OPENBLAS_L2_SIZE -u GOMP_SPINCOUNT " +
                (core.empty() ? std::string("-u OPENBLAS_CORETYPE") : "OPENBLAS_CORETYPE=" + core) +
                " OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=" + std::to_string(threads);
     }

@@ -33,8 +33,8 @@ TEST_CASE("bench: a fallback core is replaced by the widest vector kernels this 
 TEST_CASE("bench: the comparison environment names the chosen core or unsets the variable") {
     const bench::OpenBlasChoice keep{"Haswell", ""};
     CHECK(keep.env(2) ==
-          "env -u OPENBLAS_L2_SIZE -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2");
+          "env -u OPENBLAS_L2_SIZE -u GOMP_SPINCOUNT -u OPENBLAS_CORETYPE OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2");
     const bench::OpenBlasChoice set{"Prescott", "SkylakeX"};
     CHECK(set.env(4) ==
-          "env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=4");
+          "env -u OPENBLAS_L2_SIZE -u GOMP_SPINCOUNT OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=4");
 }
