@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -10,7 +11,10 @@
 #include <numeric>
 
 #include "autograd/ops.h"
+#include "nn/checksum.h"
 #include "nn/json.h"
+#include "nn/safetensors.h"
+#include "nn/utf8.h"
 
 namespace eng::nn {
 
@@ -64,8 +68,9 @@ std::string TextLMConfig::json() const {
 TextLMTrainer::TextLMTrainer(const TextLMConfig& c, const ByteCorpus& corpus)
     : config_(c), corpus_(corpus), init_gen_(c.seed), data_gen_(random_word(c.seed, 1)) {
     ENG_CHECK(c.context > 0 && c.batch > 0 && c.steps > 0, "train_gpt: context, batch and steps must be positive");
-    ENG_CHECK(int64_t(corpus_.bytes.size()) >= c.context + 2, "train_gpt: the text has ", corpus_.bytes.size(),
-              " bytes; a context of ", c.context, " needs at least ", c.context + 2,
+    // A window is context + 1 bytes (the inputs and, shifted by one, the targets).
+    ENG_CHECK(int64_t(corpus_.bytes.size()) >= c.context + 1, "train_gpt: the text has ", corpus_.bytes.size(),
+              " bytes; a context of ", c.context, " needs at least ", c.context + 1,
               ". HINT: use a longer text or a smaller --context");
     GPT2Config g;
     g.vocab = 256;
@@ -91,7 +96,7 @@ void TextLMTrainer::draw_batch(Generator& g, Tensor* ids, Tensor* targets) const
     const int64_t B = config_.batch, T = config_.context, n = int64_t(corpus_.bytes.size());
     std::vector<int32_t> x(size_t(B * T)), y(size_t(B * T));
     for (int64_t b = 0; b < B; ++b) {
-        int64_t start = g.randint(0, n - T);  // window [start, start + T] inclusive
+        int64_t start = g.randint(0, n - T);  // in [0, n - T): window [start, start + T] inclusive
         for (int64_t t = 0; t < T; ++t) {
             x[size_t(b * T + t)] = corpus_.bytes[size_t(start + t)];
             y[size_t(b * T + t)] = corpus_.bytes[size_t(start + t + 1)];
@@ -112,12 +117,20 @@ float TextLMTrainer::train_step() {
     Tensor ids, targets;
     draw_batch(data_gen_, &ids, &targets);
     Tensor loss = loss_on(ids, targets);
+    // A diverged run stops before its NaNs reach the weights (and a checkpoint).
+    const float value = loss.item();
+    ENG_CHECK(std::isfinite(value), "train_gpt: the loss is ", value, " at step ", step_,
+              "; training diverged. HINT: lower --lr (the weights are not updated with this step)");
     backward(loss);
-    if (config_.clip > 0) clip_grad_norm(model_->parameters(), config_.clip);
+    if (config_.clip > 0) {
+        const float norm = clip_grad_norm(model_->parameters(), config_.clip);
+        ENG_CHECK(std::isfinite(norm), "train_gpt: the gradient norm is ", norm, " at step ", step_,
+                  "; training diverged. HINT: lower --lr (the weights are not updated with this step)");
+    }
     opt_->step();
     opt_->zero_grad();
     ++step_;
-    return loss.item();
+    return value;
 }
 
 float TextLMTrainer::evaluate(int64_t batches, uint64_t seed) {
@@ -160,6 +173,10 @@ std::string TextLMTrainer::sample(const std::string& prompt, int64_t n, float te
         double z = 0;
         for (size_t v = 0; v < 256; ++v)
             if (logits[v] >= cut) z += p[v] = std::exp(double(logits[v] - mx) / temperature);
+        // NaN logits fail every comparison above, leaving nothing to draw from.
+        ENG_CHECK(std::isfinite(mx) && z > 0 && std::isfinite(z),
+                  "train_gpt: the model's next-byte logits are not finite (largest ", mx,
+                  "), so there is nothing to sample. HINT: the weights hold NaN or inf; retrain with a lower --lr");
         double u = g.uniform_double() * z, acc = 0;
         int32_t next = -1;
         for (size_t v = 0; v < 256; ++v) {
@@ -175,15 +192,76 @@ std::string TextLMTrainer::sample(const std::string& prompt, int64_t n, float te
     return out;
 }
 
+// The run's config plus the text it trains on (its size and checksum64), so
+// that a resume can tell another text from this one.
+std::string TextLMTrainer::checkpoint_config() const {
+    json::Value v = json::parse(config_.json());
+    const std::vector<unsigned char> text(corpus_.bytes.begin(), corpus_.bytes.end());
+    v.set("text_bytes", int64_t(text.size())).set("text_checksum", checksum_hex(checksum64(text.data(), text.size())));
+    return json::dump(v);
+}
+
 void TextLMTrainer::save(const std::string& path) {
     TrainingState st;
     st.step = step_;
-    save_checkpoint(path, *model_, opt_.get(), st, {{"data", &data_gen_}}, config_.json());
+    save_checkpoint(path, *model_, opt_.get(), st, {{"data", &data_gen_}}, checkpoint_config());
+}
+
+// Before anything is loaded, the stored config must describe the same model
+// and text: the shapes alone cannot tell 4 heads from 2 of the same width, or
+// the tanh GELU from the erf one, and the data position means nothing in
+// another text.  The rest (batch, lr, steps, seed, ...) may change on resume.
+void TextLMTrainer::check_resumable(const std::string& path) const {
+    const SafeTensorsFile file = SafeTensorsFile::open(path);  // metadata() refers into it
+    const auto& meta = file.metadata();
+    const auto it = meta.find("config");
+    if (it == meta.end()) return;  // load_checkpoint names what else is missing
+    const json::Value stored = json::parse(it->second, path + " (config)");
+    const json::Value now = json::parse(checkpoint_config());
+    for (const char* key : {"context", "width", "layers", "heads", "gelu_new", "text_bytes", "text_checksum"}) {
+        const json::Value* was = stored.find(key);
+        if (!was) continue;  // checkpoints from before the text was recorded
+        const std::string a = json::dump(*was), b = json::dump(*now.find(key));
+        ENG_CHECK(a == b, "train_gpt: cannot resume from ", path, ": it was written with ", key, " ", a,
+                  ", this run has ", b,
+                  std::string(key).rfind("text", 0) == 0
+                      ? ". HINT: resume on the same --text file"
+                      : ". HINT: resume with the options the checkpoint was written with (its config: build/inspect)");
+    }
 }
 
 void TextLMTrainer::load(const std::string& path) {
+    check_resumable(path);
     TrainingState st = load_checkpoint(path, *model_, opt_.get(), {{"data", &data_gen_}});
     step_ = st.step;
+}
+
+float sampling_temperature(double t) {
+    ENG_CHECK(float(t) > 0 && std::isfinite(float(t)), "the sampling temperature ", t,
+              " is not a positive float (about 1e-38 to 3e38). HINT: give a value such as 0.1 or 2");
+    return float(t);
+}
+
+std::string printable_bytes(const std::string& s) {
+    std::string out;
+    for (size_t i = 0; i < s.size();) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        const size_t len = c < 0x80 ? 1 : utf8_valid_length(s.data() + i, s.size() - i);
+        const bool c1 = len == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0;
+        if (c < 0x80 ? (c == '\n' || c == '\t' || (c >= 32 && c != 127)) : (len > 0 && !c1)) {
+            out.append(s, i, len);
+            i += len;
+            continue;
+        }
+        const size_t n = c1 ? 2 : 1;  // a C1 character: both of its bytes
+        for (size_t k = 0; k < n; ++k) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(s[i + k]));
+            out += buf;
+        }
+        i += n;
+    }
+    return out;
 }
 
 }  // namespace eng::nn

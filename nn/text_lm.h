@@ -42,7 +42,9 @@ class TextLMTrainer {
 public:
     TextLMTrainer(const TextLMConfig& config, const ByteCorpus& corpus);
 
-    float train_step();  // one optimiser step; returns the batch loss (nats)
+    // One optimiser step; returns the batch loss (nats).  A non-finite loss or
+    // gradient norm throws before the weights change.
+    float train_step();
     // Mean loss over `batches` random batches drawn from a generator seeded with
     // `seed` (no gradients; the training stream is not disturbed).
     float evaluate(int64_t batches, uint64_t seed);
@@ -50,6 +52,8 @@ public:
     std::string sample(const std::string& prompt, int64_t n, float temperature, int64_t top_k, uint64_t seed);
 
     void save(const std::string& path);
+    // Refuses a checkpoint of another model (context, width, layers, heads,
+    // GELU) or another text, naming the field; then restores everything.
     void load(const std::string& path);
 
     int64_t step() const { return step_; }
@@ -58,6 +62,8 @@ public:
 
 private:
     Tensor loss_on(const Tensor& ids, const Tensor& targets);
+    std::string checkpoint_config() const;
+    void check_resumable(const std::string& path) const;
     void draw_batch(Generator& g, Tensor* ids, Tensor* targets) const;
     TextLMConfig config_;
     ByteCorpus corpus_;
@@ -67,5 +73,16 @@ private:
     Schedule schedule_;
     int64_t step_ = 0;
 };
+
+// A sampling temperature as the float sample() takes, refusing values that are
+// not positive and finite as floats (1e-50 rounds to 0, 1e39 to inf).
+float sampling_temperature(double t);
+
+// Sampled bytes made safe to print: newlines, tabs and whole UTF-8 characters
+// are kept; other control bytes, C1 control characters (U+0080 to U+009F) and
+// bytes that are not part of a valid UTF-8 character (a byte model can emit
+// any) are written as \xNN, so the terminal never receives stray controls or
+// invalid text.
+std::string printable_bytes(const std::string& s);
 
 }  // namespace eng::nn

@@ -51,20 +51,6 @@ const char* kUsage =
 // 99999999999999999999") is refused instead of saturating or wrapping.
 constexpr int64_t kMaxSteps = 1000000000, kMaxSize = 65536, kMaxLayers = 1024, kMaxBatch = 1 << 20;
 
-// Printable form of sampled bytes: newlines kept, other control bytes escaped.
-std::string printable(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-        if (c == '\n' || c == '\t' || (c >= 32 && c != 127)) out.push_back(char(c));
-        else {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,7 +81,8 @@ int main(int argc, char** argv) {
             else if (a == "--sample") sample_n = cli::parse_int(a, value(), 0, kMaxBatch);
             else if (a == "--prompt") prompt = value(), prompt_given = true;
             else if (a == "--top-k") top_k = cli::parse_int(a, value(), 0, 256);  // 256 byte values
-            else if (a == "--temperature") temperature = cli::parse_double(a, value(), 0, INFINITY, true);
+            else if (a == "--temperature")  // checked as the float sampling uses, now rather than after training
+                temperature = eng::nn::sampling_temperature(cli::parse_double(a, value(), 0, INFINITY, true));
             else if (a == "--save") save_path = value();
             else if (a == "--resume") resume_path = value();
             else if (a == "-h" || a == "--help") {
@@ -124,6 +111,9 @@ int main(int argc, char** argv) {
         eng::nn::TextLMTrainer trainer(cfg, corpus);
         if (!resume_path.empty()) {
             trainer.load(resume_path);
+            ENG_CHECK(trainer.step() <= cfg.steps, "train_gpt: ", resume_path, " is at step ", trainer.step(),
+                      ", beyond --steps ", cfg.steps, ". HINT: give --steps ", trainer.step(),
+                      " or more (the same value only evaluates and samples)");
             std::printf("resumed from %s at step %lld\n", resume_path.c_str(), (long long)trainer.step());
         }
         std::printf("text: %s, %zu bytes, unigram entropy %.4f nats/byte\n", text_path.c_str(), corpus.bytes.size(), h);
@@ -150,10 +140,14 @@ int main(int argc, char** argv) {
             }
         }
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        // Windows of the training text itself (there is no held-out split):
+        // a fixed sample, so runs can be compared.
         float eval = trainer.evaluate(8, 12345);
-        std::printf("done: %lld steps in %.1fs; loss on 8 fresh batches %.4f nats/byte vs unigram entropy %.4f "
-                    "(%.0f%% of it)\n",
-                    (long long)cfg.steps, secs, eval, h, 100.0 * eval / h);
+        std::printf("done: %lld steps in %.1fs; loss on 8 random batches of the training text %.4f nats/byte vs "
+                    "unigram entropy %.4f",
+                    (long long)cfg.steps, secs, eval, h);
+        if (h > 0) std::printf(" (%.0f%% of it)", 100.0 * eval / h);
+        std::printf("\n");
         if (!save_path.empty()) {
             trainer.save(save_path);
             std::printf("checkpoint: %s\n", save_path.c_str());
@@ -167,8 +161,8 @@ int main(int argc, char** argv) {
             }
             std::string s = trainer.sample(prompt, sample_n, float(temperature), top_k, cfg.seed);
             std::printf("sample (temperature %g%s):\n%s%s\n", temperature,
-                        top_k > 0 ? (", top-k " + std::to_string(top_k)).c_str() : "", printable(prompt).c_str(),
-                        printable(s).c_str());
+                        top_k > 0 ? (", top-k " + std::to_string(top_k)).c_str() : "", eng::nn::printable_bytes(prompt).c_str(),
+                        eng::nn::printable_bytes(s).c_str());
         }
     } catch (const std::exception& e) {  // eng::Error, and std::bad_alloc for sizes that do not fit
         std::cerr << cli::error_line("train_gpt", e) << "\n";

@@ -67,7 +67,7 @@ TEST_CASE("train_gpt: 80 steps on a repetitive text drive the loss far below the
         last = l;
     }
     float after = trainer.evaluate(4, 99);
-    MESSAGE("loss ", first, " -> ", last, " (held-out batches ", after, "), unigram entropy ", h);
+    MESSAGE("loss ", first, " -> ", last, " (random batches of the training text ", after, "), unigram entropy ", h);
     CHECK(after < 0.25 * h);
     CHECK(last < 0.4 * h);
     // The greedy continuation of a prompt is made of the text's own trigrams
@@ -101,7 +101,85 @@ TEST_CASE("train_gpt: a saved trainer resumes bit-exactly; sizes that do not mat
     TextLMTrainer mismatch(wider, corpus);
     CHECK_THROWS_CONTAINING(mismatch.load(path), path);
     std::remove(path.c_str());
-    CHECK_THROWS_CONTAINING(TextLMTrainer(c, ByteCorpus::from_string("short")), "needs at least 18");
+    // A window is context + 1 = 17 bytes: a 17-byte text has exactly one.
+    CHECK_THROWS_CONTAINING(TextLMTrainer(c, ByteCorpus::from_string(std::string(16, 'a'))), "needs at least 17");
+    TextLMTrainer one_window(c, ByteCorpus::from_string("abcdefghijklmnopq"));
+    CHECK(std::isfinite(one_window.train_step()));
+}
+
+TEST_CASE("train_gpt: a resume refuses another model of the same shapes, or another text, naming the field") {
+    // 2 heads and 1 head, or the tanh and the erf GELU, have the same tensors:
+    // only the stored config tells them apart.
+    testing::TempDir dir("train_gpt_resume");
+    const std::string path = dir.str() + "/a.ckpt";
+    ByteCorpus corpus = ByteCorpus::from_string(repetitive_text());
+    TextLMConfig c = tiny_config();
+    TextLMTrainer first(c, corpus);
+    first.train_step();
+    first.save(path);
+    TextLMConfig one_head = c;
+    one_head.heads = 1;
+    TextLMTrainer heads(one_head, corpus);
+    CHECK_THROWS_CONTAINING(heads.load(path), "written with heads 2, this run has 1");
+    CHECK(heads.step() == 0);
+    TextLMConfig erf = c;
+    erf.gelu_new = false;
+    TextLMTrainer gelu(erf, corpus);
+    CHECK_THROWS_CONTAINING(gelu.load(path), "gelu_new true, this run has false");
+    TextLMTrainer other_text(c, ByteCorpus::from_string(repetitive_text() + "!"));
+    CHECK_THROWS_CONTAINING(other_text.load(path), "text_bytes");
+    std::string same_size = repetitive_text();
+    same_size[5] = 'Q';
+    TextLMTrainer edited(c, ByteCorpus::from_string(same_size));
+    CHECK_THROWS_CONTAINING(edited.load(path), "text_checksum");
+    // Batch, learning rate and steps may change.
+    TextLMConfig longer = c;
+    longer.batch = 4;
+    longer.lr = 1e-3;
+    longer.steps = 200;
+    TextLMTrainer resumed(longer, corpus);
+    resumed.load(path);
+    CHECK(resumed.step() == 1);
+}
+
+TEST_CASE("train_gpt: a diverging run stops before NaN reaches the weights; NaN weights are not sampled") {
+    ByteCorpus corpus = ByteCorpus::from_string(repetitive_text());
+    TextLMConfig c = tiny_config();
+    c.lr = 1e6;  // far past stability: the loss overflows within a few steps
+    c.warmup = 0;
+    TextLMTrainer trainer(c, corpus);
+    std::string msg;
+    for (int i = 0; i < 40 && msg.empty(); ++i) {
+        try {
+            trainer.train_step();
+        } catch (const eng::Error& e) {
+            msg = e.what();
+        }
+    }
+    INFO(msg);
+    CHECK(msg.find("training diverged") != std::string::npos);
+    for (const auto& [name, p] : trainer.model().named_parameters())
+        for (float v : p->to_vector()) REQUIRE_MESSAGE(!std::isnan(v), name);
+    // Weights that hold NaN give NaN logits: sampling refuses instead of
+    // emitting a byte the model never chose.
+    TextLMTrainer nan_model(tiny_config(), corpus);
+    nan_model.model().named_parameters()[0].second->fill_(NAN);
+    CHECK_THROWS_CONTAINING(nan_model.sample("the", 5, 1.0f, 0, 1), "not finite");
+    CHECK_THROWS_CONTAINING(nan_model.sample("the", 5, 1.0f, 3, 1), "not finite");
+}
+
+TEST_CASE("train_gpt: temperatures are checked as floats; sampled bytes print as valid UTF-8") {
+    CHECK(sampling_temperature(0.5) == 0.5f);
+    CHECK_THROWS_CONTAINING(sampling_temperature(1e-50), "not a positive float");  // rounds to 0
+    CHECK_THROWS_CONTAINING(sampling_temperature(1e39), "not a positive float");   // rounds to inf
+    CHECK(printable_bytes("ab\n\tc") == "ab\n\tc");
+    CHECK(printable_bytes("caf\xc3\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xe2\x82\xac");  // é and € kept
+    CHECK(printable_bytes("a\x01\x7f") == "a\\x01\\x7f");
+    CHECK(printable_bytes("\x9b[2J") == "\\x9b[2J");                // a lone continuation byte (8-bit CSI)
+    CHECK(printable_bytes("\xc2\x9b") == "\\xc2\\x9b");          // U+009B, a C1 control, as UTF-8
+    CHECK(printable_bytes("\xc2\xa0") == "\xc2\xa0");              // U+00A0 is printable
+    CHECK(printable_bytes("x\xe2\x82") == "x\\xe2\\x82");        // a truncated character
+    CHECK(printable_bytes("\xff\xfe") == "\\xff\\xfe");
 }
 
 TEST_CASE("train_gpt: a folder given as the text is refused by name") {
