@@ -25,8 +25,9 @@ namespace eng {
 
 // q, k and v reach the backward only as operands of products (the scores,
 // dV, dP, dK, dQ), which round them to bf16 in bf16 mode: kept as bf16 then
-// (autograd/saved.h).  Not for the kernels that compute in f32 whatever the
-// mode: the CPU reference loops and the CUDA `fused` kernel.
+// (autograd/saved.h).  Not for the CUDA `fused` kernel, which computes in f32
+// whatever the mode, nor (for simplicity: it exists for tests) for the CPU
+// reference path, whose products do follow the mode but keep f32 operands.
 static autograd::SavedTensor saved_operand(const Tensor& t, kernels::AttentionPath path) {
     const bool f32_kernel = path == kernels::AttentionPath::Reference ||
                             (t.is_cuda() && cuda::attention_kernel() == cuda::AttentionKernel::fused);

@@ -2,8 +2,9 @@
 //
 // checkpoint(fn, inputs) runs fn without recording a graph (so none of its
 // intermediate activations is kept) and records a single node.  When backward
-// reaches that node it runs fn again, this time recording, on fresh copies of
-// the inputs, and back-propagates through the recomputed graph.  Parameters
+// reaches that node it runs fn again, this time recording, on fresh leaf
+// handles of the inputs (detached views sharing their storage, not copies), and
+// back-propagates through the recomputed graph.  Parameters
 // used inside fn receive their gradients during that inner backward.  The
 // default generator's state is saved before the first run and replayed for the
 // recomputation, so dropout masks are identical.

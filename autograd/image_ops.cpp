@@ -6,7 +6,8 @@
 // (R_h [out_h, h] and R_w [out_w, w] hold the interpolation weights, with the
 // clamped border taps summed into the border column), so
 //   dx = R_hᵀ · g · R_w,
-// applied as the transposed height pass followed by the transposed width pass.
+// applied as the transposed height pass followed by the transposed width pass
+// on the CPU (the GPU takes the width pass first: the same map).
 #include "autograd/image_ops.h"
 
 #include <cmath>

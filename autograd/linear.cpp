@@ -29,7 +29,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, bool we
     bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
     // Keep only what the wanted gradients read: dX needs W, dW needs X.  A
     // frozen weight (LoRA's base layers) thus does not keep its input alive:
-    // in a frozen GPT-2 block that frees the LayerNorm and GELU outputs.
+    // in a wholly frozen GPT-2 block that frees the LayerNorm and GELU outputs
+    // (with LoRA on c_attn, lora_A's trainable weight still keeps ln_1's).
     // X is read only by the dW product (x2 is an untracked reshape of x: an
     // activation exactly when x is).
     autograd::SavedTensor sx = need_w ? autograd::SavedTensor::for_products(x2, !x.is_leaf()) : autograd::SavedTensor();

@@ -8,8 +8,11 @@
 // R of non-ignored rows, n = |R|):
 //   L = (1/n) Σ_{r∈R} (lse_r - x_{r,t_r}),  lse_r = log Σ_j e^{x_{r,j}}
 //   ∂L/∂x_{r,j} = (1/n)(softmax(x_r)_j - [j = t_r]) for r ∈ R, 0 for ignored rows,
-// times the upstream scalar g.  Only the logits and lse [N] are saved; the
-// softmax is recomputed as e^{x - lse} in backward (no [N, C] buffer kept).
+// times the upstream scalar g.  Only the logits are needed: the backward
+// kernels recompute each row's softmax as e^{(x - m) - log Σ e^{x - m}} (one
+// more max and sum pass, which keeps the low bits of the log-sum that e^{x - lse}
+// would lose), so no [N, C] buffer is kept.  The forward's lse [N] is still
+// handed to them, and not read.
 #include "autograd/node.h"
 #include "autograd/profile.h"
 #include "autograd/saved.h"

@@ -3,7 +3,7 @@
 //
 // Long rows: one block per row, each thread accumulating a strided slice, then a
 // fixed-shape tree (cuda/common.cuh), so the result is the same on every run.
-// Short rows (len <= 32): one thread per row, summing in order as the CPU does.
+// Short rows (len <= 32): one thread per row, summing in index order.
 // Sums accumulate in double like the CPU rows, so the two agree to f32 rounding.
 // Max/Min keep the CPU's rule: the first NaN wins, else the extreme with the
 // smallest index.
@@ -31,7 +31,8 @@ __device__ float empty_row_value(Reduce op) {
     return 0.0f;
 }
 
-// One thread per row, in index order: exactly the CPU loop.
+// One thread per row, in index order.  (The CPU vectorises its row sums and its
+// exp, so the two agree to f32 rounding, not bit for bit.)
 __global__ void reduce_short_kernel(Reduce op, float* out, int32_t* indices, const float* x, int64_t rows,
                                     int64_t len, int64_t correction) {
     CUDA_KERNEL_LOOP(r, rows) {

@@ -23,8 +23,9 @@
 // heads times the batch); splitting a head further would need either atomics
 // or a second pass over the scores.
 //
-// Tile sizes depend only on the shapes (so results never depend on the thread
-// count): keys are taken whole when a row has at most kWholeKeys of them (the
+// Key-tile sizes depend only on the shapes; the forward's query-tile height
+// may also depend on the thread count (query_tile), but a row's arithmetic does
+// not depend on it, so results never depend on the thread count.  Keys are taken whole when a row has at most kWholeKeys of them (the
 // ViT's 261 or a 128-token caption), so each tile is one GEMM over all keys
 // and the online softmax degenerates to a plain one; longer rows (ViT-B's
 // 1374 tokens) use tiles of kBcLong keys.  Likewise the backward takes a

@@ -46,12 +46,16 @@ struct AttnDims {
 
 // out [B, H, T, dv] (written, any row-contiguous layout), lse [B, H, T] (packed);
 // q [B,H,T,d], k [B,H,S,d], v [B,H,S,dv].
-// Memory: per thread one Br×Bc score tile and one Br×dv accumulator; nothing of size T×S.
+// Memory: per thread one Br×Bc score tile and one Br×dv accumulator.  The tiles
+// are whole T×S rows only for short heads (T, S <= 512, so at most 512×512);
+// longer ones use 64×256 tiles: memory does not grow with T×S.
 void attention_forward(AttnOut out, float* lse, AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
 
 // dq [B,H,T,d], dk [B,H,S,d], dv [B,H,S,dv] (ACCUMULATED into: zero them
 // first); dout, out [B,H,T,dv] and lse [B,H,T] (packed) from attention_forward.
-// Memory: per thread two Br×Bc tiles and T floats (D_i); nothing of size T×S.
+// Memory: per thread two Br×Bc tiles (three with dropout) and T floats (D_i);
+// as in the forward, the tiles are at most 512×512 for short heads and 64×256
+// for longer ones.
 void attention_backward(AttnOut dq, AttnOut dk, AttnOut dv, AttnOperand dout, AttnOperand out, const float* lse,
                         AttnOperand q, AttnOperand k, AttnOperand v, const AttnDims& n);
 

@@ -1,7 +1,7 @@
 // norm.h: CPU kernels for layer normalisation, batch normalisation and L2
 // normalisation, over packed buffers.  weight/bias pointers may be null (no
-// affine part); backward kernels accumulate (+=) into every non-null gradient
-// buffer and skip null ones.
+// affine part); backward kernels add (+=) into every non-null gradient buffer
+// and skip null ones, except layer norm's dinp, which is written.
 #pragma once
 #include <cstdint>
 
