@@ -10,14 +10,15 @@
 
 namespace eng::cuda {
 
-__global__ void adamw_kernel(float* p, float* m, float* v, const float* g, int64_t n, float beta1, float beta2,
-                             float eps, float step_size, float inv_sqrt_bc2, float decay) {
+__global__ void adamw_kernel(float* p, float* m, float* v, const float* g, int64_t n, float beta1, float one_minus_b1,
+                             float beta2, float one_minus_b2, float eps, float step_size, float inv_sqrt_bc2,
+                             float decay) {
     CUDA_KERNEL_LOOP(i, n) {
         // The CPU's fused multiply-adds, written out (nvcc would otherwise
         // contract a·b + c·d on its own, fusing either product).
         float gi = g[i];
-        float mi = fmaf(beta1, m[i], (1.0f - beta1) * gi);
-        float vi = fmaf(beta2, v[i], (1.0f - beta2) * gi * gi);
+        float mi = fmaf(beta1, m[i], one_minus_b1 * gi);
+        float vi = fmaf(beta2, v[i], one_minus_b2 * gi * gi);
         m[i] = mi;
         v[i] = vi;
         float denom = fmaf(sqrtf(vi), inv_sqrt_bc2, eps);
@@ -25,11 +26,11 @@ __global__ void adamw_kernel(float* p, float* m, float* v, const float* g, int64
     }
 }
 
-void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
+void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, double beta1, double beta2,
                   float eps, float weight_decay, int64_t step) {
     if (n == 0) return;
-    double bc1 = 1.0 - std::pow(double(beta1), double(step));
-    double bc2 = 1.0 - std::pow(double(beta2), double(step));
+    double bc1 = 1.0 - std::pow(beta1, double(step));
+    double bc2 = 1.0 - std::pow(beta2, double(step));
     float step_size = float(lr / bc1);
     float inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
     // 1 - lr·wd with one rounding, as the CPU (tensor/cpu/optim.cpp): the
@@ -37,8 +38,9 @@ void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float
     // g++ -march=x86-64-v3 contracts them into one FMA, and the two differ in
     // the last bit for some learning rates (0.0016433 at wd 0.05).
     float decay = std::fma(-lr, weight_decay, 1.0f);
-    adamw_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, m, v, g, n, beta1, beta2, eps, step_size, inv_sqrt_bc2,
-                                                        decay);
+    // 1 - β in double, rounded once, as on the CPU.
+    adamw_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, m, v, g, n, float(beta1), float(1.0 - beta1), float(beta2),
+                                                        float(1.0 - beta2), eps, step_size, inv_sqrt_bc2, decay);
     check_launch("adamw_update");
 }
 
@@ -70,8 +72,8 @@ __global__ void adamw_bf16_true_kernel(float* p, float* m, float* v, const float
     CUDA_KERNEL_LOOP(i, n) { bf16_true::adamw_element(p[i], m[i], v[i], g[i], k); }
 }
 
-void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
-                            float beta2, float eps, float weight_decay, int64_t step) {
+void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, double beta1,
+                            double beta2, float eps, float weight_decay, int64_t step) {
     if (n == 0) return;
     const bf16_true::AdamWConstants k = bf16_true::adamw_constants(lr, beta1, beta2, eps, weight_decay, step);
     adamw_bf16_true_kernel<<<blocks_for(n, kThreads), kThreads>>>(p, m, v, g, n, k);

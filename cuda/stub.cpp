@@ -116,11 +116,11 @@ void index_add(float*, const float*, const int32_t*, int64_t, int64_t, int64_t, 
 void gather_forward(void*, const void*, const int32_t*, const cpu::GatherShapes&, size_t) { no_cuda(); }
 void scatter_add(float*, const float*, const int32_t*, const cpu::GatherShapes&) { no_cuda(); }
 
-void adamw_update(float*, float*, float*, const float*, int64_t, float, float, float, float, float, int64_t) {
+void adamw_update(float*, float*, float*, const float*, int64_t, float, double, double, float, float, int64_t) {
     no_cuda();
 }
 void sgd_update(float*, float*, const float*, int64_t, float, float, float, float, bool, bool) { no_cuda(); }
-void adamw_update_bf16_true(float*, float*, float*, const float*, int64_t, float, float, float, float, float,
+void adamw_update_bf16_true(float*, float*, float*, const float*, int64_t, float, double, double, float, float,
                             int64_t) {
     no_cuda();
 }

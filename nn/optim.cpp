@@ -68,7 +68,7 @@ static int64_t load_count(const char* opt, const std::string& key, const Tensor&
 
 // ---- AdamW ------------------------------------------------------------------------
 
-AdamW::AdamW(std::vector<ParamGroup> groups, float beta1, float beta2, float eps)
+AdamW::AdamW(std::vector<ParamGroup> groups, double beta1, double beta2, float eps)
     : Optimizer(std::move(groups)), beta1_(beta1), beta2_(beta2), eps_(eps) {
     for (auto& g : groups_) {
         m_.emplace_back(g.params.size());

@@ -40,13 +40,17 @@ protected:
 
 class AdamW : public Optimizer {
 public:
-    AdamW(std::vector<ParamGroup> groups, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f);
+    // β1 and β2 stay doubles, as PyTorch's Python floats: the kernels take 1 - β
+    // and the bias corrections computed from them (1 - 0.999f is 1.3e-5 away
+    // from float(1 - 0.999)).
+    AdamW(std::vector<ParamGroup> groups, double beta1 = 0.9, double beta2 = 0.999, float eps = 1e-8f);
     void step() override;
     std::map<std::string, Tensor> state_dict() const override;
     void load_state_dict(const std::map<std::string, Tensor>& state) override;
 
 private:
-    float beta1_, beta2_, eps_;
+    double beta1_, beta2_;
+    float eps_;
     std::vector<std::vector<Tensor>> m_, v_;  // per group, per parameter (undefined until first step)
     std::vector<std::vector<int64_t>> t_;     // per-parameter step counts (PyTorch keeps one per parameter)
 };

@@ -84,7 +84,7 @@ TextLMTrainer::TextLMTrainer(const TextLMConfig& c, const ByteCorpus& corpus)
     // Weight decay on matrices (embeddings and projections), none on biases and LayerNorms.
     ParamGroup decay{{}, float(c.lr), c.weight_decay}, no_decay{{}, float(c.lr), 0.0f};
     for (Tensor* p : model_->parameters()) (p->dim() >= 2 ? decay : no_decay).params.push_back(p);
-    opt_ = std::make_unique<AdamW>(std::vector<ParamGroup>{decay, no_decay}, 0.9f, 0.99f);
+    opt_ = std::make_unique<AdamW>(std::vector<ParamGroup>{decay, no_decay}, 0.9, 0.99);
     schedule_.kind = Schedule::Kind::Cosine;
     schedule_.max_lr = c.lr;
     schedule_.min_lr = c.lr / 10;

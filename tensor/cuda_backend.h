@@ -189,13 +189,13 @@ void gather_forward(void* out, const void* x, const int32_t* index, const cpu::G
 void scatter_add(float* out, const float* src, const int32_t* index, const cpu::GatherShapes& s);
 
 // ---- optimisers (cuda/optim.cu): the formulas of tensor/cpu/optim.h -------------------------------
-void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
+void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, double beta1, double beta2,
                   float eps, float weight_decay, int64_t step);
 void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float momentum, float dampening,
                 float weight_decay, bool nesterov, bool first_step);
 // Under bf16-true: the steps of tensor/optim_bf16_true.h, each rounded to bf16.
-void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
-                            float beta2, float eps, float weight_decay, int64_t step);
+void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, double beta1,
+                            double beta2, float eps, float weight_decay, int64_t step);
 void sgd_update_bf16_true(float* p, float* buf, const float* g, int64_t n, float lr, float momentum,
                           float dampening, float weight_decay, bool nesterov, bool first_step);
 

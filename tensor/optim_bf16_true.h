@@ -30,12 +30,14 @@ struct AdamWConstants {
     float neg_step;      // -lr / (1 - β1ᵗ)
 };
 
-inline AdamWConstants adamw_constants(float lr, float beta1, float beta2, float eps, float weight_decay,
+// β1 and β2 arrive as doubles (PyTorch's Python floats): 1 - β and the bias
+// corrections come from them, not from their float roundings.
+inline AdamWConstants adamw_constants(float lr, double beta1, double beta2, float eps, float weight_decay,
                                       int64_t step) {
-    const double bc1 = 1.0 - std::pow(double(beta1), double(step));
-    const double bc2 = 1.0 - std::pow(double(beta2), double(step));
-    return AdamWConstants{float(1.0 - double(lr) * weight_decay), float(1.0 - double(beta1)), beta2,
-                          float(1.0 - double(beta2)), float(std::sqrt(bc2)), eps, float(-double(lr) / bc1)};
+    const double bc1 = 1.0 - std::pow(beta1, double(step));
+    const double bc2 = 1.0 - std::pow(beta2, double(step));
+    return AdamWConstants{float(1.0 - double(lr) * weight_decay), float(1.0 - beta1), float(beta2),
+                          float(1.0 - beta2), float(std::sqrt(bc2)), eps, float(-double(lr) / bc1)};
 }
 
 //   p.mul_(1 - lr·wd); m.lerp_(g, 1 - β1); v.mul_(β2).addcmul_(g, g, 1 - β2)

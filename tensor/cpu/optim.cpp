@@ -26,13 +26,15 @@ namespace eng::cpu {
 namespace {
 
 struct AdamW {
-    float beta1, beta2, eps, step_size, inv_sqrt_bc2, decay;
+    // one_minus_b1/b2 are 1 - β computed in double and rounded once (PyTorch's
+    // Python scalar 1 - β, as its kernels receive it), not 1.0f - float(β).
+    float beta1, one_minus_b1, beta2, one_minus_b2, eps, step_size, inv_sqrt_bc2, decay;
 
     void scalar(float* p, float* m, float* v, const float* g, int64_t n) const {
         for (int64_t i = 0; i < n; ++i) {
             float gi = g[i];
-            float mi = std::fma(beta1, m[i], (1.0f - beta1) * gi);
-            float vi = std::fma(beta2, v[i], (1.0f - beta2) * gi * gi);
+            float mi = std::fma(beta1, m[i], one_minus_b1 * gi);
+            float vi = std::fma(beta2, v[i], one_minus_b2 * gi * gi);
             m[i] = mi;
             v[i] = vi;
             float denom = std::fma(std::sqrt(vi), inv_sqrt_bc2, eps);
@@ -43,8 +45,8 @@ struct AdamW {
     void run(float* p, float* m, float* v, const float* g, int64_t n) const {
         int64_t i = 0;
 #ifdef __AVX2__
-        const __m256 b1 = _mm256_set1_ps(beta1), b2 = _mm256_set1_ps(beta2), c1 = _mm256_set1_ps(1.0f - beta1),
-                     c2 = _mm256_set1_ps(1.0f - beta2), e = _mm256_set1_ps(eps), ss = _mm256_set1_ps(step_size),
+        const __m256 b1 = _mm256_set1_ps(beta1), b2 = _mm256_set1_ps(beta2), c1 = _mm256_set1_ps(one_minus_b1),
+                     c2 = _mm256_set1_ps(one_minus_b2), e = _mm256_set1_ps(eps), ss = _mm256_set1_ps(step_size),
                      ib = _mm256_set1_ps(inv_sqrt_bc2), dec = _mm256_set1_ps(decay);
         for (; i + 8 <= n; i += 8) {
             __m256 gi = _mm256_loadu_ps(g + i);
@@ -63,12 +65,14 @@ struct AdamW {
 
 }  // namespace
 
-void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
+void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, double beta1, double beta2,
                   float eps, float weight_decay, int64_t step) {
     // Bias corrections in double: 1 - β2ᵗ is tiny for small t and loses digits in float.
-    double bc1 = 1.0 - std::pow(double(beta1), double(step));
-    double bc2 = 1.0 - std::pow(double(beta2), double(step));
-    const AdamW k{beta1, beta2, eps, float(lr / bc1), float(1.0 / std::sqrt(bc2)), std::fma(-lr, weight_decay, 1.0f)};  // one rounding on every device (cuda/optim.cu)
+    double bc1 = 1.0 - std::pow(beta1, double(step));
+    double bc2 = 1.0 - std::pow(beta2, double(step));
+    const AdamW k{float(beta1),   float(1.0 - beta1),         float(beta2),
+                  float(1.0 - beta2), eps, float(lr / bc1), float(1.0 / std::sqrt(bc2)),
+                  std::fma(-lr, weight_decay, 1.0f)};  // one rounding on every device (cuda/optim.cu)
     constexpr int64_t kChunk = 1 << 14;  // a multiple of the vector width
     const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
@@ -95,8 +99,8 @@ void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float
     }
 }
 
-void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
-                            float beta2, float eps, float weight_decay, int64_t step) {
+void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, double beta1,
+                            double beta2, float eps, float weight_decay, int64_t step) {
     const bf16_true::AdamWConstants k = bf16_true::adamw_constants(lr, beta1, beta2, eps, weight_decay, step);
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
     for (int64_t i = 0; i < n; ++i) bf16_true::adamw_element(p[i], m[i], v[i], g[i], k);

@@ -8,7 +8,7 @@ namespace eng::cpu {
 //   p ← p·(1 - lr·wd);  m ← β1·m + (1-β1)·g;  v ← β2·v + (1-β2)·g²
 //   p ← p - lr · (m / (1-β1ᵗ)) / (√(v / (1-β2ᵗ)) + eps)
 // p, m, v, g: [n].  step t >= 1.
-void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1, float beta2,
+void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, float lr, double beta1, double beta2,
                   float eps, float weight_decay, int64_t step);
 
 // SGD with momentum, PyTorch semantics (coupled weight decay):
@@ -20,8 +20,8 @@ void sgd_update(float* p, float* buf, const float* g, int64_t n, float lr, float
 
 // The same two under bf16-true (tensor/precision.h): PyTorch's sequence of
 // in-place steps on bf16 tensors, each rounded to bf16 (tensor/optim_bf16_true.h).
-void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, float beta1,
-                            float beta2, float eps, float weight_decay, int64_t step);
+void adamw_update_bf16_true(float* p, float* m, float* v, const float* g, int64_t n, float lr, double beta1,
+                            double beta2, float eps, float weight_decay, int64_t step);
 void sgd_update_bf16_true(float* p, float* buf, const float* g, int64_t n, float lr, float momentum,
                           float dampening, float weight_decay, bool nesterov, bool first_step);
 

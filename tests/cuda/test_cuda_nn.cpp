@@ -133,10 +133,10 @@ TEST_CASE("cuda optimisers: fused AdamW and SGD updates give the CPU kernels' bi
     const float lrs[] = {1e-3f, 1e-3f, 0.0016433f};
     for (int64_t step = 1; step <= 3; ++step) {
         const float lr = lrs[step - 1];
-        cpu::adamw_update(pc.data<float>(), mc.data<float>(), vc.data<float>(), g.data<float>(), n, lr, 0.9f,
-                          0.999f, 1e-8f, 0.05f, step);
-        cuda::adamw_update(pg.data<float>(), mg.data<float>(), vg.data<float>(), gg.data<float>(), n, lr, 0.9f,
-                           0.999f, 1e-8f, 0.05f, step);
+        cpu::adamw_update(pc.data<float>(), mc.data<float>(), vc.data<float>(), g.data<float>(), n, lr, 0.9,
+                          0.999, 1e-8f, 0.05f, step);
+        cuda::adamw_update(pg.data<float>(), mg.data<float>(), vg.data<float>(), gg.data<float>(), n, lr, 0.9,
+                           0.999, 1e-8f, 0.05f, step);
     }
     // Both devices spell out the same fused multiply-adds and use IEEE sqrt and
     // division: the same bits.
@@ -175,9 +175,9 @@ TEST_CASE("cuda bf16-true: rounding and the AdamW and SGD steps give the CPU's b
     Tensor gg = g.to(Device::CUDA);
     for (int64_t step = 1; step <= 3; ++step) {
         cpu::adamw_update_bf16_true(pc.data<float>(), mc.data<float>(), vc.data<float>(), g.data<float>(), n, 1e-2f,
-                                    0.9f, 0.999f, 1e-8f, 0.1f, step);
+                                    0.9, 0.999, 1e-8f, 0.1f, step);
         cuda::adamw_update_bf16_true(pg.data<float>(), mg.data<float>(), vg.data<float>(), gg.data<float>(), n, 1e-2f,
-                                     0.9f, 0.999f, 1e-8f, 0.1f, step);
+                                     0.9, 0.999, 1e-8f, 0.1f, step);
     }
     CHECK(pg.to_vector() == pc.to_vector());
     CHECK(mg.to_vector() == mc.to_vector());

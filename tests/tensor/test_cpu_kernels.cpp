@@ -12,6 +12,7 @@
 
 #include "autograd/ops.h"
 #include "tensor/cpu/optim.h"
+#include "tensor/optim_bf16_true.h"
 #include "tensor/cpu/vecmath.h"
 #include "tensor/kernels.h"
 #include "tensor/nn_kernels.h"
@@ -456,13 +457,13 @@ TEST_CASE("cpu kernels: AdamW matches the formula in double at vector and chunk 
         std::vector<float> m = randn({n}, &g).to_vector(), v = rand({n}, &g).to_vector();
         std::vector<float> p0 = p, m0 = m, v0 = v;
         const int64_t step = 3;
-        cpu::adamw_update(p.data(), m.data(), v.data(), gr.data(), n, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, step);
+        cpu::adamw_update(p.data(), m.data(), v.data(), gr.data(), n, 1e-2f, 0.9, 0.999, 1e-8f, 0.1f, step);
         std::vector<float> pe(static_cast<size_t>(n)), me(static_cast<size_t>(n)), ve(static_cast<size_t>(n));
         for (size_t i = 0; i < size_t(n); ++i) {
-            // the float parameters as the kernel sees them (1 - 0.9f is not 0.1)
-            const double b1 = 0.9f, c1 = 1.0f - 0.9f, b2 = 0.999f, c2 = 1.0f - 0.999f;
+            // the constants as the kernel sees them: β and 1 - β rounded to float from double
+            const double b1 = float(0.9), c1 = float(1 - 0.9), b2 = float(0.999), c2 = float(1 - 0.999);
             double mi = b1 * m0[i] + c1 * gr[i], vi = b2 * v0[i] + c2 * double(gr[i]) * gr[i];
-            double mh = mi / (1 - std::pow(b1, step)), vh = vi / (1 - std::pow(b2, step));
+            double mh = mi / (1 - std::pow(0.9, step)), vh = vi / (1 - std::pow(0.999, step));
             pe[i] = float(p0[i] * double(1.0f - 1e-2f * 0.1f) - double(1e-2f) * mh / (std::sqrt(vh) + double(1e-8f)));
             me[i] = float(mi), ve[i] = float(vi);
         }
@@ -475,7 +476,7 @@ TEST_CASE("cpu kernels: AdamW matches the formula in double at vector and chunk 
     check_thread_independent(
         [&] {
             std::vector<float> q = p, m(q.size(), 0.1f), v(q.size(), 0.2f);
-            cpu::adamw_update(q.data(), m.data(), v.data(), gr.data(), int64_t(q.size()), 1e-3f, 0.9f, 0.95f, 1e-8f,
+            cpu::adamw_update(q.data(), m.data(), v.data(), gr.data(), int64_t(q.size()), 1e-3f, 0.9, 0.95, 1e-8f,
                               0.01f, 5);
             q.insert(q.end(), m.begin(), m.end());
             return q;
@@ -507,6 +508,28 @@ TEST_CASE("cpu kernels: add_ sums a packed or a strided source into the destinat
     }
 }
 
+TEST_CASE("cpu kernels: AdamW's 1 - β comes from the double β, as PyTorch's Python scalars") {
+    // From zero moments, m = (1 - β1)·g and v = (1 - β2)·g·g, with 1 - β as
+    // PyTorch passes it: computed in double, rounded to float once.  The float
+    // β's own 1.0f - 0.999f is 0.00099998713, 1.3e-5 away from 0.001: v moved
+    // by that on every step, and in bf16-true a weight in a thousand now and
+    // then by one bf16 step.
+    const float c1 = float(1 - 0.9), c2 = float(1 - 0.999);
+    REQUIRE(c2 != 1.0f - 0.999f);
+    for (int64_t n : {1, 37}) {  // the scalar tail and the vector body
+        std::vector<float> p(size_t(n), 1.0f), m(size_t(n), 0.0f), v(size_t(n), 0.0f), g(size_t(n), 0.0f);
+        for (size_t i = 0; i < g.size(); ++i) g[i] = 0.37f + 0.113f * float(i);
+        cpu::adamw_update(p.data(), m.data(), v.data(), g.data(), n, 1e-3f, 0.9, 0.999, 1e-8f, 0.0f, 1);
+        for (size_t i = 0; i < g.size(); ++i) {
+            CHECK(eng::f32_bits(m[i]) == eng::f32_bits(c1 * g[i]));
+            CHECK(eng::f32_bits(v[i]) == eng::f32_bits(c2 * g[i] * g[i]));
+        }
+    }
+    const bf16_true::AdamWConstants k = bf16_true::adamw_constants(1e-3f, 0.9, 0.999, 1e-8f, 0.1f, 1);
+    CHECK(k.one_minus_b1 == c1);
+    CHECK(k.one_minus_b2 == c2);
+}
+
 TEST_CASE("cpu kernels: AdamW's decay 1 - lr·wd is rounded once (the GPU's value)") {
     // With m = g = 0 the update is p·decay alone.  At lr = 0.0016433, wd =
     // 0.05 the product and the difference rounded separately land one ulp
@@ -521,7 +544,7 @@ TEST_CASE("cpu kernels: AdamW's decay 1 - lr·wd is rounded once (the GPU's valu
     REQUIRE(once != twice);  // the case really tells the two apart
     for (int64_t n : {1, 37}) {  // the scalar tail and the vector body
         std::vector<float> p(size_t(n), 1.0f), m(size_t(n), 0.0f), v(size_t(n), 0.0f), g(size_t(n), 0.0f);
-        cpu::adamw_update(p.data(), m.data(), v.data(), g.data(), n, lr, 0.9f, 0.999f, 1e-8f, wd, 1);
+        cpu::adamw_update(p.data(), m.data(), v.data(), g.data(), n, lr, 0.9, 0.999, 1e-8f, wd, 1);
         for (float x : p) CHECK(eng::f32_bits(x) == eng::f32_bits(once));
     }
 }
