@@ -184,6 +184,15 @@ inline double fma_peak_cpu_gflops(int threads) {
     return best;
 }
 
+// One word of a /bin/sh command line, whatever the characters: s inside single
+// quotes, each ' written as '\'' (close, an escaped quote, reopen).  Paths with
+// spaces, ';' or '$' then reach the program as they are, never the shell.
+inline std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
 // Applies --threads N (0 = leave OpenMP's default) and warns when idle OpenMP
 // threads would spin for milliseconds, libgomp's default (that inflates the
 // CPU time and steals cores from other processes).

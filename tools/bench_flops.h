@@ -10,8 +10,9 @@
 // implementation, so that GFLOP/s of two programs compare as their step times:
 //   - the patch embedding counts all in_channels (our grayscale shortcut, which
 //     runs it on one channel, does a third of that work but is credited the full);
-//   - causal text attention counts the full T × T products (the training path
-//     materialises them, as PyTorch's eager GPT-2 does);
+//   - causal text attention counts the full T × T products, as PyTorch's eager
+//     GPT-2 computes them (our fused kernel skips the masked half of each
+//     causal head);
 //   - recomputation (fused attention's backward, activation checkpointing) is
 //     not counted.
 // Backward per product Y = X·W: dX = dY·Wᵀ when X needs a gradient, and

@@ -267,11 +267,12 @@ inline int run_step(const StepOptions& o) {
         ENG_CHECK(access(o.torch_script.c_str(), R_OK) == 0, "bench step --compare-torch: cannot read ",
                   o.torch_script, ". HINT: run from the repository root");
         // PyTorch in its best setting (issue 7): OpenBLAS's best kernels here
-        // (bench_openblas.h), passive OpenMP waiting, one thread per core we use.
+        // (bench_openblas.h), passive OpenMP waiting, one thread per core we
+        // use, and its own AVX-512 elementwise kernels where the CPU has them.
         const OpenBlasChoice choice = OpenBlasChoice::detect();
-        const std::string cmd = choice.env(threads) + " OMP_NUM_THREADS=" + std::to_string(threads) +
-                                " /usr/bin/python3 " + o.torch_script +
-                                " --config " + o.config + " --steps " + std::to_string(o.steps) + " --warmup " +
+        const std::string cmd = choice.env(threads) + torch_cpu_capability() + " OMP_NUM_THREADS=" +
+                                std::to_string(threads) + " /usr/bin/python3 " + shell_quote(o.torch_script) +
+                                " --config " + shell_quote(o.config) + " --steps " + std::to_string(o.steps) + " --warmup " +
                                 std::to_string(o.warmup) + " --threads " + std::to_string(threads) +
                                 (precision == "bf16" ? " --bf16" : "") + " 2>&1";
         std::printf("\n");

@@ -128,8 +128,9 @@ inline int run_step_gpu(const StepOptions& o) {
     double torch_ms = o.torch_ms, torch_mib = 0;
     if (o.compare_torch) {
         // The same step in PyTorch eager on the same GPU, bf16 autocast unless we run fp32.
-        std::string cmd = "python3 " + o.torch_script + " --device cuda --config " + o.config + " --steps " +
-                          std::to_string(o.steps) + " --warmup " + std::to_string(o.warmup);
+        std::string cmd = "python3 " + shell_quote(o.torch_script) + " --device cuda --config " +
+                          shell_quote(o.config) + " --steps " + std::to_string(o.steps) + " --warmup " +
+                          std::to_string(o.warmup);
         if (precision == eng::cuda::MatmulPrecision::bf16) cmd += " --bf16";
         if (precision == eng::cuda::MatmulPrecision::tf32) cmd += " --tf32";
         cmd += " 2>&1";

@@ -41,11 +41,15 @@ compared with a CPU run of the same command (fp32, no dropout in tiny.json):
   python3 tools/reference/bench_step_torch.py --config mama/configs/tiny.json \\
       --device cuda --init-on-cpu --steps 2 --warmup 1
 
-Best setting (issue 7), 2 cores:
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE \\
-      OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 /usr/bin/python3 tools/reference/bench_step_torch.py
-(`bench step --compare-torch` sets OPENBLAS_CORETYPE=SkylakeX or Haswell instead
-where OpenBLAS does not recognise the CPU; see tools/bench_openblas.h.)
+Best setting (issue 7), 2 cores: what `bench step --compare-torch` runs (it
+prints the command), e.g. on an AVX-512 CPU that OpenBLAS recognises:
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE -u GOMP_SPINCOUNT OMP_WAIT_POLICY=PASSIVE \\
+      OPENBLAS_NUM_THREADS=2 ATEN_CPU_CAPABILITY=avx512 OMP_NUM_THREADS=2 \\
+      /usr/bin/python3 tools/reference/bench_step_torch.py
+Where OpenBLAS does not recognise the CPU (0.3.21 on Intel Emerald Rapids picks
+its SSE3 kernels: a step 5x slower) it sets OPENBLAS_CORETYPE=SkylakeX or
+Haswell instead; see tools/bench_openblas.h.  ATEN_CPU_CAPABILITY=avx512 (where
+the CPU has AVX-512) gives PyTorch 1.13 its AVX-512 elementwise kernels.
 Default setting: /usr/bin/python3 tools/reference/bench_step_torch.py
 Run from the repository root.  The CPU path runs with Debian's python3-torch
 (1.13); --sdpa needs PyTorch 2.1 or newer (the scale= argument).
@@ -505,7 +509,8 @@ def main():
           f"{c['max_len']} text tokens, {sentences} sentences; {torch.get_num_threads()} threads; {a.steps} timed steps "
           f"after {a.warmup} warm-up")
     env = " ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in
-                   ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE"))
+                   ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE",
+                    "ATEN_CPU_CAPABILITY"))
     print(f"model: {n_all} parameters, {n_train} trainable; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"environment: {env}")
     if cuda:
