@@ -82,6 +82,26 @@ void check_out_dir(const std::string& dir, bool create) {
               ". HINT: check that its parent folders exist as folders and are writable, or choose another --out");
 }
 
+// Removes what an earlier evaluation wrote into `dir` (these names only;
+// other files are left alone), so the folder holds one run's outputs: a
+// zero-shot run into a linear probe's folder kept its probe.safetensors, and
+// two examples left example_1..3.png of an earlier four.  Returns the count.
+int remove_earlier_outputs(const std::string& dir) {
+    int removed = 0;
+    std::error_code ec;
+    for (const char* name : {"metrics.json", "predictions.csv", "report.html", "train_log.jsonl", "probe.safetensors"})
+        removed += fs::remove(fs::path(dir) / name, ec) ? 1 : 0;
+    const fs::path examples = fs::path(dir) / "examples";
+    if (fs::is_directory(examples, ec)) {
+        for (const auto& e : fs::directory_iterator(examples, ec)) {
+            const std::string n = e.path().filename().string();
+            if (n.rfind("example_", 0) == 0 && e.path().extension() == ".png") removed += fs::remove(e.path(), ec) ? 1 : 0;
+        }
+        fs::remove(examples, ec);  // only if now empty
+    }
+    return removed;
+}
+
 std::vector<HeatmapExample> heatmap_examples(LoadedRun& run, EvalTask task, const LoaderDataset& test,
                                              const EvalResult& r, int64_t count, const std::string& out_dir) {
     std::vector<HeatmapExample> ex;
@@ -134,6 +154,9 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
     EvaluateOutcome res;
     res.out_dir = o.out_dir.empty() ? run.run_dir + "/eval-" + o.task + "-" + o.mode : o.out_dir;
     check_out_dir(res.out_dir, true);
+    if (int n = remove_earlier_outputs(res.out_dir); n > 0 && progress)
+        std::cerr << "evaluate: note: removed " << n << " output file(s) of an earlier evaluation from " << res.out_dir
+                  << "\n";
 
     // ---- data ----
     LoaderDataset train, test;

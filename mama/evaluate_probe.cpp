@@ -71,7 +71,11 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
     lo.transform = LoaderTransform::Train;
     lo.captions = CaptionMode::None;
     lo.balanced = true;
-    lo.num_samples = std::max<int64_t>(train.size(), o.batch);  // at least one batch per epoch
+    // As the reference's WeightedRandomSampler loader: as many draws per epoch
+    // as training images, and a short last batch (a training split smaller
+    // than the batch gives batches of its size).
+    lo.num_samples = train.size();
+    lo.drop_last = false;
     lo.num_workers = int(o.workers);
     lo.seed = o.seed;
     BatchLoader loader(train, nullptr, lo);
@@ -106,7 +110,9 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
         backward(loss);
         opt.step();
         opt.zero_grad();
-        if (log) log << "{\"step\":" << step << ",\"lr\":" << lr << ",\"loss\":" << l << "}\n";
+        if (log)
+            log << "{\"step\":" << step << ",\"lr\":" << lr << ",\"loss\":" << l << ",\"images\":" << b.labels.numel()
+                << "}\n";
         if (o.progress) {
             double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             double eta = secs / double(step + 1) * double(o.steps - step - 1);

@@ -307,6 +307,7 @@ TEST_CASE("evaluate: linear probing trains the head only; fine-tuning trains the
         json::Value j = json::parse(line);
         CHECK(j.at("step").as_int() == lines);
         CHECK(std::isfinite(j.at("loss").as_number()));
+        CHECK(j.at("images").as_int() == 4);
         ++lines;
     }
     CHECK(lines == 3);
@@ -409,6 +410,55 @@ TEST_CASE("evaluate: build/embed image and text embeddings have rows of norm 1 a
 void copy_run(const fs::path& to) {
     fs::copy(fixture().run.path / "tokenizer", to / "tokenizer", fs::copy_options::recursive);
     fs::copy_file(fixture().checkpoint, to / "last.safetensors");
+}
+
+TEST_CASE("evaluate: an epoch of probe training is as many draws as training images, the last batch short") {
+    // The reference's loader: WeightedRandomSampler(num_samples = N) with
+    // drop_last=False.  With a batch that does not divide N the epoch ends in
+    // a batch of N mod batch images (dropping it changed the protocol on small
+    // training splits; a split smaller than the batch trained on batch-size draws).
+    TempDir lin("epoch");
+    EvaluateOptions o = base_options("linear", lin.path.string());
+    o.batch = 5;
+    o.steps = 40;  // more than one epoch of the fixture's training split
+    o.examples = 0;
+    run_evaluate(o);
+    std::istringstream log(read_text(lin.path / "train_log.jsonl"));
+    std::vector<int64_t> images;
+    for (std::string line; std::getline(log, line);) images.push_back(json::parse(line).at("images").as_int());
+    int64_t n_train = 0;
+    for (int64_t i : images) {
+        if (i != 5) break;
+        n_train += 5;
+    }
+    REQUIRE(images.size() > size_t(n_train / 5));
+    n_train += images[size_t(n_train / 5)];  // the epoch's last, short batch
+    INFO("first epoch: ", n_train, " draws");
+    CHECK(n_train % 5 != 0);
+    CHECK(images[size_t(n_train / 5)] == n_train % 5);
+}
+
+TEST_CASE("evaluate: a run into an earlier evaluation's folder removes that run's outputs, and only those") {
+    TempDir out("rerun");
+    EvaluateOptions o = base_options("linear", out.path.string());
+    o.steps = 2;
+    o.batch = 4;
+    o.examples = 0;
+    run_evaluate(o);
+    REQUIRE(fs::exists(out.path / "probe.safetensors"));
+    fs::create_directories(out.path / "examples");
+    for (const char* stale : {"examples/example_1.png", "examples/example_3.png", "examples/mine.png", "notes.txt"})
+        std::ofstream(out.path / stale) << "x";
+    o = base_options("zeroshot", out.path.string());  // one example
+    run_evaluate(o);
+    CHECK(!fs::exists(out.path / "probe.safetensors"));
+    CHECK(!fs::exists(out.path / "train_log.jsonl"));
+    CHECK(fs::exists(out.path / "examples/example_0.png"));
+    CHECK(!fs::exists(out.path / "examples/example_1.png"));
+    CHECK(!fs::exists(out.path / "examples/example_3.png"));
+    CHECK(fs::exists(out.path / "examples/mine.png"));  // not a name evaluate writes
+    CHECK(fs::exists(out.path / "notes.txt"));
+    CHECK(fs::exists(out.path / "metrics.json"));
 }
 
 TEST_CASE("evaluate: a probe batch far beyond the training set is refused before any work") {
