@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "mama/embed.h"
@@ -218,7 +219,18 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
         po.log_path = res.out_dir + "/train_log.jsonl";
         po.save_path = res.out_dir + "/probe.safetensors";
         po.progress = progress;
+        // The heat maps pair the image tower's patch tokens with the local
+        // heads trained beside it in pretraining; fine-tuning changes the
+        // tower but not those heads, so the maps are drawn with the
+        // pretrained tower, kept aside for them (the probe file has the tuned one).
+        std::map<std::string, Tensor> pretrained_tower;
+        if (po.finetune && o.examples > 0)
+            for (auto& [name, t] : run.model->image.state_dict()) pretrained_tower[name] = t.clone();
         res.logits = probe_logits(run, train, test, po, o.eval_batch);
+        if (!pretrained_tower.empty()) {
+            run.model->image.load_state_dict(pretrained_tower, true);
+            info.emplace_back("heat maps", "the pretrained image tower's (the local heads were trained with it)");
+        }
         probs = softmax_rows(res.logits, K, SoftmaxMode::Single);
         info.emplace_back("training", std::to_string(po.steps) + " steps of " + std::to_string(po.batch) +
                                           " balanced draws from " + std::to_string(train.size()) + " images, SGD lr " +

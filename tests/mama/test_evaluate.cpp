@@ -321,8 +321,21 @@ TEST_CASE("evaluate: linear probing trains the head only; fine-tuning trains the
     o.batch = 4;
     o.warmup = 0;
     o.lr = 0.05;
-    o.examples = 0;
+    o.examples = 1;  // drawn with the pretrained tower, which the local heads were trained with
     run_evaluate(o);
+    CHECK(read_text(ft.path / "report.html").find("the pretrained image tower") != std::string::npos);
+    // The same example's picture (image, heat map, colour bar) as zero-shot
+    // draws it from the untouched checkpoint.
+    TempDir zs("zeroshot_map");
+    run_evaluate(base_options("zeroshot", zs.path.string()));
+    auto figure = [&](const fs::path& report) {
+        const std::string html = read_text(report);
+        const size_t a = html.find("<figure class=\"example\">"), b = html.find("<figcaption>", a);
+        REQUIRE(a != std::string::npos);
+        REQUIRE(b != std::string::npos);
+        return html.substr(a, b - a);
+    };
+    CHECK(figure(ft.path / "report.html") == figure(zs.path / "report.html"));
     auto tuned = nn::load_safetensors((ft.path / "probe.safetensors").string());
     auto before = nn::load_safetensors(fixture().checkpoint);
     auto differs = [&](const std::string& name) {
