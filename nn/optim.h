@@ -41,8 +41,9 @@ protected:
 class AdamW : public Optimizer {
 public:
     // β1 and β2 stay doubles, as PyTorch's Python floats: the kernels take 1 - β
-    // and the bias corrections computed from them (1 - 0.999f is 1.3e-5 away
-    // from float(1 - 0.999)).
+    // and the bias corrections computed from them (1 - 0.999f is 1.3e-5 off
+    // float(1 - 0.999), relatively; 1.3e-8 absolutely).  Pass doubles (0.95,
+    // not 0.95f: a float literal is already rounded).
     AdamW(std::vector<ParamGroup> groups, double beta1 = 0.9, double beta2 = 0.999, float eps = 1e-8f);
     void step() override;
     std::map<std::string, Tensor> state_dict() const override;

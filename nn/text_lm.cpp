@@ -118,15 +118,17 @@ float TextLMTrainer::train_step() {
     draw_batch(data_gen_, &ids, &targets);
     Tensor loss = loss_on(ids, targets);
     // A diverged run stops before its NaNs reach the weights (and a checkpoint).
+    // Steps are numbered from 1 in messages, as train_gpt's log prints them.
     const float value = loss.item();
-    ENG_CHECK(std::isfinite(value), "train_gpt: the loss is ", value, " at step ", step_,
+    ENG_CHECK(std::isfinite(value), "train_gpt: the loss is ", value, " at step ", step_ + 1,
               "; training diverged. HINT: lower --lr (the weights are not updated with this step)");
     backward(loss);
-    if (config_.clip > 0) {
-        const float norm = clip_grad_norm(model_->parameters(), config_.clip);
-        ENG_CHECK(std::isfinite(norm), "train_gpt: the gradient norm is ", norm, " at step ", step_,
-                  "; training diverged. HINT: lower --lr (the weights are not updated with this step)");
-    }
+    // The norm is checked with clipping off too: a finite loss can still
+    // have infinite gradients.
+    const float norm = config_.clip > 0 ? clip_grad_norm(model_->parameters(), config_.clip)
+                                        : grad_norm(model_->parameters());
+    ENG_CHECK(std::isfinite(norm), "train_gpt: the gradient norm is ", norm, " at step ", step_ + 1,
+              "; training diverged. HINT: lower --lr (the weights are not updated with this step)");
     opt_->step();
     opt_->zero_grad();
     ++step_;
@@ -173,9 +175,11 @@ std::string TextLMTrainer::sample(const std::string& prompt, int64_t n, float te
         double z = 0;
         for (size_t v = 0; v < 256; ++v)
             if (logits[v] >= cut) z += p[v] = std::exp(double(logits[v] - mx) / temperature);
-        // NaN logits fail every comparison above, leaving nothing to draw from.
-        ENG_CHECK(std::isfinite(mx) && z > 0 && std::isfinite(z),
-                  "train_gpt: the model's next-byte logits are not finite (largest ", mx,
+        // Any NaN or infinite logit means broken weights, wherever it is (a NaN
+        // fails every comparison above: in most places it would just be skipped).
+        const auto bad = std::find_if(logits.begin(), logits.end(), [](float x) { return !std::isfinite(x); });
+        ENG_CHECK(bad == logits.end() && z > 0 && std::isfinite(z), "train_gpt: the model's next-byte logits are not ",
+                  "finite (byte ", bad - logits.begin(), "'s is ", bad == logits.end() ? mx : *bad,
                   "), so there is nothing to sample. HINT: the weights hold NaN or inf; retrain with a lower --lr");
         double u = g.uniform_double() * z, acc = 0;
         int32_t next = -1;

@@ -115,8 +115,10 @@ inline std::string best_openblas_core(const std::string& own) {
 // PyTorch's own (ATen) elementwise kernels: 1.13 picks its AVX2 build even on
 // AVX-512 CPUs; ATEN_CPU_CAPABILITY=avx512 selects the AVX-512 one, which ran
 // its bench-cpu step about 3 % faster on Intel Emerald Rapids (GELU's backward
-// about twice as fast).  Set where the CPU has what that build needs.
+// about twice as fast).  Set where the CPU has what that build needs, unless
+// the caller chose one already (the command inherits it then).
 inline std::string torch_cpu_capability() {
+    if (std::getenv("ATEN_CPU_CAPABILITY")) return "";
     const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     return avx512 ? " ATEN_CPU_CAPABILITY=avx512" : "";

@@ -160,9 +160,9 @@ int main(int argc, char** argv) {
                 }
             }
             std::string s = trainer.sample(prompt, sample_n, float(temperature), top_k, cfg.seed);
-            std::printf("sample (temperature %g%s):\n%s%s\n", temperature,
-                        top_k > 0 ? (", top-k " + std::to_string(top_k)).c_str() : "", eng::nn::printable_bytes(prompt).c_str(),
-                        eng::nn::printable_bytes(s).c_str());
+            std::printf("sample (temperature %g%s):\n%s\n", temperature,
+                        top_k > 0 ? (", top-k " + std::to_string(top_k)).c_str() : "",
+                        eng::nn::printable_bytes(prompt + s).c_str());  // one string: a character may span the two
         }
     } catch (const std::exception& e) {  // eng::Error, and std::bad_alloc for sizes that do not fit
         std::cerr << cli::error_line("train_gpt", e) << "\n";

@@ -80,7 +80,7 @@ struct Run {
         model = std::make_unique<GPT2Model>(run_config(), &init);
         ParamGroup decay{{}, 1e-2f, 0.1f}, no_decay{{}, 1e-2f, 0.0f};
         for (Tensor* p : model->parameters()) (p->dim() >= 2 ? decay : no_decay).params.push_back(p);
-        opt = std::make_unique<AdamW>(std::vector<ParamGroup>{decay, no_decay}, 0.9f, 0.95f);
+        opt = std::make_unique<AdamW>(std::vector<ParamGroup>{decay, no_decay}, 0.9, 0.95);
         sched.max_lr = 1e-2;
         sched.min_lr = 1e-3;
         sched.warmup_steps = 2;

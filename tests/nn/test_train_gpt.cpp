@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "autograd/ops.h"
 #include "nn/text_lm.h"
 #include "tests/temp_dir.h"
 #include "tests/testing.h"
@@ -144,28 +145,40 @@ TEST_CASE("train_gpt: a resume refuses another model of the same shapes, or anot
 
 TEST_CASE("train_gpt: a diverging run stops before NaN reaches the weights; NaN weights are not sampled") {
     ByteCorpus corpus = ByteCorpus::from_string(repetitive_text());
-    TextLMConfig c = tiny_config();
-    c.lr = 1e6;  // far past stability: the loss overflows within a few steps
-    c.warmup = 0;
-    TextLMTrainer trainer(c, corpus);
-    std::string msg;
-    for (int i = 0; i < 40 && msg.empty(); ++i) {
-        try {
-            trainer.train_step();
-        } catch (const eng::Error& e) {
-            msg = e.what();
+    for (float clip : {1.0f, 0.0f}) {  // with clipping off the gradient norm is checked all the same
+        CAPTURE(clip);
+        TextLMConfig c = tiny_config();
+        c.lr = 1e6;  // far past stability: the loss overflows within a few steps
+        c.warmup = 0;
+        c.clip = clip;
+        TextLMTrainer trainer(c, corpus);
+        std::string msg;
+        for (int i = 0; i < 40 && msg.empty(); ++i) {
+            try {
+                trainer.train_step();
+            } catch (const eng::Error& e) {
+                msg = e.what();
+            }
         }
+        INFO(msg);
+        CHECK(msg.find("training diverged") != std::string::npos);
+        for (const auto& [name, p] : trainer.model().named_parameters())
+            for (float v : p->to_vector()) REQUIRE_MESSAGE(std::isfinite(v), name);
     }
-    INFO(msg);
-    CHECK(msg.find("training diverged") != std::string::npos);
-    for (const auto& [name, p] : trainer.model().named_parameters())
-        for (float v : p->to_vector()) REQUIRE_MESSAGE(!std::isnan(v), name);
     // Weights that hold NaN give NaN logits: sampling refuses instead of
     // emitting a byte the model never chose.
     TextLMTrainer nan_model(tiny_config(), corpus);
     nan_model.model().named_parameters()[0].second->fill_(NAN);
     CHECK_THROWS_CONTAINING(nan_model.sample("the", 5, 1.0f, 0, 1), "not finite");
     CHECK_THROWS_CONTAINING(nan_model.sample("the", 5, 1.0f, 3, 1), "not finite");
+    // One NaN logit anywhere (here byte 200's, through the tied embedding row)
+    // refuses as well: it used to be caught only at byte 0.
+    TextLMTrainer one_nan(tiny_config(), corpus);
+    Tensor& wte = *one_nan.model().named_parameters()[0].second;
+    REQUIRE(wte.dim() == 2);
+    REQUIRE(wte.size(0) == 256);
+    narrow(wte, 0, 200, 1).fill_(NAN);
+    CHECK_THROWS_CONTAINING(one_nan.sample("the", 5, 1.0f, 0, 1), "byte 200's is nan");
 }
 
 TEST_CASE("train_gpt: temperatures are checked as floats; sampled bytes print as valid UTF-8") {

@@ -511,8 +511,8 @@ TEST_CASE("cpu kernels: add_ sums a packed or a strided source into the destinat
 TEST_CASE("cpu kernels: AdamW's 1 - β comes from the double β, as PyTorch's Python scalars") {
     // From zero moments, m = (1 - β1)·g and v = (1 - β2)·g·g, with 1 - β as
     // PyTorch passes it: computed in double, rounded to float once.  The float
-    // β's own 1.0f - 0.999f is 0.00099998713, 1.3e-5 away from 0.001: v moved
-    // by that on every step, and in bf16-true a weight in a thousand now and
+    // β's own 1.0f - 0.999f is 0.00099998713, 1.3e-5 off 0.001 relatively: v's
+    // increment was that much too small on every step, and in bf16-true a weight in a thousand now and
     // then by one bf16 step.
     const float c1 = float(1 - 0.9), c2 = float(1 - 0.999);
     REQUIRE(c2 != 1.0f - 0.999f);
