@@ -23,8 +23,11 @@ std::vector<uint8_t> dicom_to_uint8(const DicomImage& dicom) {
     float maximum = *std::max_element(dicom.pixels.begin(), dicom.pixels.end());
     std::vector<uint8_t> out(count);
     if (maximum == 0.0f) {
-        // alpha = 255/0 = +inf: 0 * inf is NaN, which saturates to 0; |x * inf| = inf saturates to 255.
-        for (size_t i = 0; i < count; ++i) out[i] = dicom.pixels[i] == 0.0f ? 0 : 255;
+        // alpha = 255/0 = +inf: 0 * inf is NaN and |x * inf| is inf.  OpenCV
+        // rounds both with cvRound/_mm_cvtps_epi32, which on x86 (the
+        // reference's servers) gives INT_MIN for NaN and inf alike, and the
+        // saturating pack makes that 0: the whole image is 0.
+        std::fill(out.begin(), out.end(), uint8_t(0));
     } else {
         // cv2.convertScaleAbs: alpha (a Python double) is narrowed to float and the
         // product computed in float, then rounded to nearest-even and saturated.
@@ -76,15 +79,26 @@ Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options) {
                                    " image). HINT: a smaller --long-side (the reference uses 1080) or fewer --threads",
                                "output too large (out of memory)");
     }
-    // cv2.resize on uint8 returns uint8 codes. When both factors are integers
-    // OpenCV's fast path averages k*l codes as (sum + k*l/2) / (k*l): ties go up (the
-    // 1e-3 guards against float error; real ties are multiples of 1/(k*l) codes
-    // apart). Otherwise its float-weight path rounds to nearest, ties to even.
-    const bool integer_factors = img.width % w == 0 && img.height % h == 0;
-    for (float& v : out.pixels) {
-        float code = std::clamp(v, 0.0f, 1.0f) * 255.0f;
-        v = (integer_factors ? std::floor(code + 0.5f + 1e-3f) : std::nearbyint(code)) / 255.0f;
+    // cv2.resize on uint8 returns uint8 codes.  When both factors are integers
+    // OpenCV averages each kx × ky block of codes itself: the 2 × 2 case as
+    // (sum + 2) >> 2 (ties up), every other one as float(sum) · (1/area)
+    // rounded to nearest, ties to even; so those are computed from the codes
+    // here, exactly.  Otherwise its float-weight path rounds to nearest, ties
+    // to even, which the float area resize above feeds.
+    if (img.width % w == 0 && img.height % h == 0) {
+        const int kx = img.width / w, ky = img.height / h;
+        const float inv_area = 1.0f / float(kx * ky);
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x) {
+                int sum = 0;
+                for (int i = 0; i < ky; ++i)
+                    for (int j = 0; j < kx; ++j) sum += codes[size_t(y * ky + i) * size_t(img.width) + size_t(x * kx + j)];
+                const float code = kx == 2 && ky == 2 ? float((sum + 2) >> 2) : std::nearbyint(float(sum) * inv_area);
+                out.pixels[size_t(y) * size_t(w) + size_t(x)] = code / 255.0f;
+            }
+        return out;
     }
+    for (float& v : out.pixels) v = std::nearbyint(std::clamp(v, 0.0f, 1.0f) * 255.0f) / 255.0f;
     return out;
 }
 

@@ -28,8 +28,9 @@ struct PrepareOptions {
 };
 
 // Steps 1-2 on the first frame: rows*columns 8-bit codes, row-major.
-// A maximum of 0 gives alpha = +inf in the reference: zeros stay 0 (NaN
-// saturates to 0), every non-zero value becomes 255.
+// A maximum of 0 gives alpha = +inf in the reference, and OpenCV's rounding
+// on x86 turns NaN (0·inf) and inf alike into 0: the image is all 0 (255
+// after the MONOCHROME1 inversion).
 std::vector<uint8_t> dicom_to_uint8(const DicomImage& dicom);
 
 // Step 3's output size for a width x height input (reference resize_img).

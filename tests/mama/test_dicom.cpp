@@ -375,9 +375,12 @@ TEST_CASE("prepare: scale by 255/max with ties to even, then invert MONOCHROME1"
     d.columns = 4;
     d.pixels = {-7, -510, 510, -600};
     CHECK(mama::dicom_to_uint8(d) == std::vector<uint8_t>{4, 255, 255, 255});
-    // max 0: alpha = inf in the reference; 0 stays 0, anything else saturates.
+    // max 0: alpha = inf in the reference; x86's cvRound makes NaN and inf
+    // INT_MIN, which saturates to 0 (this wrote 255 for the -3 before).
     d.pixels = {0, 0, -3, 0};
-    CHECK(mama::dicom_to_uint8(d) == std::vector<uint8_t>{0, 0, 255, 0});
+    CHECK(mama::dicom_to_uint8(d) == std::vector<uint8_t>{0, 0, 0, 0});
+    d.photometric = "MONOCHROME1";
+    CHECK(mama::dicom_to_uint8(d) == std::vector<uint8_t>{255, 255, 255, 255});
 }
 
 TEST_CASE("prepare: output size and names follow the reference") {
@@ -427,6 +430,28 @@ TEST_CASE("prepare: integer-factor area downscale averages code blocks, rounding
     CHECK(back.pixels == img.pixels);
     CHECK_FALSE(std::filesystem::exists(path + ".part"));
     std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("prepare: other integer factors round the block mean to nearest even, as OpenCV's general area path") {
+    // OpenCV rounds ties up only in its 2 x 2 path; 4 x 4 blocks are
+    // float(sum) * (1/16) rounded to nearest even: a block summing to 1096
+    // (mean 68.5) gives 68, one summing to 1112 (69.5) gives 70.  (This gave
+    // 69 and 70: every 4 x 4 tie went up.)
+    DicomImage d;
+    d.rows = 4, d.columns = 12, d.photometric = "MONOCHROME2";
+    for (int y = 0; y < 4; ++y)
+        for (int x = 0; x < 12; ++x) d.pixels.push_back(x < 4 ? 68.0f : x < 8 ? 69.0f : 255.0f);
+    d.pixels[0] += 8.0f;  // block 0: 16·68 + 8 = 1096
+    d.pixels[4] += 8.0f;  // block 1: 16·69 + 8 = 1112; block 2 holds the maximum, so codes equal values
+    std::vector<uint8_t> c = mama::dicom_to_uint8(d);
+    REQUIRE(c == std::vector<uint8_t>(d.pixels.begin(), d.pixels.end()));
+    mama::PrepareOptions o;
+    o.long_side = 3;  // 12 x 4 -> 3 x 1: 4 x 4 blocks
+    mama::Image img = mama::dicom_to_image(d, o);
+    REQUIRE((img.width == 3 && img.height == 1));
+    CHECK(img.pixels[0] * 255.0f == doctest::Approx(68.0f));
+    CHECK(img.pixels[1] * 255.0f == doctest::Approx(70.0f));
+    CHECK(img.pixels[2] * 255.0f == doctest::Approx(255.0f));
 }
 
 TEST_CASE("prepare: the temporary is private to the call; another writer's '.part' file is left alone") {
