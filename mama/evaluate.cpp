@@ -83,23 +83,29 @@ void check_out_dir(const std::string& dir, bool create) {
               ". HINT: check that its parent folders exist as folders and are writable, or choose another --out");
 }
 
-// Removes what an earlier evaluation wrote into `dir` (these names only;
-// other files are left alone), so the folder holds one run's outputs: a
-// zero-shot run into a linear probe's folder kept its probe.safetensors, and
-// two examples left example_1..3.png of an earlier four.  Returns the count.
-int remove_earlier_outputs(const std::string& dir) {
+// After a successful run: removes what an earlier evaluation wrote into `dir`
+// and this one did not (a zero-shot run into a linear probe's folder kept its
+// probe.safetensors; two examples left example_2..3.png of an earlier four),
+// so the folder holds one run's outputs.  Only these names; other files stay,
+// and a linked examples folder is not unlinked.  Done at the end, so a run
+// that is refused or fails leaves the earlier outputs in place.
+int remove_stale_outputs(const std::string& dir, bool probe, size_t examples_written) {
     int removed = 0;
     std::error_code ec;
-    for (const char* name : {"metrics.json", "predictions.csv", "report.html", "train_log.jsonl", "probe.safetensors"})
-        removed += fs::remove(fs::path(dir) / name, ec) ? 1 : 0;
+    if (!probe)
+        for (const char* name : {"train_log.jsonl", "probe.safetensors"}) removed += fs::remove(fs::path(dir) / name, ec);
     const fs::path examples = fs::path(dir) / "examples";
-    if (fs::is_directory(examples, ec)) {
-        for (const auto& e : fs::directory_iterator(examples, ec)) {
-            const std::string n = e.path().filename().string();
-            if (n.rfind("example_", 0) == 0 && e.path().extension() == ".png") removed += fs::remove(e.path(), ec) ? 1 : 0;
-        }
-        fs::remove(examples, ec);  // only if now empty
+    if (!fs::is_directory(examples, ec)) return removed;
+    std::vector<fs::path> stale;
+    for (const auto& e : fs::directory_iterator(examples, ec)) {
+        const std::string n = e.path().filename().string(), prefix = "example_";
+        if (n.rfind(prefix, 0) != 0 || e.path().extension() != ".png") continue;
+        const std::string digits = n.substr(prefix.size(), n.size() - prefix.size() - 4);
+        if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        if (std::stoul(digits) >= examples_written) stale.push_back(e.path());
     }
+    for (const fs::path& p : stale) removed += fs::remove(p, ec);
+    if (!fs::is_symlink(examples, ec)) fs::remove(examples, ec);  // only if now empty
     return removed;
 }
 
@@ -155,9 +161,6 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
     EvaluateOutcome res;
     res.out_dir = o.out_dir.empty() ? run.run_dir + "/eval-" + o.task + "-" + o.mode : o.out_dir;
     check_out_dir(res.out_dir, true);
-    if (int n = remove_earlier_outputs(res.out_dir); n > 0 && progress)
-        std::cerr << "evaluate: note: removed " << n << " output file(s) of an earlier evaluation from " << res.out_dir
-                  << "\n";
 
     // ---- data ----
     LoaderDataset train, test;
@@ -232,7 +235,8 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
             info.emplace_back("heat maps", "the pretrained image tower's (the local heads were trained with it)");
         }
         probs = softmax_rows(res.logits, K, SoftmaxMode::Single);
-        info.emplace_back("training", std::to_string(po.steps) + " steps of " + std::to_string(po.batch) +
+        info.emplace_back("training", std::to_string(po.steps) + " steps of " +
+                                          std::to_string(std::min<int64_t>(po.batch, train.size())) +
                                           " balanced draws from " + std::to_string(train.size()) + " images, SGD lr " +
                                           fmt(po.lr) + ", warmup " + std::to_string(po.warmup));
         info.emplace_back("probabilities", "softmax(logits)");
@@ -281,6 +285,8 @@ EvaluateOutcome run_evaluate(const EvaluateOptions& o) {
     if (fs::exists(log_path)) rep.training_log_path = log_path;
     rep.examples = heatmap_examples(run, task, test, r, o.examples, res.out_dir);
     write_html_report(res.out_dir + "/report.html", rep);
+    if (int n = remove_stale_outputs(res.out_dir, o.mode != "zeroshot", rep.examples.size()); n > 0)
+        std::cerr << "evaluate: note: removed " << n << " file(s) an earlier evaluation left in " << res.out_dir << "\n";
     if (!o.quiet)
         std::cout << "outputs: " << res.out_dir << "/{metrics.json,predictions.csv,report.html}\nreport: " << res.out_dir
                   << "/report.html\n";

@@ -40,9 +40,10 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
     ENG_CHECK(train.size() > 0, name, ": the training set '", train.name, "' is empty");
     ENG_CHECK(test.size() > 0, name, ": the test set '", test.name, "' is empty");
     ENG_CHECK(test.num_classes == C, name, ": ", C, " training classes but ", test.num_classes, " test classes");
-    // Batches are drawn with replacement, so any size works in principle; one
-    // far beyond the training set only spends memory (the loader keeps a plan
-    // entry per draw) on repeats of the same images.
+    // An epoch is as many balanced draws as training images (the reference's
+    // sampler), so a batch larger than the training set trains on batches of
+    // the set's size (said below); one more than 4 times it is refused as a
+    // likely typo.
     const int64_t max_batch = std::max<int64_t>(4 * train.size(), 1024);
     ENG_CHECK(o.batch <= max_batch, name, ": --batch ", o.batch, " is more than 4 times the ", train.size(),
               " training images (at most ", max_batch, " here). HINT: the paper probes with batches of 32-256");
@@ -85,9 +86,14 @@ std::vector<float> probe_logits(LoadedRun& run, const LoaderDataset& train, cons
         log.open(o.log_path, std::ios::trunc);
         ENG_CHECK(log, name, ": cannot write ", o.log_path);
     }
+    if (o.batch > train.size())
+        std::cerr << name << ": note: --batch " << o.batch << " is more than the " << train.size()
+                  << " training images; an epoch is " << train.size() << " draws, so each batch has " << train.size()
+                  << "\n";
     if (o.progress)
         std::cerr << "== " << name << ": " << params.size() << " trainable tensors, " << o.steps << " steps of "
-                  << o.batch << " balanced draws from " << train.size() << " images; SGD lr " << o.lr << " (warmup "
+                  << std::min<int64_t>(o.batch, train.size()) << " balanced draws from " << train.size()
+                  << " images; SGD lr " << o.lr << " (warmup "
                   << o.warmup << ", min " << o.min_lr << "), momentum " << o.momentum << ", wd " << o.weight_decay << "\n";
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t step = 0; step < o.steps; ++step) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <new>
 #include <stdexcept>
 
@@ -54,6 +55,13 @@ void reference_resize_size(int width, int height, int long_side, int& out_width,
     }
 }
 
+bool opencv_whole_factor(int src, int dst) {
+    // cv::resize: inv_scale = dst / src, scale = 1 / inv_scale, and the block
+    // path runs when |scale - cvRound(scale)| < DBL_EPSILON on both axes.
+    const double scale = 1.0 / (double(dst) / double(src));
+    return std::fabs(scale - std::nearbyint(scale)) < std::numeric_limits<double>::epsilon();
+}
+
 Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options) {
     if (dicom.number_of_frames > 1)
         throw DicomUnsupported("DICOM file '" + dicom.path + "' has " + std::to_string(dicom.number_of_frames) +
@@ -84,16 +92,20 @@ Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options) {
     // (sum + 2) >> 2 (ties up), every other one as float(sum) · (1/area)
     // rounded to nearest, ties to even; so those are computed from the codes
     // here, exactly.  Otherwise its float-weight path rounds to nearest, ties
-    // to even, which the float area resize above feeds.
-    if (img.width % w == 0 && img.height % h == 0) {
+    // to even, which the float area resize above feeds.  (OpenCV decides
+    // "whole" in doubles: a factor of 49, whose 1 / (1/49) is not 49, takes
+    // the float path there and here.)
+    if (img.width % w == 0 && img.height % h == 0 && opencv_whole_factor(img.width, w) &&
+        opencv_whole_factor(img.height, h)) {
         const int kx = img.width / w, ky = img.height / h;
-        const float inv_area = 1.0f / float(kx * ky);
+        const float inv_area = 1.0f / float(kx * ky);  // OpenCV: float scale = 1.f / area
         for (int y = 0; y < h; ++y)
             for (int x = 0; x < w; ++x) {
-                int sum = 0;
+                int64_t sum = 0;  // OpenCV's int could wrap for blocks of millions of codes; this cannot
                 for (int i = 0; i < ky; ++i)
                     for (int j = 0; j < kx; ++j) sum += codes[size_t(y * ky + i) * size_t(img.width) + size_t(x * kx + j)];
-                const float code = kx == 2 && ky == 2 ? float((sum + 2) >> 2) : std::nearbyint(float(sum) * inv_area);
+                const float code = kx == 2 && ky == 2 ? float((sum + 2) >> 2)
+                                                      : std::min(255.0f, std::nearbyint(float(sum) * inv_area));
                 out.pixels[size_t(y) * size_t(w) + size_t(x)] = code / 255.0f;
             }
         return out;

@@ -33,6 +33,11 @@ struct PrepareOptions {
 // after the MONOCHROME1 inversion).
 std::vector<uint8_t> dicom_to_uint8(const DicomImage& dicom);
 
+// Whether cv::resize takes its whole-factor area path from src to dst pixels
+// along one axis: 1 / (dst / src) within DBL_EPSILON of a whole number, in
+// doubles (so 98 -> 2, a factor of 49, does not).
+bool opencv_whole_factor(int src, int dst);
+
 // Step 3's output size for a width x height input (reference resize_img).
 void reference_resize_size(int width, int height, int long_side, int& out_width, int& out_height);
 

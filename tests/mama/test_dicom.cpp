@@ -452,6 +452,12 @@ TEST_CASE("prepare: other integer factors round the block mean to nearest even, 
     CHECK(img.pixels[0] * 255.0f == doctest::Approx(68.0f));
     CHECK(img.pixels[1] * 255.0f == doctest::Approx(70.0f));
     CHECK(img.pixels[2] * 255.0f == doctest::Approx(255.0f));
+    // Whole factors as OpenCV decides them, in doubles (values from Python).
+    CHECK(mama::opencv_whole_factor(4320, 1080));
+    CHECK(mama::opencv_whole_factor(96, 2));  // 48
+    CHECK(mama::opencv_whole_factor(5, 5));   // no resize
+    CHECK_FALSE(mama::opencv_whole_factor(98, 2));  // 1 / (2/98) = 49.00000000000001
+    CHECK_FALSE(mama::opencv_whole_factor(4, 3));
 }
 
 TEST_CASE("prepare: the temporary is private to the call; another writer's '.part' file is left alone") {

@@ -462,6 +462,13 @@ TEST_CASE("evaluate: a run into an earlier evaluation's folder removes that run'
     fs::create_directories(out.path / "examples");
     for (const char* stale : {"examples/example_1.png", "examples/example_3.png", "examples/mine.png", "notes.txt"})
         std::ofstream(out.path / stale) << "x";
+    // A rerun that is refused leaves everything as it was (the removal once
+    // ran before the options were checked).
+    o.batch = 100000;
+    CHECK_THROWS_CONTAINING(run_evaluate(o), "more than 4 times");
+    CHECK(fs::exists(out.path / "probe.safetensors"));
+    CHECK(fs::exists(out.path / "metrics.json"));
+    CHECK(fs::exists(out.path / "examples/example_3.png"));
     o = base_options("zeroshot", out.path.string());  // one example
     run_evaluate(o);
     CHECK(!fs::exists(out.path / "probe.safetensors"));
@@ -472,6 +479,17 @@ TEST_CASE("evaluate: a run into an earlier evaluation's folder removes that run'
     CHECK(fs::exists(out.path / "examples/mine.png"));  // not a name evaluate writes
     CHECK(fs::exists(out.path / "notes.txt"));
     CHECK(fs::exists(out.path / "metrics.json"));
+    // A linked examples folder stays a link; its stale examples go.
+    TempDir gallery("gallery"), linked("linked_out");
+    std::ofstream(gallery.path / "example_7.png") << "x";
+    std::ofstream(gallery.path / "keep.png") << "x";
+    fs::create_directory_symlink(gallery.path, linked.path / "examples");
+    o = base_options("zeroshot", linked.path.string());
+    o.examples = 0;
+    run_evaluate(o);
+    CHECK(fs::is_symlink(linked.path / "examples"));
+    CHECK(!fs::exists(gallery.path / "example_7.png"));
+    CHECK(fs::exists(gallery.path / "keep.png"));
 }
 
 TEST_CASE("evaluate: a probe batch far beyond the training set is refused before any work") {
