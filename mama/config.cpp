@@ -2,8 +2,8 @@
 #include "mama/config.h"
 
 #include <algorithm>
-#include <ios>
 #include <cmath>
+#include <ios>
 #include <set>
 
 #include "nn/schedule.h"

@@ -2,8 +2,8 @@
 // EMBED and RSNA records, the epoch order (shuffle / class-balanced draws with
 // replacement), sharding over ranks, and the saved position.
 #include <algorithm>
-#include <set>
 #include <map>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 

@@ -62,6 +62,29 @@ bool opencv_whole_factor(int src, int dst) {
     return std::fabs(scale - std::nearbyint(scale)) < std::numeric_limits<double>::epsilon();
 }
 
+namespace {
+
+// OpenCV's whole-factor INTER_AREA on 8-bit codes, width x height -> w x h
+// (width = kx·w, height = ky·h): the 2 × 2 case as (sum + 2) >> 2 (ties up),
+// every other one as float(sum) · (1/area) rounded to nearest, ties to even.
+Image block_average(const std::vector<uint8_t>& codes, int width, int height, int w, int h) {
+    const int kx = width / w, ky = height / h;
+    const float inv_area = 1.0f / float(kx * ky);  // OpenCV: float scale = 1.f / area
+    Image out(w, h);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            int64_t sum = 0;  // OpenCV's int could wrap for blocks of millions of codes; this cannot
+            for (int i = 0; i < ky; ++i)
+                for (int j = 0; j < kx; ++j) sum += codes[size_t(y * ky + i) * size_t(width) + size_t(x * kx + j)];
+            const float code =
+                kx == 2 && ky == 2 ? float((sum + 2) >> 2) : std::min(255.0f, std::nearbyint(float(sum) * inv_area));
+            out.pixels[size_t(y) * size_t(w) + size_t(x)] = code / 255.0f;
+        }
+    return out;
+}
+
+}  // namespace
+
 Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options) {
     if (dicom.number_of_frames > 1)
         throw DicomUnsupported("DICOM file '" + dicom.path + "' has " + std::to_string(dicom.number_of_frames) +
@@ -73,11 +96,22 @@ Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options) {
     ENG_CHECK(w >= 1 && h >= 1, "DICOM file '", dicom.path, "': its ", dicom.columns, "x", dicom.rows,
               " image would become ", w, "x", h, " with long side ", options.long_side,
               "; HINT: a larger --long-side is needed for such a thin image");
-    Image img, out;
+    // cv2.resize on uint8 returns uint8 codes.  When both factors are whole
+    // (as OpenCV decides it, in doubles: a factor of 49, whose 1 / (1/49) is
+    // not 49, is not) it averages each block of codes itself, exactly as
+    // block_average does; otherwise its float-weight path rounds to nearest,
+    // ties to even, which the float area resize feeds.
+    const bool whole = opencv_whole_factor(dicom.columns, w) && opencv_whole_factor(dicom.rows, h);
+    Image out;
     try {
-        img = Image(dicom.columns, dicom.rows);
-        for (size_t i = 0; i < codes.size(); ++i) img.pixels[i] = float(codes[i]) / 255.0f;
-        out = resize_area(img, w, h);
+        if (whole) {
+            out = block_average(codes, dicom.columns, dicom.rows, w, h);
+        } else {
+            Image img(dicom.columns, dicom.rows);
+            for (size_t i = 0; i < codes.size(); ++i) img.pixels[i] = float(codes[i]) / 255.0f;
+            out = resize_area(img, w, h);
+            for (float& v : out.pixels) v = std::nearbyint(std::clamp(v, 0.0f, 1.0f) * 255.0f) / 255.0f;
+        }
     } catch (const std::exception& e) {
         // Said apart from "unreadable": the file is fine, the requested size is not.
         if (!dynamic_cast<const std::bad_alloc*>(&e) && !dynamic_cast<const std::length_error*>(&e)) throw;
@@ -87,30 +121,6 @@ Image dicom_to_image(const DicomImage& dicom, const PrepareOptions& options) {
                                    " image). HINT: a smaller --long-side (the reference uses 1080) or fewer --threads",
                                "output too large (out of memory)");
     }
-    // cv2.resize on uint8 returns uint8 codes.  When both factors are integers
-    // OpenCV averages each kx × ky block of codes itself: the 2 × 2 case as
-    // (sum + 2) >> 2 (ties up), every other one as float(sum) · (1/area)
-    // rounded to nearest, ties to even; so those are computed from the codes
-    // here, exactly.  Otherwise its float-weight path rounds to nearest, ties
-    // to even, which the float area resize above feeds.  (OpenCV decides
-    // "whole" in doubles: a factor of 49, whose 1 / (1/49) is not 49, takes
-    // the float path there and here.)
-    if (img.width % w == 0 && img.height % h == 0 && opencv_whole_factor(img.width, w) &&
-        opencv_whole_factor(img.height, h)) {
-        const int kx = img.width / w, ky = img.height / h;
-        const float inv_area = 1.0f / float(kx * ky);  // OpenCV: float scale = 1.f / area
-        for (int y = 0; y < h; ++y)
-            for (int x = 0; x < w; ++x) {
-                int64_t sum = 0;  // OpenCV's int could wrap for blocks of millions of codes; this cannot
-                for (int i = 0; i < ky; ++i)
-                    for (int j = 0; j < kx; ++j) sum += codes[size_t(y * ky + i) * size_t(img.width) + size_t(x * kx + j)];
-                const float code = kx == 2 && ky == 2 ? float((sum + 2) >> 2)
-                                                      : std::min(255.0f, std::nearbyint(float(sum) * inv_area));
-                out.pixels[size_t(y) * size_t(w) + size_t(x)] = code / 255.0f;
-            }
-        return out;
-    }
-    for (float& v : out.pixels) v = std::nearbyint(std::clamp(v, 0.0f, 1.0f) * 255.0f) / 255.0f;
     return out;
 }
 

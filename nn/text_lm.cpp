@@ -4,15 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <numeric>
 
 #include "autograd/ops.h"
 #include "nn/checksum.h"
 #include "nn/json.h"
+#include "nn/read_file.h"
 #include "nn/safetensors.h"
 #include "nn/utf8.h"
 
@@ -26,24 +24,7 @@ ByteCorpus ByteCorpus::from_string(const std::string& text) {
 }
 
 ByteCorpus ByteCorpus::from_file(const std::string& path) {
-    // A folder opens as a stream on Linux, and the first read then throws
-    // std::ios_base::failure ("basic_filebuf::underflow error"): check first.
-    std::error_code ec;
-    const auto type = std::filesystem::status(path, ec).type();
-    ENG_CHECK(type != std::filesystem::file_type::directory, "train_gpt: --text '", path,
-              "' is a folder, not a text file. HINT: give one file (e.g. cat the folder's files into one)");
-    ENG_CHECK(ec || type == std::filesystem::file_type::regular || type == std::filesystem::file_type::not_found,
-              "train_gpt: --text '", path, "' is not a regular file. HINT: give a text file");
-    std::ifstream in(path, std::ios::binary);
-    ENG_CHECK(in.good(), "train_gpt: cannot open the text file '", path, "'. HINT: check the path and permissions");
-    std::string text;
-    try {
-        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    } catch (const std::ios_base::failure& e) {
-        ENG_FAIL("train_gpt: reading '", path, "' failed: ", e.what(), ". HINT: check the file and the disk");
-    }
-    ENG_CHECK(!in.bad(), "train_gpt: reading '", path, "' failed. HINT: check the file and the disk");
-    return from_string(text);
+    return from_string(read_whole_file(path, "train_gpt: --text"));  // names a folder or a missing file
 }
 
 double ByteCorpus::unigram_entropy() const {
